@@ -1,0 +1,1 @@
+"""The Gradio app (see the app issue); placeholder until it lands."""

@@ -1,0 +1,65 @@
+"""Attention RNN (Bahdanau et al. 2015, "Neural Machine Translation by Jointly Learning to Align and Translate").
+
+A bidirectional GRU reads the source; each source word is represented by its forward and
+backward states concatenated, ``h_i = [h_fwd_i; h_bwd_i]``. Before each output word the decoder
+scores every ``h_i`` against its previous state ``s_{t-1}`` with additive attention,
+``e_ti = v^T tanh(W s_{t-1} + U h_i)``, softmaxes over the real source words, and feeds the
+context ``c_t = sum_i a_ti h_i`` with the previous word into its GRU. The word is predicted
+from ``[s_t; c_t; y_{t-1}]``. Padded sources are packed (padding never enters the encoder)
+and masked (it never receives attention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import Attention
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, register, source_mask
+from .rnn import run_packed
+
+
+@dataclass
+class BahdanauConfig:
+    emb_dim: int = 256
+    encoder_dim: int = 256   # per direction
+    decoder_dim: int = 512
+    attention_dim: int = 256
+    dropout: float = 0.3
+
+
+@register("bahdanau")
+class BahdanauSeq2Seq(Seq2Seq):
+    paper = "Bahdanau et al. 2015"
+    Config = BahdanauConfig
+    attention_kinds = ("cross",)
+
+    def __init__(self, config: BahdanauConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.encoder = nn.GRU(c.emb_dim, c.encoder_dim, batch_first=True, bidirectional=True)
+        self.init_hidden = nn.Linear(2 * c.encoder_dim, c.decoder_dim)
+        self.attention = Attention("concat", c.decoder_dim, 2 * c.encoder_dim, c.attention_dim)
+        self.decoder = nn.GRUCell(c.emb_dim + 2 * c.encoder_dim, c.decoder_dim)
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = TiedOutput(c.decoder_dim + 2 * c.encoder_dim + c.emb_dim, c.emb_dim, trg_vocab_size, c.dropout)
+
+    def encode(self, src, src_lens):
+        keys, h = run_packed(self.encoder, self.dropout(self.src_embedding(src)), src_lens)  # [B, S, 2E], [2, B, E]
+        s0 = torch.tanh(self.init_hidden(torch.cat([h[0], h[1]], dim=-1)))                   # [B, D]
+        return {"keys": keys, "projected": self.attention.precompute(keys), "mask": source_mask(src), "s0": s0}
+
+    def init_state(self, enc):
+        return {"s": enc["s0"]}
+
+    def step(self, prev, state, enc):
+        emb = self.dropout(self.trg_embedding(prev))                                # [B, E]
+        context, weights = self.attention(state["s"], enc["keys"], enc["projected"], enc["mask"])  # [B, 2E], [B, S]
+        s = self.decoder(torch.cat([emb, context], dim=-1), state["s"])              # [B, D]
+        logits = self.output(torch.cat([s, context, emb], dim=-1), self.trg_embedding.weight)
+        return logits, {"s": s}, {"cross": weights[:, None, None]}                  # [B, 1, 1, S]

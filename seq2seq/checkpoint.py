@@ -1,0 +1,158 @@
+"""Checkpoints: one self-contained directory per model, never loaded through pickle.
+
+    config.json        architecture, hyper-parameters, language pair, tokenizer, vocab sizes
+    model.safetensors  weights (float16 on disk for shipped models; restored as float32)
+    src_vocab.json     source vocabulary, index order
+    trg_vocab.json     target vocabulary, index order
+    metrics.json       test BLEU/chrF (greedy, beam 5), parameters, training time, hardware
+
+Every file is written to a temporary name and renamed into place, so a killed process
+never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .data import Vocab
+from .model import ARCHITECTURES, Seq2Seq, build_model, model_hparams
+
+FORMAT = "seq2seq-checkpoint"
+VERSION = 1
+FILES = ("config.json", "model.safetensors", "src_vocab.json", "trg_vocab.json")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, corrupt or inconsistent."""
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` and rename the result to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is not valid JSON ({e})") from None
+
+
+def weights(model: Seq2Seq, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    return {k: (v.to(dtype) if v.is_floating_point() else v).detach().cpu().contiguous()
+            for k, v in model.state_dict().items()}
+
+
+def save_checkpoint(directory, model: Seq2Seq, src_vocab: Vocab, trg_vocab: Vocab, src_lang: str, trg_lang: str,
+                    dtype: torch.dtype = torch.float16, metrics: dict | None = None) -> Path:
+    directory = Path(directory)
+    config = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": model.arch,
+        "hparams": model_hparams(model),
+        "src_lang": src_lang,
+        "trg_lang": trg_lang,
+        "tokenizer": {"type": "spacy.blank", "lowercase": True},
+        "src_vocab_size": len(src_vocab),
+        "trg_vocab_size": len(trg_vocab),
+        "parameters": model.num_parameters(),
+        "dtype": str(dtype).removeprefix("torch."),
+    }
+    tensors = weights(model, dtype)
+    atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    write_json(directory / "src_vocab.json", src_vocab.itos)
+    write_json(directory / "trg_vocab.json", trg_vocab.itos)
+    write_json(directory / "config.json", config)
+    if metrics is not None:
+        write_json(directory / "metrics.json", metrics)
+    return directory
+
+
+def read_config(directory) -> dict:
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory} is not a checkpoint directory")
+    config = read_json(directory / "config.json")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise CheckpointError(f"{directory / 'config.json'} is not a {FORMAT} config")
+    if config.get("version") != VERSION:
+        raise CheckpointError(f"{directory} has checkpoint version {config.get('version')}, this code reads {VERSION}")
+    if config.get("arch") not in ARCHITECTURES:
+        raise CheckpointError(f"{directory}: unknown architecture {config.get('arch')!r}")
+    return config
+
+
+def load_model(directory, device="cpu"):
+    """Load ``(model, src_vocab, trg_vocab, config)`` from a checkpoint directory, validated."""
+    directory = Path(directory)
+    config = read_config(directory)
+    vocabs = []
+    for side in ("src", "trg"):
+        itos = read_json(directory / f"{side}_vocab.json")
+        try:
+            vocab = Vocab(itos)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{directory / f'{side}_vocab.json'}: {e}") from None
+        if len(vocab) != config.get(f"{side}_vocab_size"):
+            raise CheckpointError(f"{directory}: {side} vocabulary has {len(vocab)} tokens, config says {config.get(f'{side}_vocab_size')}")
+        vocabs.append(vocab)
+    try:
+        model = build_model(config["arch"], len(vocabs[0]), len(vocabs[1]), **config.get("hparams", {}))
+    except (TypeError, ValueError, AssertionError) as e:
+        raise CheckpointError(f"{directory / 'config.json'}: {e}") from None
+    path = directory / "model.safetensors"
+    if not path.is_file():
+        raise CheckpointError(f"{path} is missing")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path} is corrupt or truncated ({e})") from None
+    expected = model.state_dict()
+    missing, unexpected = expected.keys() - tensors.keys(), tensors.keys() - expected.keys()
+    if missing or unexpected:
+        raise CheckpointError(f"{path} does not match the config ({config['arch']}): "
+                              f"missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+    for k, v in tensors.items():
+        if v.shape != expected[k].shape:
+            raise CheckpointError(f"{path}: {k} has shape {tuple(v.shape)}, the config implies {tuple(expected[k].shape)}")
+        if v.is_floating_point() and not torch.isfinite(v).all():
+            raise CheckpointError(f"{path}: {k} holds NaN or infinite values")
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in tensors.items()})
+    model.to(device).eval()
+    return model, vocabs[0], vocabs[1], config
+
+
+def read_metrics(directory) -> dict:
+    path = Path(directory) / "metrics.json"
+    return read_json(path) if path.is_file() else {}
+
+
+def find_checkpoints(root) -> list[Path]:
+    """Checkpoint directories directly under ``root`` (or ``root`` itself), sorted by architecture order."""
+    root = Path(root)
+    if (root / "config.json").is_file():
+        return [root]
+    dirs = [d for d in sorted(root.iterdir()) if d.is_dir() and (d / "config.json").is_file()] if root.is_dir() else []
+    order = list(ARCHITECTURES)
+    return sorted(dirs, key=lambda d: (order.index(d.name) if d.name in order else len(order), d.name))

@@ -1,0 +1,138 @@
+"""Convolutional sequence to sequence (Gehring et al. 2017, "Convolutional Sequence to Sequence Learning").
+
+Words and learned positions are embedded and summed. The encoder is a stack of convolution
+blocks: a 1-D convolution to twice the width, a gated linear unit ``GLU(a, b) = a * sigmoid(b)``,
+and a residual connection scaled by ``sqrt(0.5)``. Its output (``conved``) are the attention keys;
+``combined = (conved + embedding) * sqrt(0.5)`` are the values.
+
+The decoder's blocks are causal (padded with ``kernel_size - 1`` zeros on the left, so a
+position never sees later words) and every block has its own attention ("multi-step
+attention"): its query is the block's output projected to the embedding size plus the target
+embedding, and the attended values are projected back and added to the block's output.
+
+Decoding is incremental: each decoder block keeps the last ``kernel_size - 1`` inputs of its
+convolution, so a step costs one column of each convolution rather than the whole prefix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, masked_softmax, register, source_mask
+
+SCALE = math.sqrt(0.5)
+
+
+@dataclass
+class ConvS2SConfig:
+    emb_dim: int = 256
+    hidden_dim: int = 256
+    encoder_layers: int = 5
+    decoder_layers: int = 4
+    kernel_size: int = 3
+    dropout: float = 0.25
+    max_positions: int = 256
+
+
+class DecoderBlock(nn.Module):
+    """Causal convolution + GLU, then attention to the source, then the scaled residual."""
+
+    def __init__(self, c: ConvS2SConfig):
+        super().__init__()
+        self.conv = nn.Conv1d(c.hidden_dim, 2 * c.hidden_dim, c.kernel_size)
+        self.to_emb = nn.Linear(c.hidden_dim, c.emb_dim)     # query projection
+        self.from_emb = nn.Linear(c.emb_dim, c.hidden_dim)   # attended values back to hidden size
+        self.dropout = nn.Dropout(c.dropout)
+
+    def forward(self, window, residual, embedded, enc):
+        """window: [B, T + k - 1, H] the causal input; residual: [B, T, H]; embedded: [B, T, E].
+        Returns the block's output [B, T, H] and its attention [B, T, S]."""
+        conved = F.glu(self.conv(self.dropout(window).transpose(1, 2)), dim=1).transpose(1, 2)  # [B, T, H]
+        query = (self.to_emb(conved) + embedded) * SCALE                                     # [B, T, E]
+        energy = query @ enc["conved"].transpose(1, 2)                                        # [B, T, S]
+        weights = masked_softmax(energy, enc["mask"][:, None, :])
+        attended = self.from_emb(weights @ enc["combined"])                                   # [B, T, H]
+        conved = (conved + attended) * SCALE
+        return (conved + residual) * SCALE, weights
+
+
+@register("convs2s")
+class ConvS2S(Seq2Seq):
+    paper = "Gehring et al. 2017"
+    Config = ConvS2SConfig
+    attention_kinds = ("cross",)
+
+    def __init__(self, config: ConvS2SConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        if c.kernel_size % 2 == 0:
+            raise ValueError("convs2s kernel_size must be odd")
+        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_positions = nn.Embedding(c.max_positions, c.emb_dim)
+        self.trg_positions = nn.Embedding(c.max_positions, c.emb_dim)
+        self.enc_in = nn.Linear(c.emb_dim, c.hidden_dim)
+        self.enc_convs = nn.ModuleList(nn.Conv1d(c.hidden_dim, 2 * c.hidden_dim, c.kernel_size, padding=c.kernel_size // 2)
+                                       for _ in range(c.encoder_layers))
+        self.enc_out = nn.Linear(c.hidden_dim, c.emb_dim)
+        self.dec_in = nn.Linear(c.emb_dim, c.hidden_dim)
+        self.dec_blocks = nn.ModuleList(DecoderBlock(c) for _ in range(c.decoder_layers))
+        self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
+        self.dropout = nn.Dropout(c.dropout)
+
+    @property
+    def max_source_positions(self):
+        return self.config.max_positions
+
+    @property
+    def max_target_positions(self):
+        return self.config.max_positions
+
+    def encode(self, src, src_lens):
+        mask = source_mask(src)                                                  # [B, S]
+        positions = torch.arange(src.size(1), device=src.device)[None]
+        embedded = self.dropout(self.src_embedding(src) + self.src_positions(positions))  # [B, S, E]
+        h = self.enc_in(embedded)                                                # [B, S, H]
+        for conv in self.enc_convs:
+            h_in = self.dropout(h.masked_fill(~mask[..., None], 0.0))           # padding contributes nothing
+            h = (F.glu(conv(h_in.transpose(1, 2)), dim=1).transpose(1, 2) + h) * SCALE
+        conved = self.enc_out(h).masked_fill(~mask[..., None], 0.0)             # keys   [B, S, E]
+        combined = (conved + embedded) * SCALE                                   # values [B, S, E]
+        return {"conved": conved, "combined": combined, "mask": mask}
+
+    def _embed_target(self, tokens, offset):
+        positions = offset + torch.arange(tokens.size(1), device=tokens.device)[None]
+        return self.dropout(self.trg_embedding(tokens) + self.trg_positions(positions))
+
+    def init_state(self, enc):
+        b, k, hdim = enc["conved"].size(0), self.config.kernel_size, self.config.hidden_dim
+        state = {f"window{i}": enc["conved"].new_zeros(b, k - 1, hdim) for i in range(len(self.dec_blocks))}
+        state["pos"] = torch.zeros(b, dtype=torch.long, device=enc["conved"].device)
+        return state
+
+    def step(self, prev, state, enc):
+        embedded = self._embed_target(prev[:, None], state["pos"][:1])           # [B, 1, E] (all rows share a step)
+        h = self.dec_in(embedded)
+        new_state, weights = {"pos": state["pos"] + 1}, []
+        for i, block in enumerate(self.dec_blocks):
+            window = torch.cat([state[f"window{i}"], h], dim=1)                  # [B, k, H]
+            new_state[f"window{i}"] = window[:, 1:]
+            h, w = block(window, h, embedded, enc)
+            weights.append(w[:, 0])
+        logits = self.output(h[:, 0], self.trg_embedding.weight)
+        return logits, new_state, {"cross": torch.stack(weights, dim=1)[:, :, None]}  # [B, L, 1, S]
+
+    def forward(self, src, src_lens, trg_in):
+        enc = self.encode(src, src_lens)
+        embedded = self._embed_target(trg_in, 0)
+        h = self.dec_in(embedded)
+        for block in self.dec_blocks:
+            window = F.pad(h, (0, 0, self.config.kernel_size - 1, 0))             # causal: k-1 zeros on the left
+            h, _ = block(window, h, embedded, enc)
+        return self.output(h, self.trg_embedding.weight)

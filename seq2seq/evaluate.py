@@ -1,0 +1,82 @@
+"""Score a checkpoint: sacreBLEU corpus BLEU and chrF on a Multi30k split.
+
+    python -m seq2seq.evaluate checkpoints/transformer --beam 5 [--split test_2016_flickr] [--json]
+
+The BLEU every table in this project quotes: ``tokenize="none"`` over lowercased spaCy tokens
+joined by single spaces (hypotheses after ``<unk>`` replacement), against references tokenized
+the same way -- the metric of the well-known PyTorch seq2seq tutorials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import sacrebleu
+import torch
+
+from .data import DataNotFoundError, load_split
+
+
+def corpus_scores(hypotheses: list[list[str]], references: list[list[str]]) -> dict:
+    """BLEU and chrF of token lists (already lowercased and tokenized)."""
+    hyps = [" ".join(h) for h in hypotheses]
+    refs = [[" ".join(r) for r in references]]
+    bleu = sacrebleu.corpus_bleu(hyps, refs, tokenize="none", force=True)  # tokenized on purpose
+    chrf = sacrebleu.corpus_chrf(hyps, refs)
+    return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2), "bleu_signature": str(bleu.format(signature=True).split(" = ")[0])}
+
+
+def sentence_bleu(hypothesis: list[str], reference: list[str]) -> float:
+    return sacrebleu.sentence_bleu(" ".join(hypothesis), [" ".join(reference)], tokenize="none", force=True).score
+
+
+def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0, batch_size: int = 128) -> dict:
+    """Translate ``split.src_text`` and score against ``split.trg_tokens``."""
+    start = time.perf_counter()
+    translations = translator.translate(split.src_text, beam_size=beam_size, length_penalty=length_penalty,
+                                        batch_size=batch_size)
+    seconds = time.perf_counter() - start
+    scores = corpus_scores([t.tokens for t in translations], split.trg_tokens)
+    scores.update(split=split.name, beam=beam_size, sentences=len(split), seconds=round(seconds, 2),
+                  sentences_per_second=round(len(split) / seconds, 1))
+    return scores
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seq2seq.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="checkpoint directory")
+    parser.add_argument("--split", default="test_2016_flickr", help="reads SPLIT.{src}.gz and SPLIT.{trg}.gz")
+    parser.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
+    parser.add_argument("--length-penalty", type=float, default=1.0)
+    parser.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
+    parser.add_argument("--limit", type=int, help="score only the first N sentences")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    from .checkpoint import CheckpointError
+    from .translator import load_checkpoint
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        translator = load_checkpoint(args.checkpoint, device)
+        split = load_split(args.split, translator.config["src_lang"], translator.config["trg_lang"], args.data_dir)
+    except (CheckpointError, DataNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    scores = evaluate(translator, split.limit(args.limit), args.beam, args.length_penalty)
+    scores["arch"] = translator.arch
+    if args.json:
+        print(json.dumps(scores))
+    else:
+        print(f"{translator.arch} {args.split} beam={args.beam}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+              f"({scores['sentences']} sentences, {scores['seconds']:.1f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

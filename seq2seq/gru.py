@@ -1,0 +1,69 @@
+"""GRU encoder-decoder (Cho et al. 2014, "Learning Phrase Representations using RNN
+Encoder-Decoder for Statistical Machine Translation").
+
+A GRU reads the source; its last hidden state is the context vector ``c``. The decoder GRU
+starts from ``tanh(W c)`` and, unlike Sutskever et al., sees ``c`` again at every step (as
+part of its input) and when predicting each word (the output layer reads the decoder state,
+the previous word and ``c``), so it does not have to carry the source in its state alone.
+No attention.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, register
+from .rnn import run_packed
+
+
+@dataclass
+class GRUConfig:
+    emb_dim: int = 256
+    hidden_dim: int = 512
+    dropout: float = 0.3
+
+
+@register("gru")
+class GRUSeq2Seq(Seq2Seq):
+    paper = "Cho et al. 2014"
+    Config = GRUConfig
+
+    def __init__(self, config: GRUConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.encoder = nn.GRU(c.emb_dim, c.hidden_dim, batch_first=True)
+        self.init_hidden = nn.Linear(c.hidden_dim, c.hidden_dim)
+        self.decoder = nn.GRU(c.emb_dim + c.hidden_dim, c.hidden_dim, batch_first=True)
+        self.dropout = nn.Dropout(c.dropout)
+        # output layer reads [decoder state; previous word; context]
+        self.output = TiedOutput(2 * c.hidden_dim + c.emb_dim, c.emb_dim, trg_vocab_size, c.dropout)
+
+    def encode(self, src, src_lens):
+        _, h = run_packed(self.encoder, self.dropout(self.src_embedding(src)), src_lens)
+        return {"context": h[-1]}                                  # [B, H]
+
+    def init_state(self, enc):
+        return {"h": torch.tanh(self.init_hidden(enc["context"]))}  # [B, H]
+
+    def _decode(self, emb, h0, context):
+        """emb [B, T, E] -> decoder states [B, T, H] and the final state."""
+        ctx = context[:, None].expand(-1, emb.size(1), -1)
+        out, h = self.decoder(torch.cat([emb, ctx], dim=-1), h0[None])
+        logits = self.output(torch.cat([out, emb, ctx], dim=-1), self.trg_embedding.weight)
+        return logits, h[0]
+
+    def step(self, prev, state, enc):
+        emb = self.dropout(self.trg_embedding(prev))[:, None]       # [B, 1, E]
+        logits, h = self._decode(emb, state["h"], enc["context"])
+        return logits[:, 0], {"h": h}, {}
+
+    def forward(self, src, src_lens, trg_in):
+        enc = self.encode(src, src_lens)
+        logits, _ = self._decode(self.dropout(self.trg_embedding(trg_in)), self.init_state(enc)["h"], enc["context"])
+        return logits

@@ -1,0 +1,64 @@
+"""LSTM encoder-decoder (Sutskever et al. 2014, "Sequence to Sequence Learning with Neural Networks").
+
+A multi-layer LSTM reads the source (reversed, which the paper found eases optimisation by
+putting the first source words near the first target words); its final hidden and cell states,
+one per layer, are the only thing the decoder knows of the source. A second multi-layer LSTM
+starts from that state and predicts the target word by word. No attention: every source
+sentence is squeezed into one fixed-size state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, register
+from .rnn import layers_first, reverse_padded, run_packed
+
+
+@dataclass
+class LSTMConfig:
+    emb_dim: int = 256
+    hidden_dim: int = 384
+    layers: int = 2
+    dropout: float = 0.3
+    reverse_source: bool = True
+
+
+@register("lstm")
+class LSTMSeq2Seq(Seq2Seq):
+    paper = "Sutskever et al. 2014"
+    Config = LSTMConfig
+
+    def __init__(self, config: LSTMConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        inner = c.dropout if c.layers > 1 else 0.0
+        self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
+        self.decoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
+
+    def encode(self, src, src_lens):
+        if self.config.reverse_source:
+            src = reverse_padded(src, src_lens)
+        _, (h, c) = run_packed(self.encoder, self.dropout(self.src_embedding(src)), src_lens)
+        return {"h": h.transpose(0, 1), "c": c.transpose(0, 1)}   # [B, layers, H] each
+
+    def init_state(self, enc):
+        return {"h": enc["h"], "c": enc["c"]}
+
+    def step(self, prev, state, enc):
+        x = self.dropout(self.trg_embedding(prev))[:, None]      # [B, 1, E]
+        out, (h, c) = self.decoder(x, (layers_first(state["h"]), layers_first(state["c"])))
+        logits = self.output(out[:, 0], self.trg_embedding.weight)
+        return logits, {"h": h.transpose(0, 1), "c": c.transpose(0, 1)}, {}
+
+    def forward(self, src, src_lens, trg_in):
+        enc = self.encode(src, src_lens)
+        out, _ = self.decoder(self.dropout(self.trg_embedding(trg_in)), (layers_first(enc["h"]), layers_first(enc["c"])))
+        return self.output(out, self.trg_embedding.weight)

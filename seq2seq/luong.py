@@ -1,0 +1,90 @@
+"""Global and local attention (Luong et al. 2015, "Effective Approaches to Attention-based
+Neural Machine Translation").
+
+A stacked LSTM decoder first takes its step, then its top state ``s_t`` scores the encoder
+states (``score`` picks the function: dot, general, concat, scaled_dot, cosine, location; see
+``attention.py``); the context ``c_t`` and ``s_t`` make the attentional state
+``~h_t = tanh(W_c [c_t; s_t])``, which predicts the word. With input feeding, ``~h_t`` is also
+fed into the next step's input, so the model knows where it attended before. ``local=True``
+uses local-p attention, a Gaussian window around a predicted source position.
+
+The encoder is a stacked bidirectional LSTM (``hidden_dim / 2`` per direction), so the
+encoder and decoder states have the same size, as dot and cosine scores need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import Attention
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, register, source_mask
+from .rnn import layers_first, run_packed
+
+
+@dataclass
+class LuongConfig:
+    emb_dim: int = 256
+    hidden_dim: int = 352
+    layers: int = 2
+    score: str = "general"
+    input_feeding: bool = True
+    local: bool = False
+    window: int = 8               # D of local-p attention
+    max_positions: int = 256      # the location score's longest source
+    dropout: float = 0.3
+
+
+@register("luong")
+class LuongSeq2Seq(Seq2Seq):
+    paper = "Luong et al. 2015"
+    Config = LuongConfig
+    attention_kinds = ("cross",)
+
+    def __init__(self, config: LuongConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        if c.hidden_dim % 2:
+            raise ValueError("luong hidden_dim must be even (half per encoder direction)")
+        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        inner = c.dropout if c.layers > 1 else 0.0
+        self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim // 2, c.layers, batch_first=True, bidirectional=True, dropout=inner)
+        self.decoder = nn.LSTM(c.emb_dim + (c.hidden_dim if c.input_feeding else 0), c.hidden_dim, c.layers,
+                               batch_first=True, dropout=inner)
+        self.attention = Attention(c.score, c.hidden_dim, c.hidden_dim, max_positions=c.max_positions,
+                                   local=c.local, window=c.window)
+        self.combine = nn.Linear(2 * c.hidden_dim, c.hidden_dim)     # W_c
+        self.dropout = nn.Dropout(c.dropout)
+        self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
+
+    @property
+    def max_source_positions(self):
+        return self.config.max_positions if self.config.score == "location" else None
+
+    def encode(self, src, src_lens):
+        keys, (h, c) = run_packed(self.encoder, self.dropout(self.src_embedding(src)), src_lens)  # [B, S, H]
+        b = src.size(0)
+        # final states [layers*2, B, H/2] -> [B, layers, H]: forward and backward side by side
+        h = h.view(self.config.layers, 2, b, -1).permute(2, 0, 1, 3).reshape(b, self.config.layers, -1)
+        c = c.view(self.config.layers, 2, b, -1).permute(2, 0, 1, 3).reshape(b, self.config.layers, -1)
+        return {"keys": keys, "projected": self.attention.precompute(keys), "mask": source_mask(src), "h": h, "c": c}
+
+    def init_state(self, enc):
+        feed = enc["h"].new_zeros(enc["h"].size(0), self.config.hidden_dim)
+        return {"h": enc["h"], "c": enc["c"], "feed": feed}
+
+    def step(self, prev, state, enc):
+        x = self.dropout(self.trg_embedding(prev))                                      # [B, E]
+        if self.config.input_feeding:
+            x = torch.cat([x, state["feed"]], dim=-1)
+        out, (h, c) = self.decoder(x[:, None], (layers_first(state["h"]), layers_first(state["c"])))
+        s = out[:, 0]                                                                   # [B, H] top layer s_t
+        context, weights = self.attention(s, enc["keys"], enc["projected"], enc["mask"])
+        attentional = torch.tanh(self.combine(torch.cat([context, s], dim=-1)))         # ~h_t
+        logits = self.output(attentional, self.trg_embedding.weight)
+        new_state = {"h": h.transpose(0, 1), "c": c.transpose(0, 1), "feed": attentional}
+        return logits, new_state, {"cross": weights[:, None, None]}

@@ -1,0 +1,142 @@
+"""The one interface every architecture implements, and the registry from name to class.
+
+A model translates in three moves, which is all the decoder, trainer, evaluator and app use:
+
+    enc = model.encode(src, src_lens)            # once per sentence
+    state = model.init_state(enc)
+    logits, state, attn = model.step(prev, state, enc)   # once per output word
+
+``enc`` and ``state`` are dicts of tensors whose first dimension is the batch, so beam search
+can reorder or shrink them with :func:`index_batch` without knowing the architecture.
+``attn`` maps an attention kind to that step's weights, all batch first:
+
+    "cross":         [B, layers, heads, S]   where the decoder looks in the source
+    "decoder_self":  [B, layers, heads, t+1] (Transformer) over the target prefix so far
+
+and ``enc["encoder_self"]`` holds ``[B, layers, heads, S, S]`` for the Transformer. Models
+without attention (``lstm``, ``gru``) return an empty dict and have ``attention_kinds == ()``.
+
+``forward`` is teacher forcing for training: logits for every target position at once.
+The default runs ``step`` in a loop; models that can do it in parallel override it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+import torch
+from torch import nn
+
+from .data import PAD_IDX
+
+ARCHITECTURES: dict[str, type["Seq2Seq"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make an architecture buildable by name."""
+
+    def wrap(cls):
+        cls.arch = name
+        ARCHITECTURES[name] = cls
+        return cls
+
+    return wrap
+
+
+class Seq2Seq(nn.Module):
+    arch: str = ""
+    paper: str = ""
+    Config: type = None              # the architecture's dataclass of hyper-parameters
+    attention_kinds: tuple[str, ...] = ()
+
+    def __init__(self, config, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__()
+        self.config = config
+        self.src_vocab_size, self.trg_vocab_size = src_vocab_size, trg_vocab_size
+
+    # Longest source / target the model can take (None: unlimited). Longer sources are
+    # truncated by the translator, with a warning.
+    @property
+    def max_source_positions(self) -> int | None:
+        return None
+
+    @property
+    def max_target_positions(self) -> int | None:
+        return None
+
+    def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def init_state(self, enc: dict) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def step(self, prev: torch.Tensor, state: dict, enc: dict):
+        """prev: [B] the last output token. Returns (logits [B, V], new state, attn dict)."""
+        raise NotImplementedError
+
+    def forward(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor) -> torch.Tensor:
+        """Teacher forcing. trg_in: [B, T] starting with <sos>. Returns logits [B, T, V]."""
+        enc = self.encode(src, src_lens)
+        state = self.init_state(enc)
+        logits = []
+        for t in range(trg_in.size(1)):
+            step_logits, state, _ = self.step(trg_in[:, t], state, enc)
+            logits.append(step_logits)
+        return torch.stack(logits, dim=1)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def build_model(arch: str, src_vocab_size: int, trg_vocab_size: int, **hparams) -> Seq2Seq:
+    """Instantiate an architecture by name; unknown hyper-parameters are an error."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    cls = ARCHITECTURES[arch]
+    known = {f.name for f in fields(cls.Config)}
+    unknown = set(hparams) - known
+    if unknown:
+        raise ValueError(f"{arch} has no hyper-parameter(s) {sorted(unknown)}; it has {sorted(known)}")
+    return cls(cls.Config(**hparams), src_vocab_size, trg_vocab_size)
+
+
+def model_hparams(model: Seq2Seq) -> dict:
+    return asdict(model.config)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def index_batch(tree, index: torch.Tensor):
+    """Select rows ``index`` along the batch (first) dimension of every tensor in a dict/list."""
+    if isinstance(tree, torch.Tensor):
+        return tree.index_select(0, index)
+    if isinstance(tree, dict):
+        return {k: index_batch(v, index) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(index_batch(v, index) for v in tree)
+    return tree
+
+
+def source_mask(src: torch.Tensor) -> torch.Tensor:
+    """[B, S] True at real tokens, False at padding."""
+    return src != PAD_IDX
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim, giving exactly zero weight where ``mask`` is False."""
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
+
+
+class TiedOutput(nn.Module):
+    """Vocabulary logits from a decoder state, sharing the target embedding's weights
+    (Press & Wolf 2017): a linear map to the embedding size, then ``x @ E^T + b``."""
+
+    def __init__(self, in_dim: int, emb_dim: int, vocab_size: int, dropout: float):
+        super().__init__()
+        self.proj = nn.Linear(in_dim, emb_dim) if in_dim != emb_dim else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+
+    def forward(self, x: torch.Tensor, embedding_weight: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(self.dropout(self.proj(x)), embedding_weight, self.bias)

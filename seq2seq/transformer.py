@@ -1,0 +1,227 @@
+"""Transformer (Vaswani et al. 2017, "Attention Is All You Need").
+
+Encoder: N layers of [multi-head self-attention, feed-forward], decoder: N layers of
+[masked multi-head self-attention, multi-head cross-attention, feed-forward], each sub-layer
+wrapped in a residual connection and layer normalisation. Attention is scaled dot product,
+    Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k)) V,
+split over ``heads`` heads. Positions are sinusoidal, so any length can be encoded.
+
+``norm_first`` puts the layer norm before each sub-layer (Wang et al. 2019), which trains
+more stably with short warm-up; ``False`` is the paper's post-norm. The decoder's input
+embedding and output projection share weights.
+
+Decoding is incremental: each decoder layer caches the keys and values of the target
+prefix, and the cross-attention keys/values of the source are computed once in ``encode``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .data import PAD_IDX
+from .model import Seq2Seq, TiedOutput, register, source_mask
+
+
+@dataclass
+class TransformerConfig:
+    d_model: int = 256
+    heads: int = 8
+    ff_dim: int = 512
+    encoder_layers: int = 3
+    decoder_layers: int = 3
+    dropout: float = 0.15
+    attention_dropout: float = 0.1
+    norm_first: bool = True
+
+
+def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
+    """[length, dim]: PE(pos, 2i) = sin(pos / 10000^(2i/dim)), PE(pos, 2i+1) = cos(...)."""
+    pos = torch.arange(length, dtype=torch.float32)[:, None]
+    freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))
+    pe = torch.zeros(length, dim)
+    pe[:, 0::2] = torch.sin(pos * freq)
+    pe[:, 1::2] = torch.cos(pos * freq)
+    return pe
+
+
+class MultiHeadAttention(nn.Module):
+    """MultiHead(Q, K, V) = [head_1; ...; head_h] W_O with head_j = Attention(Q W_Q_j, K W_K_j, V W_V_j)."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        assert d_model % heads == 0, "d_model must be divisible by heads"
+        self.heads, self.d_k = heads, d_model // heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.dropout = nn.Dropout(dropout)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape  # [B, L, d] -> [B, h, L, d_k]
+        return x.view(b, n, self.heads, self.d_k).transpose(1, 2)
+
+    def keys_values(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split_heads(self.k_proj(x)), self.split_heads(self.v_proj(x))
+
+    def attend(self, query: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None):
+        """query: [B, Lq, d]; k, v: [B, h, Lk, d_k]; mask broadcastable to [B, h, Lq, Lk] (True = may attend).
+        Returns the output [B, Lq, d] and the weights [B, h, Lq, Lk]."""
+        q = self.split_heads(self.q_proj(query))
+        scores = q @ k.transpose(-2, -1) / math.sqrt(self.d_k)
+        if mask is not None:
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)
+        out = self.dropout(weights) @ v  # [B, h, Lq, d_k]
+        b, _, lq, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, lq, -1)), weights
+
+    def forward(self, query, memory, mask=None):
+        return self.attend(query, *self.keys_values(memory), mask)
+
+
+class FeedForward(nn.Sequential):
+    def __init__(self, d_model: int, ff_dim: int, dropout: float):
+        super().__init__(nn.Linear(d_model, ff_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_dim, d_model))
+
+
+class Residual(nn.Module):
+    """x + dropout(sublayer(norm(x))) when norm_first, else norm(x + dropout(sublayer(x)))."""
+
+    def __init__(self, d_model: int, dropout: float, norm_first: bool):
+        super().__init__()
+        self.norm, self.dropout, self.norm_first = nn.LayerNorm(d_model), nn.Dropout(dropout), norm_first
+
+    def forward(self, x, sublayer):
+        if self.norm_first:
+            out, weights = sublayer(self.norm(x))
+            return x + self.dropout(out), weights
+        out, weights = sublayer(x)
+        return self.norm(x + self.dropout(out)), weights
+
+
+class EncoderLayer(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(c.d_model, c.heads, c.attention_dropout)
+        self.ff = FeedForward(c.d_model, c.ff_dim, c.dropout)
+        self.res_attn = Residual(c.d_model, c.dropout, c.norm_first)
+        self.res_ff = Residual(c.d_model, c.dropout, c.norm_first)
+
+    def forward(self, x, mask):  # x: [B, S, d], mask: [B, 1, 1, S]
+        x, weights = self.res_attn(x, lambda h: self.self_attn(h, h, mask))
+        x, _ = self.res_ff(x, lambda h: (self.ff(h), None))
+        return x, weights
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.self_attn = MultiHeadAttention(c.d_model, c.heads, c.attention_dropout)
+        self.cross_attn = MultiHeadAttention(c.d_model, c.heads, c.attention_dropout)
+        self.ff = FeedForward(c.d_model, c.ff_dim, c.dropout)
+        self.res_self = Residual(c.d_model, c.dropout, c.norm_first)
+        self.res_cross = Residual(c.d_model, c.dropout, c.norm_first)
+        self.res_ff = Residual(c.d_model, c.dropout, c.norm_first)
+
+    def forward(self, x, self_kv, self_mask, cross_kv, cross_mask, cache: list | None = None):
+        """x: [B, T, d]. ``self_kv(h)`` gives the self-attention keys/values for the normed input h
+        (the whole prefix in training; cache + new step when decoding)."""
+
+        def self_attention(h):
+            k, v = self_kv(h)
+            if cache is not None:
+                cache.append((k, v))
+            return self.self_attn.attend(h, k, v, self_mask)
+
+        x, self_w = self.res_self(x, self_attention)
+        x, cross_w = self.res_cross(x, lambda h: self.cross_attn.attend(h, *cross_kv, cross_mask))
+        x, _ = self.res_ff(x, lambda h: (self.ff(h), None))
+        return x, self_w, cross_w
+
+
+@register("transformer")
+class Transformer(Seq2Seq):
+    paper = "Vaswani et al. 2017"
+    Config = TransformerConfig
+    attention_kinds = ("cross", "decoder_self", "encoder_self")
+
+    def __init__(self, config: TransformerConfig, src_vocab_size: int, trg_vocab_size: int):
+        super().__init__(config, src_vocab_size, trg_vocab_size)
+        c = config
+        self.src_embedding = nn.Embedding(src_vocab_size, c.d_model, padding_idx=PAD_IDX)
+        self.trg_embedding = nn.Embedding(trg_vocab_size, c.d_model, padding_idx=PAD_IDX)
+        for emb in (self.src_embedding, self.trg_embedding):
+            nn.init.normal_(emb.weight, 0, c.d_model ** -0.5)
+            nn.init.zeros_(emb.weight[PAD_IDX])
+        self.dropout = nn.Dropout(c.dropout)
+        self.encoder_layers = nn.ModuleList(EncoderLayer(c) for _ in range(c.encoder_layers))
+        self.decoder_layers = nn.ModuleList(DecoderLayer(c) for _ in range(c.decoder_layers))
+        self.encoder_norm = nn.LayerNorm(c.d_model) if c.norm_first else nn.Identity()
+        self.decoder_norm = nn.LayerNorm(c.d_model) if c.norm_first else nn.Identity()
+        self.output = TiedOutput(c.d_model, c.d_model, trg_vocab_size, dropout=0.0)
+        self.register_buffer("positions", sinusoidal_positions(512, c.d_model), persistent=False)
+
+    def embed(self, embedding: nn.Embedding, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
+        length = offset + tokens.size(1)
+        if length > self.positions.size(0):  # sinusoids extend to any length
+            self.positions = sinusoidal_positions(2 * length, self.config.d_model).to(self.positions)
+        x = embedding(tokens) * math.sqrt(self.config.d_model) + self.positions[offset:length]
+        return self.dropout(x)
+
+    def encode(self, src, src_lens):
+        mask = source_mask(src)                      # [B, S]
+        x = self.embed(self.src_embedding, src)      # [B, S, d]
+        attn_mask = mask[:, None, None, :]           # [B, 1, 1, S]
+        weights = []
+        for layer in self.encoder_layers:
+            x, w = layer(x, attn_mask)
+            weights.append(w)
+        memory = self.encoder_norm(x)
+        enc = {"memory": memory, "mask": mask, "encoder_self": torch.stack(weights, dim=1)}  # [B, L, h, S, S]
+        for i, layer in enumerate(self.decoder_layers):  # cross-attention keys/values, once
+            enc[f"cross_k{i}"], enc[f"cross_v{i}"] = layer.cross_attn.keys_values(memory)
+        return enc
+
+    def init_state(self, enc):
+        b, h, d_k = enc["memory"].size(0), self.config.heads, self.config.d_model // self.config.heads
+        empty = enc["memory"].new_zeros(b, h, 0, d_k)
+        state = {}
+        for i in range(len(self.decoder_layers)):
+            state[f"k{i}"], state[f"v{i}"] = empty, empty
+        return state
+
+    def step(self, prev, state, enc):
+        t = state["k0"].size(2)                                  # tokens decoded so far
+        x = self.embed(self.trg_embedding, prev[:, None], offset=t)  # [B, 1, d]
+        cross_mask = enc["mask"][:, None, None, :]
+        new_state, self_ws, cross_ws = {}, [], []
+        for i, layer in enumerate(self.decoder_layers):
+            past_k, past_v = state[f"k{i}"], state[f"v{i}"]
+
+            def self_kv(h, layer=layer, past_k=past_k, past_v=past_v):
+                k, v = layer.self_attn.keys_values(h)
+                return torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
+
+            cache = []
+            x, self_w, cross_w = layer(x, self_kv, None, (enc[f"cross_k{i}"], enc[f"cross_v{i}"]), cross_mask, cache)
+            new_state[f"k{i}"], new_state[f"v{i}"] = cache[0]
+            self_ws.append(self_w[:, :, 0])    # [B, h, t+1]
+            cross_ws.append(cross_w[:, :, 0])  # [B, h, S]
+        logits = self.output(self.decoder_norm(x[:, 0]), self.trg_embedding.weight)
+        attn = {"cross": torch.stack(cross_ws, dim=1), "decoder_self": torch.stack(self_ws, dim=1)}
+        return logits, new_state, attn
+
+    def forward(self, src, src_lens, trg_in):
+        enc = self.encode(src, src_lens)
+        x = self.embed(self.trg_embedding, trg_in)
+        t = trg_in.size(1)
+        causal = torch.ones(t, t, dtype=torch.bool, device=src.device).tril()[None, None]  # [1, 1, T, T]
+        cross_mask = enc["mask"][:, None, None, :]
+        for i, layer in enumerate(self.decoder_layers):
+            x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc[f"cross_k{i}"], enc[f"cross_v{i}"]), cross_mask)
+        return self.output(self.decoder_norm(x), self.trg_embedding.weight)

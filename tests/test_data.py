@@ -1,0 +1,84 @@
+"""Finding, tokenizing and batching Multi30k."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from seq2seq.data import (PAD_IDX, DataNotFoundError, Tokenizer, Vocab, bucketed_batches, encode_pairs,
+                          find_split_files, load_split)
+
+
+def test_tokenizer_is_spacy_rule_based_and_lowercased():
+    assert Tokenizer("de")("Ein Mann, der lächelt.") == ["ein", "mann", ",", "der", "lächelt", "."]
+    assert Tokenizer("en")("Don't stop!") == ["do", "n't", "stop", "!"]
+    assert Tokenizer("de")("a\x00b\tc") == ["a", "b", "c"]  # control characters are dropped
+
+
+def test_vocab_has_specials_first_and_min_frequency():
+    vocab = Vocab.build([["a", "b", "a"], ["b", "c"]], min_freq=2)
+    assert vocab.itos == ["<unk>", "<pad>", "<sos>", "<eos>", "a", "b"]
+    assert vocab.encode(["a", "c"]) == [4, 0]
+    with pytest.raises(ValueError):
+        Vocab(["a", "<pad>"])
+
+
+def test_missing_data_error_names_the_options_and_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("SEQ2SEQ_DATA_DIR", raising=False)
+    with pytest.raises(DataNotFoundError) as info:
+        find_split_files("train", ("de", "en"), tmp_path)
+    message = str(info.value)
+    assert "--data-dir" in message and "SEQ2SEQ_DATA_DIR" in message
+    assert "train.de.gz" in message and str(tmp_path) in message
+
+
+def test_failed_download_leaves_nothing_and_says_what_to_do(tmp_path, monkeypatch):
+    import seq2seq.data as data
+
+    monkeypatch.delenv("SEQ2SEQ_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "DEFAULT_DATA_DIR", tmp_path / "multi30k")
+    with pytest.raises(DataNotFoundError, match="could not be downloaded") as info:
+        find_split_files("val", ("de", "en"), url_template="http://127.0.0.1:9/{name}")
+    assert "SEQ2SEQ_DATA_DIR" in str(info.value)
+    assert not any((tmp_path / "multi30k").glob("*")) if (tmp_path / "multi30k").exists() else True
+
+
+def test_environment_variable_points_at_the_data(data_dir, monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(data_dir))
+    split = load_split("val", "de", "en")
+    assert len(split) == 1014
+    assert split.src_tokens[0] == Tokenizer("de")(split.src_text[0])
+
+
+@pytest.mark.parametrize("pair", [("de", "en"), ("en", "fr"), ("cs", "de")])
+def test_any_language_pair(data_dir, pair):
+    split = load_split("test_2016_flickr", *pair, data_dir=data_dir)
+    assert len(split) == 1000 and split.src_tokens[0] and split.trg_tokens[0]
+
+
+def test_tokenization_is_cached(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path))
+    load_split("val", "de", "en", data_dir)
+    cached = sorted(p.name for p in tmp_path.iterdir())
+    assert len(cached) == 2 and all(name.startswith("val.") for name in cached)
+    import seq2seq.data as data
+
+    monkeypatch.setattr(data, "Tokenizer", None)  # a second load must not tokenize again
+    assert len(load_split("val", "de", "en", data_dir)) == 1014
+
+
+def test_batches_are_length_bucketed_deterministic_and_complete(data_dir):
+    split = load_split("val", "de", "en", data_dir)
+    src_vocab, trg_vocab = Vocab.build(split.src_tokens), Vocab.build(split.trg_tokens)
+    src, trg = encode_pairs(split, src_vocab, trg_vocab)
+    epoch0 = [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 == [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 != [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=1)]
+    assert sorted(i for b in epoch0 for i in b) == list(range(len(split)))
+    real = padded = 0
+    for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0):
+        assert b.src.numel() <= 1000 or len(b.index) == 1
+        real += int((b.src != PAD_IDX).sum())
+        padded += b.src.numel()
+    assert real / padded > 0.9  # little padding

@@ -1,0 +1,60 @@
+"""train.py end to end on a slice of the shared data, resuming, and the evaluation CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from seq2seq import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, cwd=ROOT, check=True):
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                            env={**__import__("os").environ, "SEQ2SEQ_THREADS": "1"})
+    if check and result.returncode:
+        raise AssertionError(f"{args} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.mark.parametrize("arch", ["gru", "transformer"])
+def test_train_writes_a_loadable_scored_checkpoint(arch, data_dir, tmp_path):
+    out = tmp_path / arch
+    run("train.py", "--arch", arch, "--epochs", "2", "--limit", "300", "--val-limit", "40", "--test-beam", "0",
+        "--data-dir", str(data_dir), "--out", str(out), "--set", "dropout=0.1")
+    config = json.loads((out / "config.json").read_text())
+    assert config["arch"] == arch and config["src_lang"] == "de" and config["hparams"]["dropout"] == 0.1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 2 and len(metrics["history"]) == 2
+    assert {"val_loss", "val_ppl", "val_bleu"} <= metrics["history"][0].keys()
+    assert load_checkpoint(out).translate(["Ein Hund."])[0].text is not None
+
+    result = run("-m", "seq2seq.evaluate", str(out), "--split", "val", "--limit", "30", "--beam", "2",
+                 "--data-dir", str(data_dir), "--json")
+    scores = json.loads(result.stdout)
+    assert 0 <= scores["bleu"] <= 100 and scores["sentences"] == 30 and scores["beam"] == 2
+
+
+def test_resume_continues_without_losing_an_epoch(data_dir, tmp_path):
+    out = tmp_path / "lstm"
+    common = ["train.py", "--arch", "lstm", "--limit", "200", "--val-limit", "20", "--test-beam", "0",
+              "--data-dir", str(data_dir), "--out", str(out)]
+    run(*common, "--epochs", "1")
+    first = json.loads((out / "resume" / "state.json").read_text())
+    assert first["epoch"] == 1
+    result = run(*common, "--epochs", "2", "--resume")
+    assert "resumed after epoch 1" in result.stdout
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0] == first["history"][0]
+
+
+def test_missing_data_is_one_clear_message(tmp_path):
+    result = run("train.py", "--arch", "gru", "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 2
+    assert "--data-dir" in result.stderr and "SEQ2SEQ_DATA_DIR" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,318 @@
+"""Train a sequence-to-sequence model on Multi30k and write a checkpoint the app loads.
+
+    python train.py --arch transformer          # one architecture, with its recipe
+    python train.py --arch all                  # all six in turn
+    python train.py --arch gru --epochs 1       # override any part of the recipe
+    python train.py --arch transformer --resume # continue a killed run
+
+Each epoch: teacher-forced training with label smoothing, then validation loss, perplexity
+and BLEU (greedy); the checkpoint with the best validation BLEU is kept, training stops
+early when it has not improved for ``--patience`` epochs. At the end the kept checkpoint is
+scored on the test split (greedy and beam 5) into ``metrics.json``.
+
+The resumable state (fp32 weights, optimizer, RNG, history) is written atomically after
+every epoch to ``OUT/resume/`` (git-ignored); ``--resume`` picks it up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from seq2seq import ARCHITECTURES, build_model
+from seq2seq.checkpoint import atomic_write, load_model, read_json, save_checkpoint, write_json
+from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
+from seq2seq.evaluate import evaluate
+from seq2seq.translator import Translator
+
+# The recipe that produced each shipped checkpoint: model size and optimisation.
+RECIPES: dict[str, dict] = {
+    # Model sizes are each architecture's Config defaults (seq2seq/<arch>.py); "hparams" overrides them.
+    "lstm": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=20, max_tokens=3000, clip=1.0),
+    "gru": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=20, max_tokens=3000, clip=1.0),
+    "bahdanau": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
+    "luong": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
+    "convs2s": dict(hparams={}, lr=1.5e-3, warmup_steps=400, epochs=25, max_tokens=3000, clip=0.5),
+    "transformer": dict(hparams={}, lr=1e-3, warmup_steps=800, epochs=25, max_tokens=2500, clip=1.0),
+}
+DEFAULTS = dict(label_smoothing=0.1, weight_decay=1e-4, patience=5, seed=1, min_freq=2)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--arch", required=True, choices=[*ARCHITECTURES, "all"])
+    p.add_argument("--out", help="checkpoint directory (default: checkpoints/ARCH)")
+    p.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
+    p.add_argument("--src", default="de", help="source language (en, de, fr, cs)")
+    p.add_argument("--trg", default="en", help="target language (en, de, fr, cs)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-tokens", type=int, help="batch size in (padded) tokens per side")
+    p.add_argument("--lr", type=float, help="peak learning rate")
+    p.add_argument("--warmup-steps", type=int)
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--clip", type=float, help="gradient-norm clipping")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--dropout", type=float, help="the model's dropout")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="any model hyper-parameter, e.g. --set d_model=512 --set score=dot (repeatable)")
+    p.add_argument("--patience", type=int, help="stop after this many epochs without better validation BLEU")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/resume if it exists")
+    p.add_argument("--limit", type=int, help="train on the first N pairs only (smoke tests)")
+    p.add_argument("--val-limit", type=int, help="validate on the first N pairs only")
+    p.add_argument("--test-beam", type=int, default=5, help="beam size of the final test score (0: skip the test score)")
+    p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the checkpoint to this Hub model repo at the end")
+    return p.parse_args(argv)
+
+
+def recipe_for(arch: str, args: argparse.Namespace) -> dict:
+    """The architecture's recipe with the command line's overrides applied."""
+    recipe = {**DEFAULTS, **RECIPES[arch]}
+    recipe["hparams"] = dict(recipe["hparams"])
+    for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    fields = {f.name: f for f in dataclasses.fields(ARCHITECTURES[arch].Config)}
+    if args.dropout is not None:
+        recipe["hparams"]["dropout"] = args.dropout
+    for item in args.set:
+        name, _, value = item.partition("=")
+        if name not in fields:
+            raise SystemExit(f"error: {arch} has no hyper-parameter {name!r}; it has {', '.join(fields)}")
+        kind = type(fields[name].default)
+        recipe["hparams"][name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return recipe
+
+
+def hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {torch.get_num_threads()} CPU threads"
+
+
+def lr_at(step: int, recipe: dict, total_steps: int) -> float:
+    """Linear warm-up to the peak, then cosine decay to 5% of it at the last step."""
+    peak, warmup = recipe["lr"], recipe["warmup_steps"]
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# ---------------------------------------------------------------------------- resumable state
+
+
+def save_state(directory: Path, model, optimizer, info: dict) -> None:
+    """Everything needed to continue: fp32 weights, optimizer moments, RNG, progress."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    for idx, state in opt["state"].items():
+        for name, value in state.items():
+            tensors[f"opt.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.cpu"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    info = {**info, "param_groups": opt["param_groups"]}
+    atomic_write(directory / "state.safetensors", lambda tmp: save_file(tensors, str(tmp)))
+    write_json(directory / "state.json", info)  # written last: it marks the state complete
+
+
+def load_state(directory: Path, model, optimizer) -> dict:
+    info = read_json(directory / "state.json")
+    tensors = load_file(str(directory / "state.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("opt."):
+            _, idx, name = key.split(".", 2)
+            state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": info.pop("param_groups")})
+    torch.set_rng_state(tensors["rng.cpu"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return info
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def batch_loss(model, batch, label_smoothing: float) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy per target token of one batch (teacher forcing)."""
+    logits = model(batch.src, batch.src_lens, batch.trg[:, :-1])   # [B, T, V]
+    gold = batch.trg[:, 1:]                                          # [B, T]
+    loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), gold.reshape(-1), ignore_index=PAD_IDX,
+                           label_smoothing=label_smoothing, reduction="sum")
+    n = int((gold != PAD_IDX).sum())
+    return loss / n, n
+
+
+@torch.no_grad()
+def validation_loss(model, batches) -> float:
+    model.eval()
+    total, tokens = 0.0, 0
+    for batch in batches:
+        loss, n = batch_loss(model, batch, 0.0)
+        total, tokens = total + loss.item() * n, tokens + n
+    return total / tokens
+
+
+def train(arch: str, args: argparse.Namespace) -> Path:
+    recipe = recipe_for(arch, args)
+    out = Path(args.out or f"checkpoints/{arch}") if args.arch != "all" or not args.out else Path(args.out) / arch
+    resume_dir = out / "resume"
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    torch.manual_seed(recipe["seed"])
+
+    train_split = load_split("train", args.src, args.trg, args.data_dir).limit(args.limit)
+    val_split = load_split("val", args.src, args.trg, args.data_dir).limit(args.val_limit)
+    src_vocab = Vocab.build(train_split.src_tokens, recipe["min_freq"])
+    trg_vocab = Vocab.build(train_split.trg_tokens, recipe["min_freq"])
+    train_src, train_trg = encode_pairs(train_split, src_vocab, trg_vocab)
+    val_src, val_trg = encode_pairs(val_split, src_vocab, trg_vocab)
+
+    model = build_model(arch, len(src_vocab), len(trg_vocab), **recipe["hparams"]).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], betas=(0.9, 0.98), eps=1e-9,
+                                 weight_decay=recipe["weight_decay"])
+    steps_per_epoch = sum(1 for _ in bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], 0))
+    total_steps = steps_per_epoch * recipe["epochs"]
+    command = "python train.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.arch != "all" else ["--arch", arch]))
+    info = {"epoch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [],
+            "recipe": recipe, "command": command}
+    if args.resume and (resume_dir / "state.json").is_file():
+        info = load_state(resume_dir, model, optimizer)
+        print(f"[{arch}] resumed after epoch {info['epoch']} (best validation BLEU {info['best_bleu']:.2f})")
+    elif out.joinpath("config.json").exists() and not args.resume:
+        print(f"[{arch}] {out} exists; training from scratch overwrites it (use --resume to continue)")
+
+    print(f"[{arch}] {model.num_parameters():,} parameters on {device}; {len(train_split)} training pairs, "
+          f"{steps_per_epoch} steps/epoch; vocab {len(src_vocab)} {args.src} / {len(trg_vocab)} {args.trg}")
+    use_amp = device.type == "cuda"
+    val_batches = list(bucketed_batches(val_src, val_trg, recipe["max_tokens"], False))
+    val_batches = [b.to(device) for b in val_batches]
+    translator = Translator(model, src_vocab, trg_vocab, {"arch": arch, "src_lang": args.src, "trg_lang": args.trg})
+
+    for epoch in range(info["epoch"], recipe["epochs"]):
+        if epoch - info["best_epoch"] >= recipe["patience"] and info["best_epoch"] > 0:
+            print(f"[{arch}] early stop: no better validation BLEU for {recipe['patience']} epochs")
+            break
+        model.train()
+        start, total_loss, total_tokens = time.perf_counter(), 0.0, 0
+        batches = list(bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], epoch))
+        bar = tqdm(batches, desc=f"{arch} epoch {epoch + 1}/{recipe['epochs']}", leave=False,
+                   disable=not sys.stderr.isatty(), dynamic_ncols=True)
+        for batch in bar:
+            batch = batch.to(device)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(info["step"], recipe, total_steps)
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                loss, n = batch_loss(model, batch, recipe["label_smoothing"])
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{arch}: the loss became {loss.item()} at epoch {epoch + 1}, step {info['step']}; "
+                                       f"the last good checkpoint is kept in {out}. Try a lower --lr or --clip.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"])
+            optimizer.step()
+            info["step"] += 1
+            total_loss, total_tokens = total_loss + loss.item() * n, total_tokens + n
+            elapsed = time.perf_counter() - start
+            bar.set_postfix(loss=f"{total_loss / total_tokens:.3f}", tok_s=f"{total_tokens / elapsed:.0f}")
+        train_seconds = time.perf_counter() - start
+
+        val_loss = validation_loss(model, val_batches)
+        val_bleu = evaluate(translator, val_split, beam_size=1)["bleu"]
+        info["seconds"] += time.perf_counter() - start
+        info["epoch"] = epoch + 1
+        record = {"epoch": epoch + 1, "train_loss": round(total_loss / total_tokens, 4), "val_loss": round(val_loss, 4),
+                  "val_ppl": round(math.exp(val_loss), 2), "val_bleu": val_bleu, "seconds": round(train_seconds, 1)}
+        info["history"].append(record)
+        improved = val_bleu > info["best_bleu"]
+        if improved:
+            info["best_bleu"], info["best_epoch"] = val_bleu, epoch + 1
+            save_checkpoint(out, model, src_vocab, trg_vocab, args.src, args.trg)
+        save_state(resume_dir, model, optimizer, info)
+        print(f"[{arch}] epoch {epoch + 1}: train loss {record['train_loss']:.3f}, val loss {val_loss:.3f} "
+              f"(ppl {record['val_ppl']:.1f}), val BLEU {val_bleu:.2f}{' *' if improved else ''}, "
+              f"{train_seconds:.0f}s ({total_tokens / train_seconds:.0f} tok/s)", flush=True)
+
+    write_metrics(out, arch, info, args, device)
+    if args.push_to_hub:
+        from seq2seq.hub import push_models
+
+        push_models(out, args.push_to_hub)
+    return out
+
+
+def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) -> dict:
+    """Score the kept checkpoint (as loaded from disk) on the test split and write metrics.json."""
+    model, src_vocab, trg_vocab, config = load_model(out, device)
+    translator = Translator(model, src_vocab, trg_vocab, config, out)
+    metrics = {
+        "arch": arch,
+        "paper": model.paper,
+        "parameters": model.num_parameters(),
+        "size_bytes": (out / "model.safetensors").stat().st_size,
+        "val_bleu": info["best_bleu"],
+        "best_epoch": info["best_epoch"],
+        "epochs_trained": info["epoch"],
+        "train_seconds": round(info["seconds"]),
+        "hardware": hardware(device),
+        "command": info["command"],
+        "recipe": info["recipe"],
+        "history": info["history"],
+        "test": {},
+    }
+    if args.test_beam:
+        test = load_split("test_2016_flickr", args.src, args.trg, args.data_dir)
+        for name, beam in (("greedy", 1), (f"beam{args.test_beam}", args.test_beam)):
+            metrics["test"][name] = evaluate(translator, test, beam_size=beam)
+            print(f"[{arch}] test_2016_flickr {name}: BLEU {metrics['test'][name]['bleu']:.2f}, "
+                  f"chrF {metrics['test'][name]['chrf']:.2f}")
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(int(os.environ.get("SEQ2SEQ_THREADS", os.cpu_count() or 1)))
+    archs = list(ARCHITECTURES) if args.arch == "all" else [args.arch]
+    try:
+        for arch in archs:
+            train(arch, args)
+    except (DataNotFoundError, TrainingDiverged) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; continue with --resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
