@@ -204,6 +204,8 @@ def train(arch: str, args: argparse.Namespace) -> Path:
     command = "python train.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.arch != "all" else ["--arch", arch]))
     info = {"epoch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [],
             "recipe": recipe, "command": command}
+    for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
+        stale.unlink()
     if args.resume and (resume_dir / "state.json").is_file():
         info = load_state(resume_dir, model, optimizer)
         print(f"[{arch}] resumed after epoch {info['epoch']} (best validation BLEU {info['best_bleu']:.2f})")
