@@ -1,6 +1,7 @@
 """Score a checkpoint: sacreBLEU corpus BLEU and chrF on a Multi30k split.
 
     python -m seq2seq.evaluate checkpoints/transformer --beam 5 [--split test_2016_flickr] [--json]
+    python -m seq2seq.evaluate hf://USER/NAME/transformer        # a model repository folder, via the Hub cache
 
 The BLEU every table in this project quotes: ``tokenize="none"`` over lowercased spaCy tokens
 joined by single spaces (hypotheses after ``<unk>`` replacement), against references tokenized
@@ -48,7 +49,7 @@ def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0,
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seq2seq.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="checkpoint directory")
+    parser.add_argument("checkpoint", help="checkpoint directory, or hf://USER/NAME[@REVISION][/MODEL]")
     parser.add_argument("--split", default="test_2016_flickr", help="reads SPLIT.{src}.gz and SPLIT.{trg}.gz")
     parser.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     parser.add_argument("--length-penalty", type=float, default=1.0)
@@ -59,11 +60,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from .checkpoint import CheckpointError
+    from .hub import resolve_model
     from .translator import load_checkpoint
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
-        translator = load_checkpoint(args.checkpoint, device)
+        translator = load_checkpoint(resolve_model(args.checkpoint), device)
         split = load_split(args.split, translator.config["src_lang"], translator.config["trg_lang"], args.data_dir)
     except (CheckpointError, DataNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
