@@ -31,7 +31,7 @@ def corpus_scores(hypotheses: list[list[str]], references: list[list[str]]) -> d
 
 
 def sentence_bleu(hypothesis: list[str], reference: list[str]) -> float:
-    return sacrebleu.sentence_bleu(" ".join(hypothesis), [" ".join(reference)], tokenize="none", force=True).score
+    return sacrebleu.sentence_bleu(" ".join(hypothesis), [" ".join(reference)], tokenize="none").score
 
 
 def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0, batch_size: int = 128) -> dict:
