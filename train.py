@@ -36,6 +36,7 @@ from seq2seq import ARCHITECTURES, build_model
 from seq2seq.checkpoint import atomic_write, load_model, read_json, save_checkpoint, write_json
 from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
 from seq2seq.evaluate import evaluate
+from seq2seq.probes import record_probes
 from seq2seq.translator import Translator
 
 # The recipe that produced each shipped checkpoint: model size and optimisation.
@@ -184,7 +185,7 @@ def validation_loss(model, batches) -> float:
 
 def train(arch: str, args: argparse.Namespace) -> Path:
     recipe = recipe_for(arch, args)
-    out = Path(args.out or f"checkpoints/{arch}") if args.arch != "all" or not args.out else Path(args.out) / arch
+    out = Path(args.out) / arch if args.arch == "all" and args.out else Path(args.out or f"checkpoints/{arch}")
     resume_dir = out / "resume"
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     torch.manual_seed(recipe["seed"])
@@ -258,6 +259,7 @@ def train(arch: str, args: argparse.Namespace) -> Path:
         if improved:
             info["best_bleu"], info["best_epoch"] = val_bleu, epoch + 1
             save_checkpoint(out, model, src_vocab, trg_vocab, args.src, args.trg)
+        record_probes(out / "probes.json", translator, epoch + 1)
         save_state(resume_dir, model, optimizer, info)
         print(f"[{arch}] epoch {epoch + 1}: train loss {record['train_loss']:.3f}, val loss {val_loss:.3f} "
               f"(ppl {record['val_ppl']:.1f}), val BLEU {val_bleu:.2f}{' *' if improved else ''}, "

@@ -32,6 +32,14 @@ def test_train_writes_a_loadable_scored_checkpoint(arch, data_dir, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 2 and len(metrics["history"]) == 2
     assert {"val_loss", "val_ppl", "val_bleu"} <= metrics["history"][0].keys()
+    probes = json.loads((out / "probes.json").read_text())  # how alignment emerged, per epoch
+    assert [e["epoch"] for e in probes["epochs"]] == [1, 2]
+    first = probes["epochs"][0]["probes"][0]
+    if arch == "transformer":
+        assert len(first["alignment"]) == len(first["tokens"]) and len(first["alignment"][0]) == len(first["src_tokens"])
+    else:
+        assert first["alignment"] is None
+    assert (out / "probes.json").stat().st_size < 50_000
     assert load_checkpoint(out).translate(["Ein Hund."])[0].text is not None
 
     result = run("-m", "seq2seq.evaluate", str(out), "--split", "val", "--limit", "30", "--beam", "2",
