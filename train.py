@@ -33,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from seq2seq import ARCHITECTURES, build_model
-from seq2seq.checkpoint import atomic_write, load_model, read_json, save_checkpoint, write_json
+from seq2seq.checkpoint import CheckpointError, atomic_write, load_model, read_json, save_checkpoint, write_json
 from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
 from seq2seq.evaluate import evaluate
 from seq2seq.probes import record_probes
@@ -307,9 +307,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(int(os.environ.get("SEQ2SEQ_THREADS", os.cpu_count() or 1)))
     archs = list(ARCHITECTURES) if args.arch == "all" else [args.arch]
     try:
+        if args.push_to_hub:  # fail now, not after hours of training
+            from seq2seq.hub import require_token
+
+            require_token()
         for arch in archs:
             train(arch, args)
-    except (DataNotFoundError, TrainingDiverged) as e:
+    except (DataNotFoundError, TrainingDiverged, CheckpointError) as e:  # CheckpointError includes HubError
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
