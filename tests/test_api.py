@@ -1,0 +1,56 @@
+"""The programmatic endpoint (``api_name="translate"``) through ``gradio_client``, against the
+app served in-process on tiny random-weight checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+
+gradio_client = pytest.importorskip("gradio_client")
+
+import app  # noqa: E402
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+
+
+@pytest.fixture(scope="module")
+def client(checkpoint_root):
+    demo, _ = app.build_app(app.Models(checkpoint_root, device="cpu"))
+    demo.queue().launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
+    try:
+        yield gradio_client.Client(demo.local_url, verbose=False)
+    finally:
+        demo.close()
+
+
+def test_translate_endpoint_is_documented(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert "/translate" in api["named_endpoints"]
+    names = [p["parameter_name"] for p in api["named_endpoints"]["/translate"]["parameters"]]
+    assert names == ["text", "architectures", "beam_size", "length_penalty", "max_len"]
+
+
+def test_translate_returns_translations_and_attention_as_json(client):
+    out = client.predict(text=SENTENCE, architectures=["lstm", "bahdanau", "transformer"], beam_size=2,
+                         api_name="/translate")
+    assert out["source"] == SENTENCE and set(out["models"]) == {"lstm", "bahdanau", "transformer"}
+    tf = out["models"]["transformer"]
+    assert tf["src_tokens"] == "ein mann mit einem orangefarbenen hut starrt auf etwas .".split()
+    T, S = len(tf["output_labels"]), len(tf["src_tokens"])
+    cross = tf["attention"]["cross"]                                 # [T][layers][heads][S]
+    assert (len(cross), len(cross[0]), len(cross[0][0]), len(cross[0][0][0])) == (T, 2, 4, S)
+    assert abs(sum(cross[0][0][0]) - 1) < 1e-2
+    assert isinstance(tf["text"], str) and isinstance(tf["log_prob"], float) and tf["seconds"] >= 0
+    lstm = out["models"]["lstm"]
+    assert lstm["attention"] == {} and len(lstm["saliency"]) == len(lstm["output_labels"])
+
+
+def test_defaults_translate_with_every_model(client):
+    out = client.predict(text="Zwei Hunde spielen im Schnee.", api_name="/translate")
+    assert len(out["models"]) == 6
+
+
+def test_bad_requests_get_a_clear_error(client):
+    with pytest.raises(Exception, match="Empty input"):
+        client.predict(text="", api_name="/translate")
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict(text=SENTENCE, architectures=["rnn"], api_name="/translate")

@@ -1,0 +1,290 @@
+"""The app's library parts (saliency, figures, examples) and its callbacks, called directly on
+tiny random-weight checkpoints (the ``checkpoint_root`` fixture): no server, no browser."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import types
+
+import gradio as gr
+import pytest
+import torch
+
+import app
+from conftest import tiny_model
+from seq2seq import ARCHITECTURES, load_checkpoint
+from seq2seq.examples import DEMO, TEST_EXAMPLES, load_references, normalise
+from seq2seq.figures import View, attention_view, escape, heatmap, overview, saliency_view
+from seq2seq.saliency import saliency, translation_saliency
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+SRC_TOKENS = "ein mann mit einem orangefarbenen hut starrt auf etwas .".split()
+
+
+@pytest.fixture(scope="module")
+def models(checkpoint_root):
+    return app.Models(checkpoint_root, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ui(models):
+    _, ui = app.build_app(models)
+    return ui
+
+
+def translate(ui, text=SENTENCE, names=None, decoding="greedy", beam=5, penalty=1.0, max_len=0):
+    return ui.on_translate(text, list(ui.models) if names is None else names, decoding, beam, penalty, max_len)
+
+
+# ---------------------------------------------------------------------------- saliency
+
+
+def naive_saliency(model, src_ids, trg_ids):
+    """One forward and backward pass per output step: what the batched version must equal."""
+    rows = []
+    for t in range(len(trg_ids)):
+        seen = []
+        handle = model.src_embedding.register_forward_hook(lambda m, i, out: seen.append(out))
+        with torch.enable_grad():
+            logits = model(torch.tensor([src_ids]), torch.tensor([len(src_ids)]), torch.tensor([[2] + trg_ids[:-1]]))
+            lp = torch.log_softmax(logits[0, t], dim=-1)[trg_ids[t]]
+            [grad] = torch.autograd.grad(lp, seen[0])
+        handle.remove()
+        rows.append((grad * seen[0]).norm(dim=-1)[0])
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_saliency_is_per_step_gradient_times_input_normalised(arch):
+    model = tiny_model(arch, 20, 20, reverse_source=False) if arch == "lstm" else tiny_model(arch, 20, 20)
+    src, trg = [4, 5, 6, 7, 5, 9], [4, 8, 9, 3]
+    got = saliency(model, src, trg)
+    assert got.shape == (4, 6)
+    assert torch.allclose(got.sum(-1), torch.ones(4), atol=1e-5)
+    want = naive_saliency(model, src, trg)
+    assert torch.allclose(got, want / want.sum(-1, keepdim=True), atol=1e-5)
+
+
+def test_saliency_columns_follow_the_source_even_when_the_model_reverses_it():
+    reversed_reader = tiny_model("lstm", 20, 20, reverse_source=True)
+    forward_reader = tiny_model("lstm", 20, 20, reverse_source=False)
+    forward_reader.load_state_dict(reversed_reader.state_dict())  # same function of (reversed) input
+    src, trg = [4, 5, 6, 7, 5, 9], [4, 8, 9, 3]
+    assert torch.allclose(saliency(reversed_reader, src, trg), saliency(forward_reader, src[::-1], trg).flip(1),
+                          atol=1e-5)
+
+
+def test_translation_saliency_rows_are_the_output_labels(checkpoint_root):
+    translator = load_checkpoint(checkpoint_root / "gru")
+    [t] = translator.translate([SENTENCE], max_len=5)
+    s = translation_saliency(translator, t)
+    assert s.shape == (len(t.output_labels), len(t.src_tokens))
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def test_heatmap_labels_are_escaped_tokens_and_repeats_stay_apart():
+    rows, cols = ["a", "<unk>", "a", "<eos>"], ["ein", "<b>x</b>", "&", "ein"]
+    fig = heatmap(View("cross", torch.rand(1, 1, 4, 4).softmax(-1), rows, cols, "output", "source"), title="t <eos>")
+    x, y = fig.layout.xaxis, fig.layout.yaxis
+    assert list(x.ticktext) == ["ein", "&lt;b&gt;x&lt;/b&gt;", "&amp;", "ein"] and list(x.tickvals) == [0, 1, 2, 3]
+    assert list(y.ticktext) == ["a", "&lt;unk&gt;", "a", "&lt;eos&gt;"]
+    assert fig.layout.title.text == "t &lt;eos&gt;"
+    trace = fig.data[0]
+    assert (trace.zmin, trace.zmax) == (0.0, 1.0)                       # the shared colour scale
+    assert list(trace.customdata[3][1]) == ["&lt;eos&gt;", "&lt;b&gt;x&lt;/b&gt;"]
+    assert "%{customdata[0]}" in trace.hovertemplate and "%{z" in trace.hovertemplate
+    assert escape("<eos>") == "&lt;eos&gt;"
+
+
+def test_views_of_a_transformer_translation(checkpoint_root):
+    translator = load_checkpoint(checkpoint_root / "transformer")
+    [t] = translator.translate([SENTENCE], max_len=6)
+    cross, dec, enc = (attention_view(t, k) for k in ("cross", "decoder_self", "encoder_self"))
+    T, S = len(t.output_labels), len(t.src_tokens)
+    assert cross.weights.shape == (2, 4, T, S) and cross.columns == SRC_TOKENS and cross.rows == t.output_labels
+    assert dec.weights.shape == (2, 4, T, T) and dec.columns[0] == "<sos>" and dec.columns[1:] == t.output_labels[:-1]
+    assert enc.weights.shape == (2, 4, S, S) and enc.rows == enc.columns == SRC_TOKENS
+    assert torch.allclose(cross.select(0, None), t.attention["cross"][:, 0].mean(1))
+    assert torch.allclose(cross.select(None, 2), t.attention["cross"][:, 1, 2])
+    small = overview(cross)
+    assert len(small.data) == 8 and small.layout.coloraxis.cmin == 0 and small.layout.coloraxis.cmax == 1
+    sal = saliency_view(t, translation_saliency(translator, t))
+    assert sal.weights.shape == (1, 1, T, S)
+
+
+# ---------------------------------------------------------------------------- examples
+
+
+def test_examples_carry_references_and_lookup_ignores_spacing_and_case(monkeypatch, tmp_path):
+    monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(tmp_path))  # no data here: the built-in examples only
+    refs = load_references()
+    assert 10 <= len(TEST_EXAMPLES) <= 50 and len(refs) == len(TEST_EXAMPLES)
+    german, english = TEST_EXAMPLES[0]
+    assert refs[normalise("  " + german.upper().replace(" ", "   "))] == english
+    assert normalise(DEMO) not in refs
+
+
+def test_full_test_set_is_used_when_the_data_is_there(data_dir, monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(data_dir))
+    assert len(load_references()) >= 1000
+
+
+# ---------------------------------------------------------------------------- callbacks
+
+
+def test_loads_every_checkpoint_and_lists_the_broken_ones(checkpoint_root, tmp_path):
+    for arch in ("gru", "transformer"):
+        shutil.copytree(checkpoint_root / arch, tmp_path / arch)
+    shutil.copytree(checkpoint_root / "lstm", tmp_path / "broken")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"not a safetensors file")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "notes").mkdir()                            # not a checkpoint at all: ignored
+    models = app.Models(tmp_path, device="cpu")
+    assert list(models) == ["gru", "transformer"]
+    reasons = dict(models.failures)
+    assert set(reasons) == {"broken", "half"}
+    assert "corrupt" in reasons["broken"] and "config.json is missing" in reasons["half"]
+    demo, ui = app.build_app(models)
+    assert set(ui.cards) == {"gru", "transformer"}
+    shown = [b.value for b in demo.blocks.values() if isinstance(b, gr.Markdown) and b.elem_id == "load-errors"]
+    assert len(shown) == 1 and "broken" in shown[0] and "half" in shown[0]   # the page lists them
+
+
+def test_hub_spec_goes_through_seq2seq_hub(monkeypatch, checkpoint_root):
+    calls = []
+    fake = types.ModuleType("seq2seq.hub")
+    fake.resolve_checkpoints = lambda spec: calls.append(spec) or checkpoint_root
+    monkeypatch.setitem(sys.modules, "seq2seq.hub", fake)
+    assert app.resolve("hf://someone/models") == checkpoint_root and calls == ["hf://someone/models"]
+    assert app.resolve("checkpoints") == app.Path("checkpoints") and len(calls) == 1
+
+    def unreachable(spec):
+        raise OSError("the Hub cannot be reached")
+
+    fake.resolve_checkpoints = unreachable
+    models = app.Models("hf://someone/models", device="cpu")       # served, empty, saying why
+    assert not models.translators and "cannot be reached" in models.failures[0][1]
+    app.build_app(models)
+
+
+def test_one_figure_per_selected_architecture_with_token_axes(ui):
+    chosen = ["lstm", "luong", "transformer"]
+    out = translate(ui, names=chosen)
+    results = out[ui.state]
+    assert set(results) == set(chosen)
+    for name, card in ui.cards.items():
+        assert out[card.column].visible == (name in chosen)
+        if name not in chosen:
+            continue
+        fig, t = out[card.plot], results[name].translation
+        assert out[card.text] == t.text
+        assert list(fig.layout.xaxis.ticktext) == SRC_TOKENS                       # source across
+        assert list(fig.layout.yaxis.ticktext) == [escape(w) for w in t.output_labels]  # output down
+        z = torch.tensor(fig.data[0].z)
+        assert z.shape == (len(t.output_labels), len(SRC_TOKENS))
+        assert torch.allclose(z.sum(-1), torch.ones(len(z)), atol=1e-3)             # rows are distributions
+        assert "log-probability" in out[card.stats] and " ms" in out[card.stats]
+
+
+def test_each_architecture_gets_the_controls_its_attention_has(ui):
+    out = translate(ui)
+    cards = ui.cards
+    assert all(out[c.plot] is not None for c in cards.values())
+    for name in ("lstm", "gru"):
+        assert "no attention" in out[cards[name].plot].layout.title.text
+        assert "saliency" in out[cards[name].plot].layout.title.text
+        assert not out[cards[name].layer].visible and not out[cards[name].overview].visible
+    for name in ("bahdanau", "luong"):  # the one cross-attention
+        assert "cross-attention" in out[cards[name].plot].layout.title.text
+        assert not out[cards[name].layer].visible and not out[cards[name].head].visible
+    conv = cards["convs2s"]                                       # one map per decoder layer
+    assert out[conv.layer].visible and not out[conv.head].visible and out[conv.overview].visible
+    assert len(json.loads(out[conv.overview].value["plot"])["data"]) == 2     # 2 layers x 1 head
+    tf = cards["transformer"]
+    assert out[tf.layer].visible and out[tf.head].visible and out[tf.overview].visible
+    assert len(json.loads(out[tf.overview].value["plot"])["data"]) == 8       # 2 layers x 4 heads
+    assert [c[1] for c in out[tf.kind].choices] == ["cross", "encoder_self", "decoder_self", "saliency"]
+
+
+def test_changing_map_layer_and_head_redraws_one_card(ui):
+    results = translate(ui)[ui.state]
+    src = SRC_TOKENS
+    layer, head, fig, small = ui.on_view("transformer", results, "encoder_self", 0, 1)
+    assert list(fig.layout.xaxis.ticktext) == src and list(fig.layout.yaxis.ticktext) == src
+    assert "layer 1 of 2" in fig.layout.title.text and "head 2 of 4" in fig.layout.title.text
+    assert layer.value == 0 and head.value == 1 and small.visible
+    layer, head, fig, _ = ui.on_view("transformer", results, "decoder_self", 7, app.MEAN)  # out of range: clamped
+    assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the heads" in fig.layout.title.text
+    assert layer.value == 1
+    _, _, fig, _ = ui.on_view("convs2s", results, "saliency", None, None)
+    assert "saliency" in fig.layout.title.text and "no attention" not in fig.layout.title.text
+    _, _, fig, _ = ui.on_view("convs2s", {}, "cross", None, None)  # before any translation
+    assert fig is None
+
+
+def test_beam_search_and_length_limit_reach_the_models(ui):
+    out = translate(ui, names=["transformer"], decoding="beam", beam=3, max_len=3)
+    t = out[ui.state]["transformer"].translation
+    assert len(t.tokens) <= 3 and t.nbest
+
+
+def test_test_sentences_show_their_reference_and_bleu(ui):
+    german, english = TEST_EXAMPLES[3]
+    out = translate(ui, text=german)
+    assert out[ui.reference].visible and out[ui.reference].value == english
+    for name, card in ui.cards.items():
+        assert "BLEU" in out[card.stats]
+        assert out[ui.state][name].bleu is not None
+    out = translate(ui, text=DEMO)
+    assert not out[ui.reference].visible and "BLEU" not in out[ui.cards["gru"].stats]
+
+
+@pytest.mark.parametrize("text", ["😀 Ein Hund 🐶 im Schnee", "<script>alert('x')</script> <b>Hallo</b> & <eos>",
+                                  "Ein Hund läuft. " * 700])
+def test_odd_input_gets_translations_not_errors(ui, text):
+    out = translate(ui, text=text, names=["gru", "transformer"])
+    assert set(out[ui.state]) == {"gru", "transformer"}
+    for name in ("gru", "transformer"):
+        fig = out[ui.cards[name].plot]
+        assert all("<" not in tick and ">" not in tick for tick in fig.layout.xaxis.ticktext)
+    if len(text) > 10_000:
+        assert "read only the first" in out[ui.status]
+
+
+@pytest.mark.parametrize("text, names, message", [("", None, "Type a German sentence"),
+                                                  ("   ", None, "Type a German sentence"),
+                                                  (SENTENCE, [], "Choose at least one")])
+def test_nothing_to_translate_gets_a_message(ui, text, names, message):
+    out = translate(ui, text=text, names=names)
+    assert message in out[ui.status] and ui.state not in out
+
+
+def test_translate_json_endpoint_function(models):
+    out = app.translate_json(models, SENTENCE, ["gru", "convs2s", "transformer"], beam_size=2)
+    json.dumps(out)
+    assert set(out["models"]) == {"gru", "convs2s", "transformer"}
+    gru, conv, tf = (out["models"][n] for n in ("gru", "convs2s", "transformer"))
+    T = len(tf["output_labels"])
+    assert tf["src_tokens"] == SRC_TOKENS
+    assert torch.tensor(tf["attention"]["cross"]).shape == (T, 2, 4, len(SRC_TOKENS))
+    assert torch.tensor(tf["attention"]["decoder_self"]).shape == (T, 2, 4, T)
+    assert torch.tensor(tf["attention"]["encoder_self"]).shape == (2, 4, len(SRC_TOKENS), len(SRC_TOKENS))
+    assert torch.tensor(conv["attention"]["cross"]).shape[1:] == (2, 1, len(SRC_TOKENS))
+    assert gru["attention"] == {} and torch.tensor(gru["saliency"]).shape == (len(gru["output_labels"]), 10)
+    with pytest.raises(gr.Error, match="Unknown model"):
+        app.translate_json(models, SENTENCE, ["nope"])
+    with pytest.raises(gr.Error, match="Empty input"):
+        app.translate_json(models, " ")
+
+
+def test_leaderboard_reads_each_metrics_file(checkpoint_root):
+    board = app.leaderboard(checkpoint_root)
+    assert len(board["data"]) == len(ARCHITECTURES)
+    row = dict(zip(board["headers"], board["data"][0]))
+    assert row["BLEU greedy"] == 1.0 and row["BLEU beam"] == 1.5 and row["chrF beam"] == 2.5
+    assert row["parameters (M)"] is not None and row["size (MB)"] is not None

@@ -1,0 +1,135 @@
+"""The real page in a real browser: start ``python app.py`` on tiny checkpoints, type a sentence
+in headless Chromium, press Translate, and check that every architecture's card renders a
+Plotly heatmap whose axes carry the right tokens. Needs Debian's chromium (``.ci/run``
+installs it) and Playwright for Python; no browser download."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from seq2seq import ARCHITECTURES, load_checkpoint
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def require_browser():
+    """Skip without chromium or Playwright, unless CI requires the browser test (``.ci/run`` does)."""
+    try:
+        from playwright import sync_api
+    except ImportError:
+        sync_api = None
+    missing = "Playwright for Python" if sync_api is None else None if CHROMIUM.is_file() else str(CHROMIUM)
+    if missing:
+        if os.environ.get("SEQ2SEQ_REQUIRE_BROWSER"):
+            pytest.fail(f"the browser test needs {missing} (apt-get install chromium; pip install playwright)")
+        pytest.skip(f"needs {missing}")
+    return sync_api
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint_root, tmp_path_factory):
+    """``python app.py --checkpoints TMP --port FREE`` as a subprocess, until it answers."""
+    require_browser()
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "app.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(checkpoint_root), "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"app.py did not answer on {url}:\n{log.read_text()}")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    with require_browser().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(server)
+        page.wait_for_selector("#translate-button", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def tick_labels(card, axis: str) -> list[str]:
+    return card.eval_on_selector_all(f".heatmap .{axis}tick text", "els => els.map(e => e.textContent)")
+
+
+def test_translate_renders_a_heatmap_per_architecture(page, checkpoint_root, tmp_path):
+    page.fill("#source-text textarea", SENTENCE)
+    page.click("#translate-button")
+    cards = {arch: f"#card-{arch}" for arch in ARCHITECTURES}
+    try:
+        for selector in cards.values():
+            page.wait_for_selector(f"{selector} .heatmap .js-plotly-plot .xtick text", timeout=60_000)
+    finally:
+        page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+        print(f"screenshot: {tmp_path / 'app.png'}")
+    for arch, selector in cards.items():
+        card = page.query_selector(selector)
+        assert card is not None and card.query_selector(".heatmap .js-plotly-plot .heatmaplayer"), f"{arch}: no heatmap"
+        # The same checkpoint translated here, greedily, gives the tokens the page must show.
+        [t] = load_checkpoint(checkpoint_root / arch).translate([SENTENCE])
+        assert tick_labels(card, "x") == t.src_tokens, arch
+        assert tick_labels(card, "y") == t.output_labels, arch                    # "<eos>" literally
+        assert card.query_selector(".translation textarea").input_value() == t.text
+    for arch in ("lstm", "gru"):
+        assert "no attention" in page.query_selector(f"#card-{arch} .heatmap .gtitle").text_content()
+    # Hovering a cell names both tokens and the weight; the last row is <eos> when the model finished.
+    [t] = load_checkpoint(checkpoint_root / "transformer").translate([SENTENCE])
+    grid = page.query_selector("#card-transformer .heatmap .nsewdrag")
+    grid.scroll_into_view_if_needed()
+    box = grid.bounding_box()
+    page.mouse.move(box["x"] + 10, box["y"] + 10)
+    page.mouse.move(box["x"] + 12, box["y"] + box["height"] - 6, steps=5)
+    page.wait_for_selector(".hovertext", timeout=10_000)
+    hover = page.query_selector(".hovertext").text_content()
+    assert f"output: {t.output_labels[-1]}" in hover and f"source: {t.src_tokens[0]}" in hover and "weight" in hover
+
+
+def test_markup_in_the_input_is_shown_as_text(page, checkpoint_root):
+    text = "Ein <b>Hund</b> & eine Katze"
+    page.fill("#source-text textarea", text)
+    page.press("#source-text textarea", "Enter")                                # Enter translates too
+    page.wait_for_function("""() => [...document.querySelectorAll('#card-transformer .heatmap .xtick text')]
+                              .some(e => e.textContent.includes('<'))""", timeout=60_000)
+    labels = tick_labels(page.query_selector("#card-transformer"), "x")
+    assert labels == load_checkpoint(checkpoint_root / "transformer").tokenize(text)[0]
+    assert "&" in labels and "<" in labels and "hund</b" in labels
+    assert page.query_selector("#card-transformer .heatmap b") is None          # nothing was rendered as HTML
