@@ -39,7 +39,7 @@ from .checkpoint import FILES, CheckpointError, find_checkpoints, read_json, rea
 from .model import ARCHITECTURES
 
 HF_SCHEME = "hf://"
-CHECKPOINT_FILES = (*FILES, "metrics.json")        # what a model directory ships; never resume/
+CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json")  # what a model directory ships; never resume/
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
