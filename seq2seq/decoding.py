@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from .data import EOS_IDX, PAD_IDX, SOS_IDX, pad
 from .model import Seq2Seq, index_batch
@@ -55,24 +56,34 @@ def _encode(model: Seq2Seq, src_ids: list[list[int]], device):
     return model.encode(src, lens)
 
 
-def _stack_steps(steps: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Per-step attention dicts (each [layers, heads, n] with n growing for decoder_self) -> [T, ...]."""
+def _attention_along(steps: list[dict[str, torch.Tensor]], paths: list[list[int]], src_ids) -> list[dict]:
+    """Each output's attention, gathered after decoding rather than copied at every step.
+
+    ``steps[t]`` is the model's attention at step t for that step's whole batch ([rows, layers,
+    heads, n], n growing for decoder_self); ``paths[i]`` lists, for output i, its row in the
+    steps concatenated (``t``'s rows after all earlier steps'). Returns per output
+    "cross" [T, layers, heads, S] and "decoder_self" [T, layers, heads, T] (zero above the diagonal).
+    """
     if not steps or not steps[0]:
-        return {}
-    out = {"cross": torch.stack([s["cross"] for s in steps])}
-    if "decoder_self" in steps[0]:
-        t = len(steps)
-        full = steps[0]["decoder_self"].new_zeros(t, *steps[0]["decoder_self"].shape[:-1], t)
-        for i, s in enumerate(steps):  # row i attends to the i+1 inputs <sos> y_1 .. y_i
-            full[i, ..., : s["decoder_self"].size(-1)] = s["decoder_self"]
-        out["decoder_self"] = full
+        return [{} for _ in paths]
+    out = [{} for _ in paths]
+    for kind in steps[0]:
+        width = max(s[kind].size(-1) for s in steps)
+        flat = torch.cat([F.pad(s[kind], (0, width - s[kind].size(-1))) for s in steps]).float().cpu()
+        for i, path in enumerate(paths):
+            n = len(src_ids[i]) if kind == "cross" else len(path)
+            out[i][kind] = flat[torch.tensor(path, dtype=torch.long), ..., :n].contiguous()
     return out
 
 
-def _encoder_attention(enc: dict, row: int, src_len: int) -> dict[str, torch.Tensor]:
+def _encoder_attention(enc: dict, src_ids) -> tuple[list[dict[str, torch.Tensor]], dict]:
+    """Per sentence its encoder self-attention [layers, heads, S, S] (Transformer), and ``enc``
+    without it: decoding never reads it, so it need not be copied when the batch changes."""
     if "encoder_self" not in enc:
-        return {}
-    return {"encoder_self": enc["encoder_self"][row, :, :, :src_len, :src_len].float().cpu()}
+        return [{} for _ in src_ids], enc
+    weights = enc["encoder_self"].float().cpu()
+    return ([{"encoder_self": weights[i, :, :, : len(s), : len(s)]} for i, s in enumerate(src_ids)],
+            {k: v for k, v in enc.items() if k != "encoder_self"})
 
 
 @torch.no_grad()
@@ -82,41 +93,43 @@ def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None 
     ``prefix``: per sentence, output ids to force at the first steps (what-if decoding)."""
     model.eval()
     device = next(model.parameters()).device
-    enc = _encode(model, src_ids, device)
-    enc_attn = [_encoder_attention(enc, i, len(s)) for i, s in enumerate(src_ids)]
+    enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
     prefix = prefix or [[] for _ in src_ids]
     limits = [default_max_len(len(s), model, max_len) + len(p) * (max_len is None) for s, p in zip(src_ids, prefix)]
     state = model.init_state(enc)
     n = len(src_ids)
-    active = torch.arange(n, device=device)             # original index of each batch row
+    active = list(range(n))                             # original index of each batch row
     prev = torch.full((n,), SOS_IDX, dtype=torch.long, device=device)
     tokens = [[] for _ in range(n)]
     step_lp = [[] for _ in range(n)]
-    attn_steps = [[] for _ in range(n)]
+    paths = [[] for _ in range(n)]                      # each sentence's rows in the steps' attention
+    attn_steps, offset = [], 0
     for t in range(max(limits)):
         logits, state, attn = model.step(prev, state, enc)
+        attn_steps.append(attn)
         log_probs = _log_probs(logits)
         best_lp, best = log_probs.max(dim=-1)
         keep = []
-        for row, (i, tok, lp) in enumerate(zip(active.tolist(), best.tolist(), best_lp.tolist())):
+        for row, (i, tok, lp) in enumerate(zip(active, best.tolist(), best_lp.tolist())):
             if t < len(prefix[i]):  # forced word
                 tok = prefix[i][t]
                 best[row], lp = tok, log_probs[row, tok].item()
-            src_len = len(src_ids[i])
             tokens[i].append(tok)
             step_lp[i].append(lp)
-            attn_steps[i].append({k: v[row, ..., : (src_len if k == "cross" else t + 1)].float().cpu()
-                                  for k, v in attn.items()})
+            paths[i].append(offset + row)
             if tok != EOS_IDX and t + 1 < limits[i]:
                 keep.append(row)
+        offset += len(active)
         if not keep:
             break
         if len(keep) < len(active):  # finished sentences leave the batch
             rows = torch.tensor(keep, device=device)
-            active, best, state, enc = active[rows], best[rows], index_batch(state, rows), index_batch(enc, rows)
+            active = [active[r] for r in keep]
+            best, state, enc = best[rows], index_batch(state, rows), index_batch(enc, rows)
         prev = best
+    attention = _attention_along(attn_steps, paths, src_ids)
     return [Hypothesis(tokens[i], sum(step_lp[i]), length_normalised(sum(step_lp[i]), len(tokens[i]), 1.0),
-                       {**_stack_steps(attn_steps[i]), **enc_attn[i]}, step_lp[i])
+                       {**attention[i], **enc_attn[i]}, step_lp[i])
             for i in range(n)]
 
 
@@ -126,9 +139,9 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
     """Keep the ``beam_size`` best prefixes per sentence; a hypothesis ends at ``<eos>``.
 
     Finished hypotheses are ranked by log_prob / length ** length_penalty. A sentence is done
-    once it has ``beam_size`` finished hypotheses (or reaches its length limit). The attention
-    of the returned hypotheses is recovered by :func:`forced_decode`, so the search itself
-    carries only ids and scores.
+    once it has ``beam_size`` finished hypotheses (or reaches its length limit). Each live beam
+    carries its words, their log-probabilities and its rows in the steps' attention, so the
+    best hypothesis's attention is gathered at the end without decoding it again.
     """
     if beam_size < 1:
         raise ValueError("beam_size must be at least 1")
@@ -136,7 +149,7 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
     device = next(model.parameters()).device
     k = beam_size
     n = len(src_ids)
-    enc = _encode(model, src_ids, device)
+    enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
     enc = index_batch(enc, torch.arange(n, device=device).repeat_interleave(k))  # [n*k, ...]
     state = model.init_state(enc)
     limits = [default_max_len(len(s), model, max_len) for s in src_ids]
@@ -144,33 +157,39 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
     active = list(range(n))                                      # original index of each active sentence
     scores = torch.full((n, k), float("-inf"), device=device)
     scores[:, 0] = 0.0                                           # start from one live beam
-    history = torch.full((n * k, 0), SOS_IDX, dtype=torch.long, device=device)
+    history = torch.full((n * k, 0), SOS_IDX, dtype=torch.long, device=device)  # each beam's words,
+    history_lp = torch.zeros((n * k, 0), device=device)                        # their log-probabilities,
+    paths = torch.zeros((n * k, 0), dtype=torch.long, device=device)           # its rows in attn_steps
     prev = torch.full((n * k,), SOS_IDX, dtype=torch.long, device=device)
-    finished: list[list[tuple[float, float, list[int]]]] = [[] for _ in range(n)]
+    finished: list[list[tuple]] = [[] for _ in range(n)]         # (score, log_prob, words, word log-probs, path)
+    attn_steps, offset = [], 0
+
+    def finish(i, t, row, lp, word, word_lp):
+        finished[i].append((length_normalised(lp, t + 1, length_penalty), lp, history[row].tolist() + [word],
+                            history_lp[row].tolist() + [word_lp], paths[row].tolist() + [offset + row]))
 
     for t in range(max(limits)):
-        logits, state, _ = model.step(prev, state, enc)
+        logits, state, attn = model.step(prev, state, enc)
+        attn_steps.append(attn)
         log_probs = _log_probs(logits)                              # [m*k, V]
         vocab = log_probs.size(-1)
         m = len(active)
         candidates = (scores.view(m * k, 1) + log_probs).view(m, k * vocab)
         top_scores, top_ids = candidates.topk(2 * k, dim=-1)      # [m, 2k]
-        top_beams, top_tokens = top_ids // vocab, top_ids % vocab
+        top_lps = log_probs.view(m, k * vocab).gather(1, top_ids)  # the words' own log-probabilities
+        top_rows = top_ids // vocab + torch.arange(0, m * k, k, device=device)[:, None]  # the beams they extend
+        top_tokens = top_ids % vocab
         is_eos = top_tokens == EOS_IDX
 
         # Hypotheses ending here: <eos> among a sentence's k best candidates.
         eos_rows = (is_eos[:, :k] & (top_scores[:, :k] > float("-inf"))).nonzero().tolist()
         for r, j in eos_rows:
-            i = active[r]
-            if len(finished[i]) < k:
-                prefix = history[r * k + top_beams[r, j]].tolist()
-                lp = top_scores[r, j].item()
-                finished[i].append((length_normalised(lp, t + 1, length_penalty), lp, prefix + [EOS_IDX]))
+            if len(finished[active[r]]) < k:
+                finish(active[r], t, top_rows[r, j].item(), top_scores[r, j].item(), EOS_IDX, top_lps[r, j].item())
 
         # The k best continuations that are not <eos> stay in the beam.
         cont_scores, cont = top_scores.masked_fill(is_eos, float("-inf")).topk(k, dim=-1)  # [m, k]
-        beams = top_beams.gather(1, cont)
-        tokens = top_tokens.gather(1, cont)
+        rows, tokens, lps = top_rows.gather(1, cont), top_tokens.gather(1, cont), top_lps.gather(1, cont)
 
         keep = []
         for r, i in enumerate(active):
@@ -178,28 +197,31 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
                 for j in range(k):
                     lp = cont_scores[r, j].item()
                     if lp > float("-inf") and len(finished[i]) < k:
-                        prefix = history[r * k + beams[r, j]].tolist() + [tokens[r, j].item()]
-                        finished[i].append((length_normalised(lp, t + 1, length_penalty), lp, prefix))
+                        finish(i, t, rows[r, j].item(), lp, tokens[r, j].item(), lps[r, j].item())
             elif len(finished[i]) < k:
                 keep.append(r)
         if not keep:
             break
-        rows = torch.tensor(keep, device=device)
-        flat = (rows[:, None] * k + beams[rows]).view(-1)       # the beams each kept sentence continues
-        state, history = index_batch(state, flat), torch.cat([history[flat], tokens[rows].view(-1, 1)], dim=1)
+        kept = torch.tensor(keep, device=device)
+        flat = rows[kept].view(-1)                                  # the beams each kept sentence continues
+        state = index_batch(state, flat)
+        history = torch.cat([history[flat], tokens[kept].view(-1, 1)], dim=1)
+        history_lp = torch.cat([history_lp[flat], lps[kept].view(-1, 1)], dim=1)
+        paths = torch.cat([paths[flat], (offset + flat).view(-1, 1)], dim=1)
+        offset += m * k
         if len(keep) < m:
-            enc = index_batch(enc, (rows[:, None] * k + torch.arange(k, device=device)).view(-1))
-        scores, prev = cont_scores[rows], tokens[rows].view(-1)
+            enc = index_batch(enc, (kept[:, None] * k + torch.arange(k, device=device)).view(-1))
+        scores, prev = cont_scores[kept], tokens[kept].view(-1)
         active = [active[r] for r in keep]
 
+    ranked = [sorted(finished[i], key=lambda h: -h[0])[: nbest or k] for i in range(n)]
+    attention = _attention_along(attn_steps, [r[0][4] for r in ranked], src_ids)
     results = []
-    for i in range(n):
-        ranked = sorted(finished[i], key=lambda h: -h[0])[: nbest or k]
-        results.append([Hypothesis(toks, lp, score) for score, lp, toks in ranked])
-    best = forced_decode(model, src_ids, [r[0].tokens for r in results])
-    for hyp, ranked in zip(best, results):
-        hyp.score, hyp.nbest = ranked[0].score, ranked
-    return best
+    for i, r in enumerate(ranked):
+        score, _, words, word_lps, _ = r[0]
+        results.append(Hypothesis(words, sum(word_lps), score, {**attention[i], **enc_attn[i]}, word_lps,
+                                  [Hypothesis(w, lp, s) for s, lp, w, _, _ in r]))
+    return results
 
 
 @torch.no_grad()
@@ -208,20 +230,18 @@ def forced_decode(model: Seq2Seq, src_ids: list[list[int]], trg_ids: list[list[i
     each token's log-probability and the attention the model had while producing it."""
     model.eval()
     device = next(model.parameters()).device
-    enc = _encode(model, src_ids, device)
+    enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
     state = model.init_state(enc)
     n, steps = len(src_ids), max((len(t) for t in trg_ids), default=0)
     forced = pad([[SOS_IDX] + list(t) for t in trg_ids]).to(device)  # [n, steps+1]
-    step_lp = [[] for _ in range(n)]
-    attn_steps = [[] for _ in range(n)]
+    attn_steps, log_probs = [], []
     for t in range(steps):
         logits, state, attn = model.step(forced[:, t], state, enc)
-        log_probs = _log_probs(logits).gather(1, forced[:, t + 1, None])[:, 0].tolist()
-        for i in range(n):
-            if t < len(trg_ids[i]):
-                step_lp[i].append(log_probs[i])
-                attn_steps[i].append({k: v[i, ..., : (len(src_ids[i]) if k == "cross" else t + 1)].float().cpu()
-                                      for k, v in attn.items()})
+        attn_steps.append(attn)
+        log_probs.append(_log_probs(logits).gather(1, forced[:, t + 1, None])[:, 0])
+    log_probs = torch.stack(log_probs, dim=1).tolist() if steps else [[] for _ in range(n)]  # [n, steps]
+    step_lp = [log_probs[i][: len(trg_ids[i])] for i in range(n)]
+    attention = _attention_along(attn_steps, [[t * n + i for t in range(len(trg_ids[i]))] for i in range(n)], src_ids)
     return [Hypothesis(list(trg_ids[i]), sum(step_lp[i]), length_normalised(sum(step_lp[i]), len(trg_ids[i]), 1.0),
-                       {**_stack_steps(attn_steps[i]), **_encoder_attention(enc, i, len(src_ids[i]))}, step_lp[i])
+                       {**attention[i], **enc_attn[i]}, step_lp[i])
             for i in range(n)]
