@@ -57,9 +57,11 @@ class BahdanauSeq2Seq(Seq2Seq):
     def init_state(self, enc):
         return {"s": enc["s0"]}
 
-    def step(self, prev, state, enc):
+    def decoder_step(self, prev, state, enc):
         emb = self.dropout(self.trg_embedding(prev))                                # [B, E]
         context, weights = self.attention(state["s"], enc["keys"], enc["projected"], enc["mask"])  # [B, 2E], [B, S]
         s = self.decoder(torch.cat([emb, context], dim=-1), state["s"])              # [B, D]
-        logits = self.output(torch.cat([s, context, emb], dim=-1), self.trg_embedding.weight)
-        return logits, {"s": s}, {"cross": weights[:, None, None]}                  # [B, 1, 1, S]
+        return torch.cat([s, context, emb], dim=-1), {"s": s}, {"cross": weights[:, None, None]}  # [B, 1, 1, S]
+
+    def logits(self, features):
+        return self.output(features, self.trg_embedding.weight)

@@ -45,8 +45,9 @@ def atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"))
+def write_json(path: Path, obj, indent: int | None = 2) -> None:
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
+    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
 
 
 def read_json(path: Path):

@@ -77,7 +77,7 @@ class LuongSeq2Seq(Seq2Seq):
         feed = enc["h"].new_zeros(enc["h"].size(0), self.config.hidden_dim)
         return {"h": enc["h"], "c": enc["c"], "feed": feed}
 
-    def step(self, prev, state, enc):
+    def decoder_step(self, prev, state, enc):
         x = self.dropout(self.trg_embedding(prev))                                      # [B, E]
         if self.config.input_feeding:
             x = torch.cat([x, state["feed"]], dim=-1)
@@ -85,6 +85,8 @@ class LuongSeq2Seq(Seq2Seq):
         s = out[:, 0]                                                                   # [B, H] top layer s_t
         context, weights = self.attention(s, enc["keys"], enc["projected"], enc["mask"])
         attentional = torch.tanh(self.combine(torch.cat([context, s], dim=-1)))         # ~h_t
-        logits = self.output(attentional, self.trg_embedding.weight)
         new_state = {"h": h.transpose(0, 1), "c": c.transpose(0, 1), "feed": attentional}
-        return logits, new_state, {"cross": weights[:, None, None]}
+        return attentional, new_state, {"cross": weights[:, None, None]}
+
+    def logits(self, features):
+        return self.output(features, self.trg_embedding.weight)

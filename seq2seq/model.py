@@ -17,7 +17,8 @@ and ``enc["encoder_self"]`` holds ``[B, layers, heads, S, S]`` for the Transform
 without attention (``lstm``, ``gru``) return an empty dict and have ``attention_kinds == ()``.
 
 ``forward`` is teacher forcing for training: logits for every target position at once.
-The default runs ``step`` in a loop; models that can do it in parallel override it.
+The default runs ``decoder_step`` in a loop and the output layer once over all positions;
+models that can do the whole thing in parallel override it.
 """
 
 from __future__ import annotations
@@ -72,17 +73,29 @@ class Seq2Seq(nn.Module):
 
     def step(self, prev: torch.Tensor, state: dict, enc: dict):
         """prev: [B] the last output token. Returns (logits [B, V], new state, attn dict)."""
+        features, state, attn = self.decoder_step(prev, state, enc)
+        return self.logits(features), state, attn
+
+    # Recurrent models whose every step depends on the last (attention RNNs) implement these
+    # two instead of ``step``: the recurrence, and the output layer, which ``forward`` then
+    # applies to all positions in one matrix product rather than once per step.
+    def decoder_step(self, prev: torch.Tensor, state: dict, enc: dict):
+        """Returns (features [B, F] for the output layer, new state, attn dict)."""
+        raise NotImplementedError
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """[..., F] -> [..., V]"""
         raise NotImplementedError
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor) -> torch.Tensor:
         """Teacher forcing. trg_in: [B, T] starting with <sos>. Returns logits [B, T, V]."""
         enc = self.encode(src, src_lens)
         state = self.init_state(enc)
-        logits = []
+        features = []
         for t in range(trg_in.size(1)):
-            step_logits, state, _ = self.step(trg_in[:, t], state, enc)
-            logits.append(step_logits)
-        return torch.stack(logits, dim=1)
+            step_features, state, _ = self.decoder_step(trg_in[:, t], state, enc)
+            features.append(step_features)
+        return self.logits(torch.stack(features, dim=1))
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

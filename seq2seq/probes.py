@@ -28,5 +28,5 @@ def record_probes(path: Path, translator: Translator, epoch: int, sentences: lis
         probes.append({"src_tokens": t.src_tokens, "tokens": t.output_labels, "text": t.text,
                        "alignment": None if align is None else [[round(w, 3) for w in row] for row in align.tolist()]})
     log["epochs"].append({"epoch": epoch, "probes": probes})
-    write_json(path, log)
+    write_json(path, log, indent=None)  # compact: it ships with the checkpoint
     return log
