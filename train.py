@@ -47,7 +47,7 @@ RECIPES: dict[str, dict] = {
     "bahdanau": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
     "luong": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
     "convs2s": dict(hparams={}, lr=1.5e-3, warmup_steps=400, epochs=25, max_tokens=3000, clip=0.5),
-    "transformer": dict(hparams={}, lr=1e-3, warmup_steps=800, epochs=25, max_tokens=2500, clip=1.0),
+    "transformer": dict(hparams={}, lr=1e-3, warmup_steps=800, epochs=18, max_tokens=2500, clip=1.0),
 }
 DEFAULTS = dict(label_smoothing=0.1, weight_decay=1e-4, patience=5, seed=1, min_freq=2)
 
