@@ -202,7 +202,8 @@ def train(arch: str, args: argparse.Namespace) -> Path:
                                  weight_decay=recipe["weight_decay"])
     steps_per_epoch = sum(1 for _ in bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], 0))
     total_steps = steps_per_epoch * recipe["epochs"]
-    command = "python train.py " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if args.arch != "all" else ["--arch", arch]))
+    argv = [a for a in sys.argv[1:] if a != "--resume"] if args.arch != "all" else ["--arch", arch]
+    command = "python train.py " + " ".join(shlex.quote(a) for a in argv)  # what reproduces this checkpoint
     info = {"epoch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [],
             "recipe": recipe, "command": command}
     for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
