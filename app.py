@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import html
+import math
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,6 +38,11 @@ ROOT = Path(__file__).resolve().parent
 MEAN = -1                    # the head choice "mean of the heads"
 OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
 KIND_ORDER = ("cross", "encoder_self", "decoder_self", "saliency")
+# What a request may ask for: the ranges of the Translate tab's sliders (API requests are checked against them).
+BEAM_SIZES, LENGTH_PENALTIES, MAX_LENS = (1, 10), (0.0, 2.0), (0, 200)
+MAX_INPUT_CHARS = 20_000     # longer input is cut: the models read at most 200 tokens of it anyway
+QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
+MODEL_LOCK = threading.RLock()  # one request at a time uses the models (saliency hooks into them; 2 CPUs)
 
 
 # ---------------------------------------------------------------------------- models
@@ -101,27 +108,31 @@ def run(models: Models, text: str, names: list[str], beam_size: int = 1, length_
     """Translate ``text`` with each named model. Returns the results, the reference translation
     (when the input is a test sentence) and messages for the user."""
     messages = []
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS]
+        messages.append(f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read.")
     reference = models.references.get(normalise(text))
     results = {}
-    for name in names:
-        translator = models.translators[name]
-        start = time.perf_counter()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # truncation is reported below
-                [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
-                                           max_len=int(max_len) or None)
-            result = Result(name, t, time.perf_counter() - start)
-            if not translator.has_attention:
-                result.saliency = translation_saliency(translator, t)
-        except Exception as e:  # one broken model must not take the others down
-            messages.append(f"{name} failed: {e}")
-            continue
-        if reference is not None:
-            result.bleu = sentence_bleu(t.tokens, tokenizer(translator.config["trg_lang"])(reference))
-        if t.truncated:
-            messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
-        results[name] = result
+    with MODEL_LOCK:
+        for name in names:
+            translator = models.translators[name]
+            start = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # truncation is reported below
+                    [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
+                                               max_len=int(max_len) or None)
+                result = Result(name, t, time.perf_counter() - start)
+                if not translator.has_attention:
+                    result.saliency = translation_saliency(translator, t)
+            except Exception as e:  # one broken model must not take the others down
+                messages.append(f"{name} failed: {e}")
+                continue
+            if reference is not None:
+                result.bleu = sentence_bleu(t.tokens, tokenizer(translator.config["trg_lang"])(reference))
+            if t.truncated:
+                messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
+            results[name] = result
     return results, reference, messages
 
 
@@ -129,7 +140,8 @@ def view(models: Models, result: Result, kind: str):
     """The chosen map of a result: an attention kind, or saliency (computed on first use)."""
     if kind == "saliency":
         if result.saliency is None:
-            result.saliency = translation_saliency(models.translators[result.name], result.translation)
+            with MODEL_LOCK:
+                result.saliency = translation_saliency(models.translators[result.name], result.translation)
         return saliency_view(result.translation, result.saliency)
     return attention_view(result.translation, kind)
 
@@ -143,18 +155,38 @@ def kinds(models: Models, name: str) -> list[str]:
 # ---------------------------------------------------------------------------- JSON endpoint
 
 
+def checked(name: str, value, low: float, high: float, integer: bool = True) -> int | float:
+    """A request's numeric option if it lies in [low, high], else a gr.Error saying what it must be."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not (math.isfinite(x) and low <= x <= high and (x.is_integer() or not integer)):
+        kind = "a whole number" if integer else "a number"
+        raise gr.Error(f"{name} must be {kind} from {low} to {high}, not {value!r}.")
+    return int(x) if integer else x
+
+
 def translate_json(models: Models, text: str, architectures: list[str] | None = None, beam_size: int = 1,
                    length_penalty: float = 1.0, max_len: int = 0) -> dict:
-    """Translations and attention matrices as plain JSON (nested lists, 4 decimals)."""
+    """Translations and attention matrices as plain JSON (nested lists, 4 decimals). A bad request
+    raises gr.Error, which the caller receives as a message."""
+    if not isinstance(text, (str, type(None))):
+        raise gr.Error(f"text must be a string, not {type(text).__name__}.")
     text = (text or "").strip()
     if not text:
         raise gr.Error("Empty input: give a German sentence to translate.")
-    names = list(architectures or models)
-    unknown = [n for n in names if n not in models.translators]
+    if not isinstance(architectures, (str, list, tuple, type(None))):
+        raise gr.Error(f"architectures must be a list of model names, not {type(architectures).__name__}.")
+    names = [architectures] if isinstance(architectures, str) else list(architectures or models)
+    unknown = [n for n in names if not isinstance(n, str) or n not in models.translators]
     if unknown:
-        raise gr.Error(f"Unknown model(s) {unknown}; this app serves {list(models)}.")
-    if not 1 <= int(beam_size) <= 10:
-        raise gr.Error("beam_size must be between 1 (greedy) and 10.")
+        failed = dict(models.failures)
+        why = "".join(f" {n} could not be loaded: {failed[n]}" for n in unknown if isinstance(n, str) and n in failed)
+        raise gr.Error(f"Unknown model(s) {unknown}; this app serves {list(models)}.{why}")
+    beam_size = checked("beam_size", beam_size, *BEAM_SIZES)
+    length_penalty = checked("length_penalty", length_penalty, *LENGTH_PENALTIES, integer=False)
+    max_len = checked("max_len", max_len, *MAX_LENS)
     results, reference, messages = run(models, text, names, beam_size, length_penalty, max_len)
     rounded = lambda x: torch.round(x.float(), decimals=4).tolist()  # noqa: E731
     out = {}
@@ -263,7 +295,7 @@ class UI:
             models without attention return a saliency matrix [T][S] instead."""
             return translate_json(m, text, architectures, beam_size, length_penalty, max_len)
 
-        gr.api(translate, api_name="translate")
+        gr.api(translate, api_name="translate", concurrency_id="models")
 
     def translate_tab(self):
         m = self.models
@@ -295,7 +327,7 @@ class UI:
         outputs += [component for card in self.cards.values() for component in card.outputs()]
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
-            trigger(self.on_translate, inputs, outputs, api_visibility="private")
+            trigger(self.on_translate, inputs, outputs, api_visibility="private", concurrency_id="models")
 
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
@@ -463,8 +495,9 @@ def main(argv=None):
     for name, reason in models.failures:
         print(f"Could not load {name}: {reason}", flush=True)
     demo, _ = build_app(models)
-    demo.queue(default_concurrency_limit=1).launch(server_name=args.host, server_port=args.port, share=args.share,
-                                                   css=CSS, footer_links=["api", "gradio"])
+    # One request at a time runs (the models use both CPUs), in one queue for the page and the API.
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS, footer_links=["api", "gradio"])
 
 
 if __name__ == "__main__":

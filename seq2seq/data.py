@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -122,9 +123,15 @@ def _blank(lang: str):
     return spacy.blank(lang)
 
 
+# spaCy takes time quadratic in the length of a run without spaces (10,000 emoji: seconds), so
+# runs are cut every 100 characters; no word of the corpus is a tenth as long.
+_LONG_RUN = re.compile(r"\S{100}")
+
+
 def _clean(text: str) -> str:
     # Control characters (other than whitespace) carry no meaning for translation.
-    return "".join(c if c.isprintable() or c.isspace() else " " for c in text)
+    text = "".join(c if c.isprintable() or c.isspace() else " " for c in text)
+    return _LONG_RUN.sub(r"\g<0> ", text)
 
 
 class Vocab:
