@@ -28,6 +28,38 @@ class Hypothesis:
     # "cross": [T, layers, heads, S]; "decoder_self": [T, layers, heads, T]; "encoder_self": [layers, heads, S, S]
     step_log_probs: list[float] = field(default_factory=list)  # log-probability of each output token
     nbest: list["Hypothesis"] = field(default_factory=list)    # beam search: all finished, best first
+    top_k: list[tuple[list[int], list[float]]] = field(default_factory=list)  # forced_decode(top_k=k): per step
+    trace: "BeamTrace | None" = None                           # beam_search(trace=True): the search tree
+
+
+@dataclass
+class BeamNode:
+    """One word a beam search kept (or ended a hypothesis with) at one step."""
+
+    step: int                         # 0-based output position of ``token``
+    token: int
+    parent: int                       # index of the node it extends in BeamTrace.nodes; -1: the start
+    log_prob: float                   # of the whole prefix up to and including ``token``
+    word_log_prob: float              # of ``token`` alone
+    finished: bool = False            # ends a hypothesis (<eos>, or the length limit)
+    score: float | None = None        # finished: log_prob / length ** length_penalty
+
+
+@dataclass
+class BeamTrace:
+    """A beam search's tree for one sentence: every step's kept hypotheses and those that ended."""
+
+    nodes: list[BeamNode] = field(default_factory=list)
+    winner: int = -1                  # the returned hypothesis's last node
+    nbest: list[int] = field(default_factory=list)  # last node of each returned n-best hypothesis
+
+    def path(self, node: int) -> list[int]:
+        """Node indices from the first word to ``node``."""
+        out = []
+        while node >= 0:
+            out.append(node)
+            node = self.nodes[node].parent
+        return out[::-1]
 
 
 def length_normalised(log_prob: float, length: int, length_penalty: float) -> float:
@@ -135,13 +167,16 @@ def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None 
 
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, length_penalty: float = 1.0,
-                max_len: int | None = None, nbest: int | None = None) -> list[Hypothesis]:
+                max_len: int | None = None, nbest: int | None = None, trace: bool = False) -> list[Hypothesis]:
     """Keep the ``beam_size`` best prefixes per sentence; a hypothesis ends at ``<eos>``.
 
     Finished hypotheses are ranked by log_prob / length ** length_penalty. A sentence is done
     once it has ``beam_size`` finished hypotheses (or reaches its length limit). Each live beam
     carries its words, their log-probabilities and its rows in the steps' attention, so the
     best hypothesis's attention is gathered at the end without decoding it again.
+
+    ``trace``: also record each sentence's search tree in ``Hypothesis.trace`` (a :class:`BeamTrace`:
+    every word kept at every step, and every hypothesis that ended, each with its parent).
     """
     if beam_size < 1:
         raise ValueError("beam_size must be at least 1")
@@ -161,12 +196,22 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
     history_lp = torch.zeros((n * k, 0), device=device)                        # their log-probabilities,
     paths = torch.zeros((n * k, 0), dtype=torch.long, device=device)           # its rows in attn_steps
     prev = torch.full((n * k,), SOS_IDX, dtype=torch.long, device=device)
-    finished: list[list[tuple]] = [[] for _ in range(n)]         # (score, log_prob, words, word log-probs, path)
+    finished: list[list[tuple]] = [[] for _ in range(n)]  # (score, log_prob, words, word log-probs, path, node)
     attn_steps, offset = [], 0
+    trees = [BeamTrace() for _ in range(n)] if trace else None
+    row_node = [-1] * (n * k)                                    # trace: the node each live beam ends in
+
+    def node(i, t, row, word, lp, word_lp, score=None) -> int | None:
+        """Trace sentence i's beam in ``row`` growing by ``word`` at step t; the new node's index."""
+        if trees is None:
+            return None
+        trees[i].nodes.append(BeamNode(t, word, row_node[row], lp, word_lp, score is not None, score))
+        return len(trees[i].nodes) - 1
 
     def finish(i, t, row, lp, word, word_lp):
-        finished[i].append((length_normalised(lp, t + 1, length_penalty), lp, history[row].tolist() + [word],
-                            history_lp[row].tolist() + [word_lp], paths[row].tolist() + [offset + row]))
+        score = length_normalised(lp, t + 1, length_penalty)
+        finished[i].append((score, lp, history[row].tolist() + [word], history_lp[row].tolist() + [word_lp],
+                            paths[row].tolist() + [offset + row], node(i, t, row, word, lp, word_lp, score)))
 
     for t in range(max(limits)):
         logits, state, attn = model.step(prev, state, enc)
@@ -204,6 +249,11 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
             break
         kept = torch.tensor(keep, device=device)
         flat = rows[kept].view(-1)                                  # the beams each kept sentence continues
+        if trees is not None:
+            grown = zip([active[r] for r in keep for _ in range(k)], flat.tolist(), tokens[kept].view(-1).tolist(),
+                        cont_scores[kept].view(-1).tolist(), lps[kept].view(-1).tolist())
+            row_node = [node(i, t, row, word, lp, word_lp) if lp > float("-inf") else -1
+                        for i, row, word, lp, word_lp in grown]
         state = index_batch(state, flat)
         history = torch.cat([history[flat], tokens[kept].view(-1, 1)], dim=1)
         history_lp = torch.cat([history_lp[flat], lps[kept].view(-1, 1)], dim=1)
@@ -218,30 +268,44 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
     attention = _attention_along(attn_steps, [r[0][4] for r in ranked], src_ids)
     results = []
     for i, r in enumerate(ranked):
-        score, _, words, word_lps, _ = r[0]
+        score, _, words, word_lps, _, _ = r[0]
         results.append(Hypothesis(words, sum(word_lps), score, {**attention[i], **enc_attn[i]}, word_lps,
-                                  [Hypothesis(w, lp, s) for s, lp, w, _, _ in r]))
+                                  [Hypothesis(w, lp, s) for s, lp, w, _, _, _ in r]))
+        if trees is not None:
+            trees[i].winner, trees[i].nbest = r[0][5], [h[5] for h in r]
+            results[i].trace = trees[i]
     return results
 
 
 @torch.no_grad()
-def forced_decode(model: Seq2Seq, src_ids: list[list[int]], trg_ids: list[list[int]]) -> list[Hypothesis]:
+def forced_decode(model: Seq2Seq, src_ids: list[list[int]], trg_ids: list[list[int]],
+                  top_k: int = 0) -> list[Hypothesis]:
     """Run the decoder along given outputs (teacher forcing, one step at a time), returning
-    each token's log-probability and the attention the model had while producing it."""
+    each token's log-probability and the attention the model had while producing it.
+    ``top_k``: also the k most probable next words at each step (``Hypothesis.top_k``: per step
+    their ids and log-probabilities, best first), what the model would have preferred there."""
     model.eval()
     device = next(model.parameters()).device
     enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
     state = model.init_state(enc)
     n, steps = len(src_ids), max((len(t) for t in trg_ids), default=0)
     forced = pad([[SOS_IDX] + list(t) for t in trg_ids]).to(device)  # [n, steps+1]
-    attn_steps, log_probs = [], []
+    attn_steps, log_probs, tops = [], [], []
     for t in range(steps):
         logits, state, attn = model.step(forced[:, t], state, enc)
         attn_steps.append(attn)
-        log_probs.append(_log_probs(logits).gather(1, forced[:, t + 1, None])[:, 0])
+        step_log_probs = _log_probs(logits)                                     # [n, V]
+        log_probs.append(step_log_probs.gather(1, forced[:, t + 1, None])[:, 0])
+        if top_k:
+            tops.append(step_log_probs.topk(min(top_k, step_log_probs.size(-1)), dim=-1))  # [n, k] each
     log_probs = torch.stack(log_probs, dim=1).tolist() if steps else [[] for _ in range(n)]  # [n, steps]
     step_lp = [log_probs[i][: len(trg_ids[i])] for i in range(n)]
     attention = _attention_along(attn_steps, [[t * n + i for t in range(len(trg_ids[i]))] for i in range(n)], src_ids)
-    return [Hypothesis(list(trg_ids[i]), sum(step_lp[i]), length_normalised(sum(step_lp[i]), len(trg_ids[i]), 1.0),
+    hyps = [Hypothesis(list(trg_ids[i]), sum(step_lp[i]), length_normalised(sum(step_lp[i]), len(trg_ids[i]), 1.0),
                        {**attention[i], **enc_attn[i]}, step_lp[i])
             for i in range(n)]
+    for t, (values, ids) in enumerate(tops):
+        for i, hyp in enumerate(hyps):
+            if t < len(trg_ids[i]):
+                hyp.top_k.append((ids[i].tolist(), values[i].tolist()))
+    return hyps

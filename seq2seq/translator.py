@@ -16,7 +16,7 @@ import torch
 
 from .checkpoint import load_model, read_metrics
 from .data import EOS_IDX, UNK_IDX, Tokenizer, Vocab
-from .decoding import Hypothesis, beam_search, forced_decode, greedy_search
+from .decoding import BeamTrace, Hypothesis, beam_search, forced_decode, greedy_search
 
 MAX_SOURCE_TOKENS = 200  # inputs longer than this (in tokens) are truncated, with a warning
 
@@ -35,6 +35,7 @@ class Translation:
     step_log_probs: list[float] = field(default_factory=list)
     nbest: list[tuple[str, float]] = field(default_factory=list)  # (text, length-normalised score)
     truncated: bool = False
+    trace: BeamTrace | None = None   # translate(trace=True): the beam search tree (token ids)
 
     @property
     def output_labels(self) -> list[str]:
@@ -101,9 +102,11 @@ class Translator:
         return tokens, False
 
     def translate(self, texts: list[str], beam_size: int = 1, length_penalty: float = 1.0, max_len: int | None = None,
-                  replace_unknown: bool = True, batch_size: int = 64, prefix: list[str] | None = None) -> list[Translation]:
+                  replace_unknown: bool = True, batch_size: int = 64, prefix: list[str] | None = None,
+                  trace: bool = False) -> list[Translation]:
         """Translate a list of sentences. ``prefix``: force each output to start with these tokens
-        (what-if decoding): the forced part is scored, the rest is decoded greedily."""
+        (what-if decoding): the forced part is scored, the rest is decoded greedily. ``trace``: beam
+        search (even with beam_size 1) recording its search tree in ``Translation.trace``."""
         if isinstance(texts, str):
             texts = [texts]
         tokenized = [self.tokenize(t) for t in texts]
@@ -114,11 +117,11 @@ class Translator:
         for start in range(0, len(order), batch_size):
             index = order[start: start + batch_size]
             src_ids = [self.src_vocab.encode(tokenized[i][0]) for i in index]
-            if beam_size == 1 or prefix:
+            if (beam_size == 1 and not trace) or prefix:
                 forced = [self.trg_vocab.encode(prefix)] * len(index) if prefix else None
                 hyps = greedy_search(self.model, src_ids, max_len=max_len, prefix=forced)
             else:
-                hyps = beam_search(self.model, src_ids, beam_size, length_penalty, max_len)
+                hyps = beam_search(self.model, src_ids, beam_size, length_penalty, max_len, trace=trace)
             for i, hyp in zip(index, hyps):
                 results[i] = self._translation(texts[i], *tokenized[i], hyp, replace_unknown)
         for i, (toks, _) in enumerate(tokenized):
@@ -145,7 +148,7 @@ class Translator:
             h_ids = h.tokens[:-1] if h.tokens and h.tokens[-1] == EOS_IDX else h.tokens
             nbest.append((detokenize(self.trg_vocab.decode(h_ids)), h.score))
         return Translation(text, src_tokens, tokens, detokenize(tokens), hyp.log_prob, finished, hyp.attention,
-                           raw, hyp.step_log_probs, nbest, truncated)
+                           raw, hyp.step_log_probs, nbest, truncated, hyp.trace)
 
 
 def load_checkpoint(path, device: str | torch.device = "cpu") -> Translator:

@@ -1,0 +1,172 @@
+"""Deeper views of one model on one sentence, computed here so the app only draws them.
+
+    map_of(translator, translation)        the [T, S] map the views use: cross-attention averaged over
+                                           layers and heads, or gradient x input saliency for models
+                                           without attention (lstm, gru)
+    steps(translator, translation, k)      decoding step by step: each word written, the map row that
+                                           produced it, and the k most probable words at that step
+    continue_from(translator, text, prefix)  what-if: force the start of the output, continue greedily
+    force(translator, text, tokens)        teacher forcing of a given output, e.g. the reference
+    beam_tree(translator, text, ...)       beam search and its tree of kept hypotheses
+    compare(a, b, text, tokens)            two models' maps of the same output: difference, similarity
+    probes(translator)                     the checkpoint's probes.json (alignment over epochs), or None
+
+Everything goes through the one model interface (``forced_decode``, ``beam_search``), so no
+architecture is special-cased; the statistics of a map are in ``stats.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+from .checkpoint import read_json
+from .data import EOS_IDX, Tokenizer
+from .decoding import forced_decode
+from .saliency import saliency
+from .stats import difference, similarity
+from .translator import Translation, Translator, alignment
+
+MAP_NAMES = {"alignment": "cross-attention (mean of layers and heads)", "saliency": "gradient × input saliency"}
+
+
+def output_ids(translator: Translator, translation: Translation) -> list[int]:
+    """The ids the model wrote (before <unk> replacement), ending with <eos> if it finished."""
+    return translator.trg_vocab.encode(translation.raw_tokens) + ([EOS_IDX] if translation.finished else [])
+
+
+def map_of(translator: Translator, translation: Translation) -> tuple[str, torch.Tensor]:
+    """("alignment" or "saliency", [T, S]) with rows ``translation.output_labels``, columns its ``src_tokens``."""
+    T, S = len(translation.output_labels), len(translation.src_tokens)
+    if not T or not S:
+        return ("alignment" if translator.has_attention else "saliency"), torch.zeros(T, S)
+    if translator.has_attention:
+        return "alignment", alignment(translation.attention).float()
+    src_ids = translator.src_vocab.encode(translation.src_tokens)
+    return "saliency", saliency(translator.model, src_ids, output_ids(translator, translation))
+
+
+# ---------------------------------------------------------------------------- step by step
+
+
+@dataclass
+class Steps:
+    """One translation, one output word at a time."""
+
+    src_tokens: list[str]
+    rows: list[str]                   # the words written (then <eos> if finished), as displayed
+    written: list[str]                # the same words as the model wrote them (<unk> not replaced)
+    kind: str                         # "alignment" or "saliency"
+    weights: torch.Tensor             # [T, S] the map row that produced each word
+    probs: list[float]                # [T] probability of the word written
+    top_words: list[list[str]]        # [T][k] the k most probable words at each step, best first
+    top_probs: list[list[float]]      # [T][k]
+
+
+def steps(translator: Translator, translation: Translation, k: int = 5) -> Steps:
+    """Teacher-force the translation's own output through the model step by step, keeping each
+    step's k most probable next words: what the model weighed before writing each word."""
+    kind, weights = map_of(translator, translation)
+    ids = output_ids(translator, translation)
+    written = translator.trg_vocab.decode(ids)
+    if not ids or not translation.src_tokens:
+        return Steps(translation.src_tokens, translation.output_labels, written, kind, weights, [], [], [])
+    src_ids = translator.src_vocab.encode(translation.src_tokens)
+    [hyp] = forced_decode(translator.model, [src_ids], [ids], top_k=k)
+    return Steps(translation.src_tokens, translation.output_labels, written, kind, weights,
+                 [math.exp(lp) for lp in hyp.step_log_probs],
+                 [translator.trg_vocab.decode(top) for top, _ in hyp.top_k],
+                 [[math.exp(lp) for lp in lps] for _, lps in hyp.top_k])
+
+
+# ---------------------------------------------------------------------------- what-if and teacher forcing
+
+
+@lru_cache(maxsize=None)
+def _tokenizer(lang: str, lowercase: bool) -> Tokenizer:
+    return Tokenizer(lang, lowercase=lowercase)
+
+
+def target_tokens(translator: Translator, text: str) -> list[str]:
+    """Tokens of a text in the output language, as the model's training data was tokenized."""
+    lowercase = translator.config.get("tokenizer", {}).get("lowercase", True)
+    return _tokenizer(translator.config["trg_lang"], lowercase)(text)
+
+
+def unknown_words(translator: Translator, tokens: list[str]) -> list[str]:
+    """The words the model cannot write (they become <unk>)."""
+    return [t for t in tokens if t not in translator.trg_vocab.stoi]
+
+
+def continue_from(translator: Translator, text: str, prefix: list[str], max_len: int | None = None) -> Translation:
+    """What-if: the output is forced to start with ``prefix`` (tokens), the rest decoded greedily."""
+    [t] = translator.translate([text], prefix=list(prefix), max_len=max_len)
+    return t
+
+
+def force(translator: Translator, text: str, tokens: list[str]) -> Translation:
+    """Teacher forcing: the model's log-probability and attention along a given output (+ <eos>)."""
+    return translator.score(text, list(tokens))
+
+
+# ---------------------------------------------------------------------------- beam search tree
+
+
+def beam_tree(translator: Translator, text: str, beam_size: int = 5, length_penalty: float = 1.0,
+              max_len: int | None = None) -> tuple[Translation, list[dict]]:
+    """Beam search with its tree: the translation and one dict per node, in the order they were made:
+    id, step, word, parent (-1: the start), log_prob (of the prefix), prob (of the word), finished,
+    score (finished: length-normalised), rank (0-based place in the n-best list, or None),
+    winner (on the path of the returned translation)."""
+    [t] = translator.translate([text], beam_size=beam_size, length_penalty=length_penalty, max_len=max_len,
+                               trace=True)
+    trace = t.trace
+    if trace is None:  # nothing to translate
+        return t, []
+    on_path, rank = set(trace.path(trace.winner)), {n: r for r, n in enumerate(trace.nbest)}
+    words = translator.trg_vocab.decode([n.token for n in trace.nodes])
+    nodes = [{"id": i, "step": n.step, "word": w, "parent": n.parent, "log_prob": n.log_prob,
+              "prob": math.exp(n.word_log_prob), "finished": n.finished, "score": n.score,
+              "rank": rank.get(i), "winner": i in on_path}
+             for i, (n, w) in enumerate(zip(trace.nodes, words))]
+    return t, nodes
+
+
+# ---------------------------------------------------------------------------- two models compared
+
+
+@dataclass
+class Comparison:
+    """Two models' maps of one sentence along one output: same rows, same columns."""
+
+    rows: list[str]
+    columns: list[str]
+    kinds: tuple[str, str]            # "alignment" or "saliency" for each model
+    a: torch.Tensor                   # [T, S]
+    b: torch.Tensor                   # [T, S]
+    difference: torch.Tensor          # [T, S] a - b, in [-1, 1]
+    similarity: float                 # 1 - mean row total-variation distance: 1 identical, 0 disjoint
+    log_probs: tuple[float, float]    # each model's log-probability of the output
+
+
+def compare(a: Translator, b: Translator, text: str, tokens: list[str]) -> Comparison:
+    """Teacher-force the same output (``tokens``, + <eos>) through both models and compare their maps."""
+    fa, fb = force(a, text, tokens), force(b, text, tokens)
+    if fa.src_tokens != fb.src_tokens:
+        raise ValueError("the two models read this sentence as different tokens, so their maps do not line up")
+    (ka, wa), (kb, wb) = map_of(a, fa), map_of(b, fb)
+    rows = list(tokens) + ["<eos>"]
+    return Comparison(rows, fa.src_tokens, (ka, kb), wa, wb, difference(wa, wb), similarity(wa, wb),
+                      (fa.log_prob, fb.log_prob))
+
+
+# ---------------------------------------------------------------------------- alignment over epochs
+
+
+def probes(translator: Translator) -> dict | None:
+    """``probes.json`` beside the checkpoint (see ``probes.py``), or None when it has none."""
+    path = translator.path / "probes.json" if translator.path else None
+    return read_json(path) if path is not None and path.is_file() else None
