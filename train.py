@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -140,12 +141,17 @@ def save_state(directory: Path, model, optimizer, info: dict) -> None:
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     info = {**info, "param_groups": opt["param_groups"]}
-    atomic_write(directory / "state.safetensors", lambda tmp: save_file(tensors, str(tmp)))
-    write_json(directory / "state.json", info)  # written last: it marks the state complete
+    # The progress travels in the weights file's metadata, so one rename replaces both: a run killed
+    # between the two writes below cannot pair one epoch's weights with another epoch's progress.
+    metadata = {"info": json.dumps(info)}
+    atomic_write(directory / "state.safetensors", lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    write_json(directory / "state.json", info)  # a readable copy
 
 
 def load_state(directory: Path, model, optimizer) -> dict:
-    info = read_json(directory / "state.json")
+    with safe_open(str(directory / "state.safetensors"), "pt") as f:
+        saved = (f.metadata() or {}).get("info")
+    info = json.loads(saved) if saved else read_json(directory / "state.json")  # older states: state.json
     tensors = load_file(str(directory / "state.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict] = {}
@@ -208,7 +214,7 @@ def train(arch: str, args: argparse.Namespace) -> Path:
             "recipe": recipe, "command": command}
     for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
         stale.unlink()
-    if args.resume and (resume_dir / "state.json").is_file():
+    if args.resume and (resume_dir / "state.safetensors").is_file():
         info = load_state(resume_dir, model, optimizer)
         print(f"[{arch}] resumed after epoch {info['epoch']} (best validation BLEU {info['best_bleu']:.2f})")
     elif out.joinpath("config.json").exists() and not args.resume:
@@ -250,6 +256,9 @@ def train(arch: str, args: argparse.Namespace) -> Path:
         train_seconds = time.perf_counter() - start
 
         val_loss = validation_loss(model, val_batches)
+        if not math.isfinite(val_loss):  # nothing of this epoch is saved
+            raise TrainingDiverged(f"{arch}: the validation loss became {val_loss} after epoch {epoch + 1}; the last good "
+                                   f"checkpoint is kept in {out}. Try a lower --lr or --clip.")
         val_bleu = evaluate(translator, val_split, beam_size=1)["bleu"]
         info["seconds"] += time.perf_counter() - start
         info["epoch"] = epoch + 1

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from safetensors import safe_open
+from safetensors.torch import load_file
 
 from seq2seq import Tokenizer, load_checkpoint
 from seq2seq.checkpoint import find_checkpoints
@@ -50,6 +52,43 @@ def train_cmd(data_dir, out, *extra):
             "--data-dir", str(data_dir), "--out", str(out), "--set", "hidden_dim=32", "--set", "emb_dim=16", *extra]
 
 
+def saved_progress(out: Path) -> dict:
+    """The progress a resumed run starts from: it travels inside the resume weights file."""
+    with safe_open(str(out / "resume" / "state.safetensors"), "pt") as f:
+        return json.loads(f.metadata()["info"])
+
+
+def assert_whole(out: Path):
+    """Every file a run has put in place parses: none is half-written."""
+    for path in [*out.rglob("*.json"), *out.rglob("*.safetensors")]:
+        json.loads(path.read_text()) if path.suffix == ".json" else load_file(path)
+    load_checkpoint(out)
+
+
+# Runs train.py, but SIGKILLs it half-way through writing the second epoch's state.json: the
+# moment after the resume weights of epoch 2 are in place and before their readable copy is.
+DIE_WHILE_WRITING = """
+import os, runpy, signal, sys
+from pathlib import Path
+import seq2seq.checkpoint as checkpoint
+
+real, written = checkpoint.atomic_write, []
+
+def atomic_write(path, write):
+    written.append(Path(path).name)
+    if Path(path).name == "state.json" and written.count("state.json") == 2:
+        tmp = Path(path).with_name(f".state.json.{os.getpid()}.tmp")
+        write(tmp)
+        tmp.write_bytes(tmp.read_bytes()[: tmp.stat().st_size // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(path, write)
+
+checkpoint.atomic_write = atomic_write
+sys.argv = sys.argv[1:]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
 @pytest.mark.slow
 def test_training_killed_mid_epoch_resumes_without_losing_an_epoch(data_dir, tmp_path):
     out = tmp_path / "gru"
@@ -63,9 +102,9 @@ def test_training_killed_mid_epoch_resumes_without_losing_an_epoch(data_dir, tmp
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # now in epoch 2
     proc.wait()
-    saved = json.loads(state.read_text())
+    saved = saved_progress(out)
     assert saved["epoch"] in (1, 2)
-    load_checkpoint(out)  # what is on disk is whole
+    assert_whole(out)
 
     result = subprocess.run(train_cmd(data_dir, out, "--epochs", "4", "--resume"), cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
@@ -74,6 +113,26 @@ def test_training_killed_mid_epoch_resumes_without_losing_an_epoch(data_dir, tmp
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert history[: saved["epoch"]] == saved["history"]
+    assert not list(out.rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_training_killed_while_writing_resumes_from_what_it_had_written(data_dir, tmp_path):
+    out = tmp_path / "gru"
+    env = {**os.environ, "SEQ2SEQ_THREADS": "1"}
+    killed = subprocess.run([sys.executable, "-c", DIE_WHILE_WRITING, *train_cmd(data_dir, out, "--epochs", "3")[1:]],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert list((out / "resume").glob(".state.json.*.tmp"))       # it died mid-write,
+    assert json.loads((out / "resume" / "state.json").read_text())["epoch"] == 1   # the old copy stayed whole
+    assert_whole(out)
+
+    result = subprocess.run(train_cmd(data_dir, out, "--epochs", "3", "--resume"), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "resumed after epoch 2" in result.stdout              # epoch 2 was complete: it is not trained again
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
     assert not list(out.rglob("*.tmp"))
 
 
@@ -86,6 +145,18 @@ def test_diverging_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(
                                       "--clip", "1e30"),
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 2
-    assert "loss became" in result.stderr and "Traceback" not in result.stderr
+    assert "loss became" in result.stderr and "lower --lr" in result.stderr and "Traceback" not in result.stderr
     assert (out / "model.safetensors").read_bytes() == good
-    load_checkpoint(out)
+    assert saved_progress(out)["epoch"] == 1                      # --resume goes on from the last good epoch
+    assert_whole(out)
+
+
+def test_diverged_validation_loss_saves_nothing_of_that_epoch(data_dir, tmp_path, monkeypatch, capsys):
+    import train
+
+    monkeypatch.setenv("SEQ2SEQ_THREADS", "1")
+    monkeypatch.setattr(train, "validation_loss", lambda model, batches: float("inf"))
+    out = tmp_path / "gru"
+    assert train.main(train_cmd(data_dir, out, "--epochs", "1")[2:]) == 2
+    assert "validation loss became inf" in capsys.readouterr().err
+    assert not (out / "model.safetensors").exists() and not (out / "resume").exists()
