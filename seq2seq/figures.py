@@ -179,11 +179,12 @@ def message_figure(text: str, height: int = 120) -> go.Figure:
     return fig
 
 
-def _animate(fig: go.Figure, frames: list[dict], labels: list[str], prefix: str, duration: int = 800) -> go.Figure:
-    """A play button and a slider over ``frames`` (dicts of "data" and "layout"). The frames travel
-    inline in the buttons' and slider's arguments (``Plotly.animate`` takes frame objects), so they
-    need no registering (``gr.Plot`` passes only data, layout and config to Plotly); each frame also
-    moves the slider, so it follows the play button."""
+def _animate(fig: go.Figure, frames: list[dict], labels: list[str], prefix: str, duration: int = 800,
+             below: int = 0) -> go.Figure:
+    """A play button and a slider over ``frames`` (dicts of "data" and "layout"), ``below`` pixels under
+    the plot area. The frames travel inline in the buttons' and slider's arguments (``Plotly.animate``
+    takes frame objects), so they need no registering (``gr.Plot`` passes only data, layout and config
+    to Plotly); each frame also moves the slider, so it follows the play button."""
     for i, frame in enumerate(frames):
         frame["layout"] = {**frame.get("layout", {}), "sliders": [{"active": i}]}
     still = dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))
@@ -193,8 +194,8 @@ def _animate(fig: go.Figure, frames: list[dict], labels: list[str], prefix: str,
     steps = [dict(label=escape(label), method="animate", args=[[frame], still]) for frame, label in zip(frames, labels)]
     fig.update_layout(
         updatemenus=[dict(type="buttons", direction="left", showactive=False, buttons=buttons, x=0, y=0,
-                          xanchor="left", yanchor="top", pad=dict(t=45, r=10))],
-        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=0, yanchor="top", pad=dict(t=30),
+                          xanchor="left", yanchor="top", pad=dict(t=below + 45, r=10))],
+        sliders=[dict(active=0, steps=steps, x=0.2, len=0.8, y=0, yanchor="top", pad=dict(t=below + 30),
                       currentvalue=dict(prefix=prefix, font=dict(size=12)), transition=dict(duration=0))])
     return fig
 
@@ -219,7 +220,8 @@ def stepper(steps, title: str = "") -> go.Figure:
             words, probs = words + [steps.written[t]], probs + [steps.probs[t]]
         colours = [HIGHLIGHT if w == steps.written[t] else MUTED for w in words]
         rows = [z[r] if r <= t else [None] * S for r in range(T)]
-        text = f"step {t + 1} of {T}: wrote “{steps.rows[t]}”, probability {steps.probs[t]:.2f}"
+        shown = f" (shown as “{steps.rows[t]}”)" if steps.rows[t] != steps.written[t] else ""
+        text = f"step {t + 1} of {T}: wrote “{steps.written[t]}”{shown}, probability {steps.probs[t]:.2f}"
         return dict(name=str(t), data=[
             dict(type="heatmap", z=rows),
             dict(type="bar", orientation="h", x=[round(p, 4) for p in probs], y=list(range(len(words))),
@@ -247,10 +249,11 @@ def stepper(steps, title: str = "") -> go.Figure:
     fig.update_xaxes(range=[0, 1.15], title_text="probability", showgrid=True, row=1, col=2)
     fig.update_yaxes(tickmode="array", row=1, col=2)
     fig.update_layout(first["layout"])
+    below = int(30 + 6 * min(max(len(w) for w in steps.src_tokens), 20))          # the slanted source words
     fig.update_layout(title=dict(font=dict(size=13), y=0.99, yanchor="top"), showlegend=False,
-                      height=int(230 + 22 * max(T, k + 1, 6)), margin=dict(l=10, r=10, t=60, b=120),
+                      height=int(200 + below + 22 * max(T, k + 1, 6)), margin=dict(l=10, r=10, t=60, b=below + 110),
                       plot_bgcolor="white", paper_bgcolor="white")
-    return _animate(fig, frames, [f"{t + 1} {w}" for t, w in enumerate(steps.rows)], "step ")
+    return _animate(fig, frames, [f"{t + 1} {w}" for t, w in enumerate(steps.rows)], "step ", below=below)
 
 
 def beam_tree(nodes: list[dict], title: str = "") -> go.Figure:

@@ -18,6 +18,7 @@ architecture is special-cased; the statistics of a map are in ``stats.py``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -28,8 +29,9 @@ from .data import EOS_IDX, Tokenizer
 from .decoding import forced_decode
 from .saliency import saliency
 from .stats import difference, similarity
-from .translator import Translation, Translator, alignment
+from .translator import Translation, Translator, alignment, detokenize
 
+SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
 MAP_NAMES = {"alignment": "cross-attention (mean of layers and heads)", "saliency": "gradient × input saliency"}
 
 
@@ -91,9 +93,12 @@ def _tokenizer(lang: str, lowercase: bool) -> Tokenizer:
 
 
 def target_tokens(translator: Translator, text: str) -> list[str]:
-    """Tokens of a text in the output language, as the model's training data was tokenized."""
+    """Tokens of a text in the output language, as the model's training data was tokenized;
+    "<unk>" and "<eos>" stay whole, so an output the model wrote can be typed back."""
     lowercase = translator.config.get("tokenizer", {}).get("lowercase", True)
-    return _tokenizer(translator.config["trg_lang"], lowercase)(text)
+    tokenize = _tokenizer(translator.config["trg_lang"], lowercase)
+    pieces = SPECIAL_WORDS.split(text)                       # text, special, text, special, ...
+    return [t for i, piece in enumerate(pieces) for t in ([piece] if i % 2 else tokenize(piece) if piece.strip() else [])]
 
 
 def unknown_words(translator: Translator, tokens: list[str]) -> list[str]:
@@ -108,8 +113,13 @@ def continue_from(translator: Translator, text: str, prefix: list[str], max_len:
 
 
 def force(translator: Translator, text: str, tokens: list[str]) -> Translation:
-    """Teacher forcing: the model's log-probability and attention along a given output (+ <eos>)."""
-    return translator.score(text, list(tokens))
+    """Teacher forcing: the model's log-probability and attention along a given output (+ <eos>).
+    Its ``tokens`` (the rows) are the given words; ``raw_tokens`` what the model read (<unk> for
+    words outside its vocabulary)."""
+    t = translator.score(text, list(tokens))
+    if t.src_tokens:
+        t.tokens, t.text = list(tokens), detokenize(list(tokens))
+    return t
 
 
 # ---------------------------------------------------------------------------- beam search tree

@@ -54,3 +54,30 @@ def test_bad_requests_get_a_clear_error(client):
         client.predict(text="", api_name="/translate")
     with pytest.raises(Exception, match="Unknown model"):
         client.predict(text=SENTENCE, architectures=["rnn"], api_name="/translate")
+
+
+def test_translate_returns_the_statistics_of_each_map(client):
+    out = client.predict(text=SENTENCE, architectures=["gru", "transformer"], api_name="/translate")
+    for name, kind in (("gru", "saliency"), ("transformer", "alignment")):
+        m = out["models"][name]
+        s = m["statistics"]
+        T, S = len(m["output_labels"]), len(m["src_tokens"])
+        assert s["map"] == kind and len(s["entropy"]) == T and len(s["coverage"]) == S
+        assert abs(sum(s["coverage"]) - T) < 1e-2                      # rows are distributions
+        assert 0 <= s["diagonality"] <= 1 and 0 <= s["monotonicity"] <= 1 and 0 <= s["entropy_norm"] <= 1
+        assert 0 <= s["punctuation"] <= 1 and s["eos"] is None          # the sources carry no <eos>
+
+
+def test_continue_endpoint_forces_the_start_of_the_output(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    names = [p["parameter_name"] for p in api["named_endpoints"]["/continue"]["parameters"]]
+    assert names == ["text", "architecture", "prefix", "max_len"]
+    for arch in ("lstm", "convs2s"):
+        out = client.predict(text=SENTENCE, architecture=arch, prefix="Two zebras", max_len=6, api_name="/continue")
+        assert out["raw_tokens"][:2] == ["two", "<unk>"] and out["prefix"] == ["two", "zebras"]
+        assert out["forced_words"] == 2 and out["unknown_words"] == ["zebras"] and out["tokens"][0] == "two"
+        assert out["map"] == ("saliency" if arch == "lstm" else "alignment")
+        assert len(out["weights"]) == len(out["output_labels"]) and len(out["weights"][0]) == len(out["src_tokens"])
+        assert "diagonality" in out["statistics"]
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict(text=SENTENCE, architecture="rnn", prefix="a", api_name="/continue")

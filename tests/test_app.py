@@ -214,17 +214,19 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
 def test_changing_map_layer_and_head_redraws_one_card(ui):
     results = translate(ui)[ui.state]
     src = SRC_TOKENS
-    layer, head, fig, small = ui.on_view("transformer", results, "encoder_self", 0, 1)
+    layer, head, fig, small, stats = ui.on_view("transformer", results, "encoder_self", 0, 1)
     assert list(fig.layout.xaxis.ticktext) == src and list(fig.layout.yaxis.ticktext) == src
     assert "layer 1 of 2" in fig.layout.title.text and "head 2 of 4" in fig.layout.title.text
     assert layer.value == 0 and head.value == 1 and small.visible
-    layer, head, fig, _ = ui.on_view("transformer", results, "decoder_self", 7, app.MEAN)  # out of range: clamped
+    assert "encoder self-attention · layer 1 of 2 · head 2 of 4" in stats and "diagonality" in stats  # the map shown
+    layer, head, fig, _, _ = ui.on_view("transformer", results, "decoder_self", 7, app.MEAN)  # out of range: clamped
     assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the heads" in fig.layout.title.text
     assert layer.value == 1
-    _, _, fig, _ = ui.on_view("convs2s", results, "saliency", None, None)
+    _, _, fig, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
     assert "saliency" in fig.layout.title.text and "no attention" not in fig.layout.title.text
-    _, _, fig, _ = ui.on_view("convs2s", {}, "cross", None, None)  # before any translation
-    assert fig is None
+    assert "gradient × input saliency" in stats and "entropy" in stats
+    _, _, fig, _, stats = ui.on_view("convs2s", {}, "cross", None, None)  # before any translation
+    assert fig is None and stats == ""
 
 
 def test_beam_search_and_length_limit_reach_the_models(ui):

@@ -1,0 +1,146 @@
+"""The Inspect and Compare tabs' callbacks and the JSON downloads, called directly on tiny
+random-weight checkpoints (no server, no browser; ``test_browser_views.py`` drives the page)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import app
+from seq2seq import ARCHITECTURES, load_checkpoint
+from seq2seq import inspection
+from seq2seq.examples import TEST_EXAMPLES
+from seq2seq.figures import escape
+from seq2seq.probes import record_probes
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+
+
+@pytest.fixture(scope="module")
+def models(checkpoint_root):
+    return app.Models(checkpoint_root, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ui(models):
+    _, ui = app.build_app(models)
+    return ui
+
+
+def inspect(ui, arch="transformer", text=SENTENCE, beam=3, penalty=1.0):
+    return ui.inspector.on_inspect(text, arch, beam, penalty, 0)
+
+
+def downloaded(button) -> dict:
+    return json.loads(open(button.value["path"], encoding="utf-8").read())
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_inspect_fills_every_view(ui, models, arch):
+    i = ui.inspector
+    out = inspect(ui, arch)
+    state = out[i.state]
+    t = state["translation"]
+    assert state["name"] == arch and t.text in out[i.status] or "(empty)" in out[i.status]
+    steps = out[i.steps]
+    assert len(steps.layout.sliders[0].steps) == len(t.output_labels)
+    assert "diagonality" in out[i.steps_stats] and "coverage" in out[i.steps_stats]
+    assert out[i.prefix] == " ".join(t.raw_tokens)
+    assert [c[1] for c in out[i.at].choices] == list(range(len(t.output_labels)))
+    assert list(out[i.free].layout.yaxis.ticktext) == [escape(w) for w in t.output_labels]
+    assert len(out[i.nbest].value["data"]) == len(state["beam"]["translation"].nbest) >= 1
+    assert out[i.tree].data and "no probes.json" in out[i.epochs].layout.annotations[0].text   # the fixture has none
+    kind = "alignment" if models.translators[arch].has_attention else "saliency"
+    data = downloaded(out[i.download])
+    assert data["translation"]["map"] == kind and data["beam"]["beam_size"] == 3 and data["forced"] is None
+    assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state["steps"].written[0]
+
+
+def test_what_if_typed_or_picked(ui, models):
+    i = ui.inspector
+    state = inspect(ui, "luong")[i.state]
+    out = i.on_continue(state, "Two dogs")
+    assert list(out[i.whatif].layout.yaxis.ticktext)[:2] == ["two", "dogs"]
+    assert "the first 2 word(s) forced" in out[i.whatif].layout.title.text and "Two dogs" in out[i.whatif_text]
+    assert out[i.whatif].layout.shapes[0].y0 == 1.5                            # the line under the forced words
+    assert downloaded(out[i.download])["what_if"]["prefix"] == ["two", "dogs"]
+    words = i.on_step(state, 1)
+    assert [c[1] for c in words.choices] == state["steps"].top_words[1]
+    word = state["steps"].top_words[1][2]
+    out = i.on_pick(state, 1, word)
+    assert out[i.prefix] == f"{state['steps'].written[0]} {word}"
+    assert state["what_if"]["translation"].raw_tokens[:2] == [state["steps"].written[0], word] or word == "<eos>"
+    assert "zebra" in i.on_continue(state, "a zebra")[i.whatif_text]            # not in the vocabulary: said so
+    assert "Type the start" in i.on_continue(state, "  ")[i.whatif_text]
+    assert "Press Inspect first" in i.on_continue(None, "a")[i.whatif_text]
+
+
+def test_a_test_sentence_is_forced_along_its_reference(ui):
+    i = ui.inspector
+    german, english = TEST_EXAMPLES[0]
+    out = inspect(ui, "bahdanau", text=german)
+    assert out[i.reference] == english
+    tokens = inspection.target_tokens(ui.models.translators["bahdanau"], english)
+    assert list(out[i.forced].layout.yaxis.ticktext) == [escape(w) for w in tokens + ["<eos>"]]
+    assert "teacher-forced" in out[i.forced].layout.title.text
+    unknown = inspection.unknown_words(ui.models.translators["bahdanau"], tokens)
+    assert unknown and f"read as &lt;unk&gt;: {', '.join(unknown)}" in out[i.forced_stats]
+    out = i.on_force(out[i.state], "A dog .")
+    assert list(out[i.forced].layout.yaxis.ticktext) == ["a", "dog", ".", "&lt;eos&gt;"]
+    assert downloaded(out[i.download])["forced"]["output_labels"] == ["a", "dog", ".", "<eos>"]
+
+
+def test_beam_size_changes_the_tree(ui):
+    i = ui.inspector
+    state = inspect(ui, "gru")[i.state]
+    out = i.on_beam(state, 1, 1.0)
+    assert len(out[i.nbest].value["data"]) == 1 and "beam size 1" in out[i.tree].layout.title.text
+    assert i.on_beam(None, 3, 1.0) == {}
+
+
+def test_alignment_over_epochs_reads_probes_json(checkpoint_root, tmp_path):
+    import shutil
+
+    for arch in ("transformer", "lstm"):
+        shutil.copytree(checkpoint_root / arch, tmp_path / arch)
+        translator = load_checkpoint(tmp_path / arch)
+        for epoch in (1, 2):
+            record_probes(tmp_path / arch / "probes.json", translator, epoch)
+    _, ui = app.build_app(app.Models(tmp_path, device="cpu"))
+    fig = ui.inspector.on_probe("transformer", 2)
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "2"] and "Eine Frau" in fig.layout.title.text
+    assert ui.inspector.on_probe("lstm", 0).data[0].type == "table"
+    (tmp_path / "lstm" / "probes.json").write_text("{broken")
+    assert "could not be read" in ui.inspector.on_probe("lstm", 0).layout.annotations[0].text
+
+
+def test_compare_two_models_along_one_output(ui):
+    i = ui.inspector
+    out = i.on_compare(SENTENCE, "transformer", "lstm", "a")
+    [t] = ui.models.translators["transformer"].translate([SENTENCE])
+    rows = [escape(w) for w in t.raw_tokens + ["<eos>"]]
+    for plot in (i.c_plot_a, i.c_plot_b, i.c_diff):
+        assert list(out[plot].layout.yaxis.ticktext) == rows
+    assert "saliency" in out[i.c_plot_b].layout.title.text and "Similarity" in out[i.c_status]
+    z = torch.tensor(out[i.c_diff].data[0].z)
+    assert (out[i.c_diff].data[0].zmin, out[i.c_diff].data[0].zmax) == (-1.0, 1.0) and z.abs().max() <= 1
+    data = downloaded(out[i.c_download])
+    assert data["models"]["b"]["map"] == "saliency" and 0 <= data["similarity"] < 1
+    same = i.on_compare(SENTENCE, "luong", "luong", "b")
+    assert "Similarity **1.000**" in same[i.c_status]
+    assert "no reference" in i.on_compare(SENTENCE, "luong", "gru", "reference")[i.c_status]
+    german, _ = TEST_EXAMPLES[1]
+    assert "Similarity" in i.on_compare(german, "luong", "gru", "reference")[i.c_status]
+    assert "Choose two models" in i.on_compare(SENTENCE, "luong", "nope", "a")[i.c_status]
+
+
+def test_translate_tab_downloads_the_whole_result_as_json(ui):
+    out = ui.on_translate(SENTENCE, ["gru", "transformer"], "greedy", 5, 1.0, 0)
+    button = out[ui.download]
+    assert button.visible
+    data = downloaded(button)
+    assert set(data["models"]) == {"gru", "transformer"}
+    assert data["models"]["gru"]["statistics"]["map"] == "saliency" and data["models"]["transformer"]["attention"]
+    assert "statistics of" not in out[ui.cards["gru"].map_stats] and "saliency" in out[ui.cards["gru"].map_stats]
