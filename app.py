@@ -40,7 +40,7 @@ from seq2seq.figures import KIND_NAMES, attention_view, difference_heatmap, epoc
 from seq2seq.figures import beam_tree as beam_tree_figure
 from seq2seq.figures import mark_forced, message_figure, overview, saliency_view, stepper
 from seq2seq.probes import PROBE_SENTENCES
-from seq2seq.saliency import translation_saliency
+from seq2seq.saliency import SaliencyTooLong, translation_saliency
 from seq2seq.stats import summary
 from seq2seq.translator import Translation, load_checkpoint
 
@@ -134,7 +134,10 @@ def run(models: Models, text: str, names: list[str], beam_size: int = 1, length_
                                                max_len=int(max_len) or None)
                 result = Result(name, t, time.perf_counter() - start)
                 if not translator.has_attention:
-                    result.saliency = translation_saliency(translator, t)
+                    try:
+                        result.saliency = translation_saliency(translator, t)
+                    except SaliencyTooLong as e:  # the translation stands; its card says why there is no map
+                        messages.append(f"{name}: {e}")
             except Exception as e:  # one broken model must not take the others down
                 messages.append(f"{name} failed: {e}")
                 continue
@@ -144,6 +147,11 @@ def run(models: Models, text: str, names: list[str], beam_size: int = 1, length_
                 messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
             results[name] = result
     return results, reference, messages
+
+
+def has_words(text: str) -> bool:
+    """Whether there is anything to translate: not only spaces, control and invisible characters."""
+    return any(c.isprintable() and not c.isspace() for c in text)
 
 
 def view(models: Models, result: Result, kind: str):
@@ -184,7 +192,7 @@ def translate_json(models: Models, text: str, architectures: list[str] | None = 
     if not isinstance(text, (str, type(None))):
         raise gr.Error(f"text must be a string, not {type(text).__name__}.")
     text = (text or "").strip()
-    if not text:
+    if not has_words(text):
         raise gr.Error("Empty input: give a German sentence to translate.")
     if not isinstance(architectures, (str, list, tuple, type(None))):
         raise gr.Error(f"architectures must be a list of model names, not {type(architectures).__name__}.")
@@ -216,7 +224,7 @@ def results_json(models: Models, text: str, results: dict[str, Result], referenc
             "seconds": round(r.seconds, 4), "bleu": None if r.bleu is None else round(r.bleu, 2),
             "attention": {k: rounded(v) for k, v in t.attention.items()},
             "saliency": None if r.saliency is None else rounded(r.saliency),
-            "statistics": map_statistics(kind, weights, t.src_tokens),
+            "statistics": None if weights is None else map_statistics(kind, weights, t.src_tokens),
         }
     return {"source": text, "reference": reference, "messages": messages, "models": out}
 
@@ -404,7 +412,7 @@ class UI:
         """Translate with every chosen model; fill each card (hide the others)."""
         text = (text or "").strip()
         names = [n for n in self.models if n in (names or [])]
-        problem = ("Type a German sentence to translate." if not text else
+        problem = ("Type a German sentence to translate." if not has_words(text) else
                    "Choose at least one architecture." if not names else None)
         if problem is not None:  # say so, and leave the cards as they were
             return {self.status: f"**{problem}**"}
@@ -437,8 +445,12 @@ class UI:
         """Redraw one card for a choice of map, layer and head (and the statistics of the map shown)."""
         if name not in (results or {}):
             return gr.Dropdown(visible=False), gr.Dropdown(visible=False), None, gr.Plot(value=None, visible=False), ""
-        f = figures(self.models, results[name], kind, None if layer is None else int(layer),
-                    MEAN if head is None else int(head))
+        try:
+            f = figures(self.models, results[name], kind, None if layer is None else int(layer),
+                        MEAN if head is None else int(head))
+        except SaliencyTooLong as e:
+            return (gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(str(e)),
+                    gr.Plot(value=None, visible=False), "")
         v = f["view"]
         layers = gr.Dropdown([(str(i + 1), i) for i in range(v.layers)], value=f["layer"], visible=v.layers > 1)
         heads = gr.Dropdown([("mean", MEAN)] + [(str(i + 1), i) for i in range(v.heads)], value=f["head"],
@@ -462,14 +474,18 @@ def map_statistics(kind: str, weights: torch.Tensor, columns: list[str]) -> dict
     return {"map": kind, **{k: r4(v) for k, v in summary(weights, columns).items()}}
 
 
-def result_map(models: Models, result: Result) -> tuple[str, torch.Tensor]:
-    """The map the statistics describe: cross-attention averaged over layers and heads, or saliency (no attention)."""
+def result_map(models: Models, result: Result) -> tuple[str, torch.Tensor | None]:
+    """The map the statistics describe: cross-attention averaged over layers and heads, or saliency (no attention;
+    None when the translation is too long for one)."""
     translator = models.translators[result.name]
     if translator.has_attention:
         return inspection.map_of(translator, result.translation)
     if result.saliency is None:
         with MODEL_LOCK:
-            result.saliency = translation_saliency(translator, result.translation)
+            try:
+                result.saliency = translation_saliency(translator, result.translation)
+            except SaliencyTooLong:
+                pass
     return "saliency", result.saliency
 
 
