@@ -179,6 +179,11 @@ def message_figure(text: str, height: int = 120) -> go.Figure:
     return fig
 
 
+def _label_width(labels: list[str], font_size: int = 12) -> int:
+    """Pixels for a column of tick labels: animated figures fix their margins, so frames do not shift."""
+    return int(16 + 0.62 * font_size * min(max((len(w) for w in labels), default=1), 30))
+
+
 def _animate(fig: go.Figure, frames: list[dict], labels: list[str], prefix: str, duration: int = 800,
              below: int = 0) -> go.Figure:
     """A play button and a slider over ``frames`` (dicts of "data" and "layout"), ``below`` pixels under
@@ -209,7 +214,7 @@ def stepper(steps, title: str = "") -> go.Figure:
         return message_figure("Nothing to show: the translation is empty.")
     view = map_view(steps.kind, steps.weights, steps.rows, steps.src_tokens)
     k = len(steps.top_words[0])
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.14,
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.2,
                         subplot_titles=[escape(KIND_NAMES[steps.kind]), f"the {k} most probable next words"])
     customdata, template = _hover(view)
     z = steps.weights.float().round(decimals=4).tolist()                          # [T][S]
@@ -240,18 +245,20 @@ def stepper(steps, title: str = "") -> go.Figure:
     first = frames[0]
     fig.add_trace(go.Heatmap(z=first["data"][0]["z"], customdata=customdata, hovertemplate=template,
                              colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=1, ygap=1,
-                             colorbar=dict(thickness=10, len=0.8, x=0.57)), row=1, col=1)
+                             colorbar=dict(thickness=10, len=0.8, x=0.49, xanchor="left")), row=1, col=1)
     fig.add_trace(go.Bar(first["data"][1]), row=1, col=2)
     x, y = _axes(view)
     x.update(side="bottom")
     fig.update_xaxes(x, row=1, col=1)
-    fig.update_yaxes(y, row=1, col=1)
+    fig.update_yaxes(y, automargin=False, row=1, col=1)    # fixed margins: the frames' tick labels must not move
     fig.update_xaxes(range=[0, 1.15], title_text="probability", showgrid=True, row=1, col=2)
-    fig.update_yaxes(tickmode="array", row=1, col=2)
+    fig.update_yaxes(tickmode="array", automargin=False, row=1, col=2)
     fig.update_layout(first["layout"])
     below = int(30 + 6 * min(max(len(w) for w in steps.src_tokens), 20))          # the slanted source words
+    left = _label_width(steps.rows)
     fig.update_layout(title=dict(font=dict(size=13), y=0.99, yanchor="top"), showlegend=False,
-                      height=int(200 + below + 22 * max(T, k + 1, 6)), margin=dict(l=10, r=10, t=60, b=below + 110),
+                      height=int(200 + below + 22 * max(T, k + 1, 6)),
+                      margin=dict(l=left, r=10, t=60, b=below + 110),
                       plot_bgcolor="white", paper_bgcolor="white")
     return _animate(fig, frames, [f"{t + 1} {w}" for t, w in enumerate(steps.rows)], "step ", below=below)
 
@@ -331,13 +338,14 @@ def epochs_figure(log: dict, probe: int, title: str = "") -> go.Figure:
     fig = go.Figure(go.Heatmap(frames[last]["data"][0], colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=1, ygap=1,
                                colorbar=dict(thickness=10, len=0.8)))
     x, y = _axes(View("alignment", torch.zeros(1, 1, 1, len(src)), [], src, "output", "source"))
-    fig.update_layout(xaxis=x, yaxis=y)
+    fig.update_layout(xaxis=x, yaxis={**y, "automargin": False})  # fixed margins: frames must not shift the map
     fig.update_layout(frames[last]["layout"])
     longest = max((len(t) for t in src), default=1)
     rows = max(len(p["tokens"]) for _, p in epochs)
     fig.update_layout(title=dict(font=dict(size=13), y=0.99, yanchor="top"), plot_bgcolor="white",
                       paper_bgcolor="white", height=int(200 + 5 * min(longest, 20) + 22 * max(rows, 4)),
-                      margin=dict(l=10, r=10, t=int(50 + 5 * min(longest, 20)), b=110))
+                      margin=dict(l=_label_width([t for _, p in epochs for t in p["tokens"]]), r=10,
+                                  t=int(50 + 5 * min(longest, 20)), b=110))
     fig = _animate(fig, frames, [str(e) for e, _ in epochs], "epoch ", duration=600)
     fig.layout.sliders[0].active = last
     return fig
