@@ -133,6 +133,9 @@ def test_inspect_views_render_for_every_architecture(page, views_root, arch, tmp
     click_rail(page, steps, 1.0)
     wait_title(page, steps, f"step {T} of {T}")
     assert [w for w in ticks(page, steps) if w] == t.output_labels                  # "<eos>" literally
+    outline, image = (page.query_selector(f"{steps} {s}").bounding_box() for s in (".shapelayer path",
+                                                                                    ".heatmaplayer image"))
+    assert abs(outline["x"] - image["x"]) < 8 and abs(outline["width"] - image["width"]) < 12   # on the map
     click_rail(page, steps, 0.0)
     wait_title(page, steps, f"step 1 of {T}")
     assert len([w for w in ticks(page, steps) if w]) == 1
