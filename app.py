@@ -462,6 +462,12 @@ class UI:
 
 
 KEEP_DOWNLOADS = 200         # JSON files kept for the download buttons (gradio copies each into its cache)
+MAX_FORCED_WORDS = MAX_LENS[1]  # a forced output (what-if prefix, reference) is cut to this many words
+
+
+def output_tokens(translator, text: str) -> list[str]:
+    """A typed output (what-if prefix, reference) as the model's target tokens, cut to MAX_FORCED_WORDS."""
+    return inspection.target_tokens(translator, (text or "")[:MAX_INPUT_CHARS])[:MAX_FORCED_WORDS]
 
 
 def rounded(x: torch.Tensor) -> list:
@@ -661,7 +667,7 @@ class Inspector:
     def on_inspect(self, text, name, beam, penalty, probe) -> dict:
         """Decode the sentence with one model and fill every view."""
         text = (text or "").strip()[:MAX_INPUT_CHARS]
-        problem = ("Type a German sentence to inspect." if not text else
+        problem = ("Type a German sentence to inspect." if not has_words(text) else
                    "Choose a model." if name not in self.models.translators else None)
         if problem is not None:
             return {self.status: f"**{problem}**"}
@@ -716,7 +722,7 @@ class Inspector:
         if not state:
             return {self.whatif_text: "**Press Inspect first.**"}
         translator = self.models.translators[state["name"]]
-        out = self.continuation(state, inspection.target_tokens(translator, prefix or ""))
+        out = self.continuation(state, output_tokens(translator, prefix))
         return {**out, self.state: state, self.download: self.export(state)} if state["what_if"] else out
 
     def on_step(self, state, at):
@@ -744,7 +750,11 @@ class Inspector:
         with MODEL_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = inspection.continue_from(translator, text, prefix)
-            kind, weights = inspection.map_of(translator, t)
+            try:
+                kind, weights = inspection.map_of(translator, t)
+            except SaliencyTooLong as e:  # the continuation stands; say why there is no map
+                return {self.whatif_text: f"→ **{md(t.text)}**", self.whatif: message_figure(str(e)),
+                        self.whatif_stats: ""}
         unknown = inspection.unknown_words(translator, [w for w in prefix if w != "<eos>"])
         forced = min(len(prefix), len(t.output_labels))
         s = map_statistics(kind, weights, t.src_tokens)
@@ -766,14 +776,17 @@ class Inspector:
         """Teacher forcing: the reference (or any output) written through the model, and its map."""
         name, text = state["name"], state["text"]
         translator = self.models.translators[name]
-        tokens = inspection.target_tokens(translator, reference or "")
+        tokens = output_tokens(translator, reference)
         if not tokens:
             return {self.forced: message_figure("Type a reference translation above and press Force it."),
                     self.forced_stats: ""}
         with MODEL_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = inspection.force(translator, text, tokens)
-            kind, weights = inspection.map_of(translator, t)
+            try:
+                kind, weights = inspection.map_of(translator, t)
+            except SaliencyTooLong as e:
+                return {self.forced: message_figure(str(e)), self.forced_stats: ""}
         state["forced"] = {"reference": reference, "translation": t, "map": (kind, weights)}
         s = map_statistics(kind, weights, t.src_tokens)
         unknown = inspection.unknown_words(translator, tokens)
@@ -823,7 +836,7 @@ class Inspector:
         """Both models forced along one output; their maps, the difference and the similarity."""
         m = self.models
         text = (text or "").strip()[:MAX_INPUT_CHARS]
-        problem = ("Type a German sentence to compare on." if not text else
+        problem = ("Type a German sentence to compare on." if not has_words(text) else
                    "Choose two models." if a not in m.translators or b not in m.translators else None)
         if problem is not None:
             return {self.c_status: f"**{problem}**"}
@@ -836,7 +849,7 @@ class Inspector:
                     if reference is None:
                         return {self.c_status: "**This sentence has no reference** (only test sentences do): compare "
                                                "along A's or B's translation."}
-                    tokens = inspection.target_tokens(ta, reference)
+                    tokens = output_tokens(ta, reference)
                 else:
                     [t] = (ta if along == "a" else tb).translate([text])
                     tokens = t.raw_tokens
@@ -895,7 +908,7 @@ def inspection_json(models: Models, state: dict) -> dict:
 
 def continue_json(models: Models, text: str, architecture: str, prefix: str, max_len: int = 0) -> dict:
     """What-if as plain JSON: one model forced to start its output with ``prefix``, continuing greedily."""
-    if not isinstance(text, str) or not text.strip():
+    if not isinstance(text, str) or not has_words(text):
         raise gr.Error("Empty input: give a German sentence to translate.")
     if not isinstance(architecture, str) or architecture not in models.translators:
         raise gr.Error(f"Unknown model {architecture!r}; this app serves {list(models)}.")
@@ -903,11 +916,14 @@ def continue_json(models: Models, text: str, architecture: str, prefix: str, max
         raise gr.Error(f"prefix must be a string, not {type(prefix).__name__}.")
     max_len = checked("max_len", max_len, *MAX_LENS)
     translator = models.translators[architecture]
-    tokens = inspection.target_tokens(translator, prefix or "")
+    tokens = output_tokens(translator, prefix)
     with MODEL_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = inspection.continue_from(translator, text.strip()[:MAX_INPUT_CHARS], tokens, max_len or None)
-        kind, weights = inspection.map_of(translator, t)
+        try:
+            kind, weights = inspection.map_of(translator, t)
+        except SaliencyTooLong as e:
+            raise gr.Error(str(e)) from None
     return {"source": text.strip(), "prefix": tokens, "forced_words": min(len(tokens), len(t.output_labels)),
             "unknown_words": inspection.unknown_words(translator, tokens), "src_tokens": t.src_tokens,
             **translation_json(t, kind, weights)}

@@ -127,7 +127,9 @@ def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None 
     device = next(model.parameters()).device
     enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
     prefix = prefix or [[] for _ in src_ids]
-    limits = [default_max_len(len(s), model, max_len) + len(p) * (max_len is None) for s, p in zip(src_ids, prefix)]
+    most = model.max_target_positions or float("inf")   # a long prefix must not run past the model's positions
+    limits = [min(default_max_len(len(s), model, max_len) + len(p) * (max_len is None), most)
+              for s, p in zip(src_ids, prefix)]
     state = model.init_state(enc)
     n = len(src_ids)
     active = list(range(n))                             # original index of each batch row

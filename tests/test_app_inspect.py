@@ -144,3 +144,17 @@ def test_translate_tab_downloads_the_whole_result_as_json(ui):
     assert set(data["models"]) == {"gru", "transformer"}
     assert data["models"]["gru"]["statistics"]["map"] == "saliency" and data["models"]["transformer"]["attention"]
     assert "statistics of" not in out[ui.cards["gru"].map_stats] and "saliency" in out[ui.cards["gru"].map_stats]
+
+
+def test_long_or_odd_input_gets_a_message_not_an_error(ui, models):
+    i = ui.inspector
+    assert "Type a German sentence" in i.on_inspect(" \u200b ", "gru", 3, 1.0, 0)[i.status]
+    assert "Choose a model" in i.on_inspect(SENTENCE, "nope", 3, 1.0, 0)[i.status]
+    state = inspect(ui, "convs2s")[i.state]                                  # 64 positions in the fixture
+    out = i.on_continue(state, "two dogs " * 5000)                             # cut to MAX_FORCED_WORDS, then positions
+    assert len(state["what_if"]["prefix"]) == app.MAX_FORCED_WORDS and len(state["what_if"]["translation"].tokens) == 64
+    long = "Ein Hund läuft. " * 60                                             # the LSTM's saliency would be too costly
+    out = inspect(ui, "lstm", text=long)
+    assert "No saliency map" in out[i.status]
+    with pytest.raises(app.gr.Error, match="No saliency map"):
+        app.continue_json(models, long, "lstm", "a dog . " * 100, 0)

@@ -151,6 +151,12 @@ def test_forcing_a_prefix_continues_from_it(checkpoint_root, arch):
     assert again.raw_tokens[:2] == free.raw_tokens[:1] + [word] or (word == "<eos>" and again.finished)
 
 
+def test_a_prefix_longer_than_the_model_can_write_is_cut_at_its_positions():
+    model = tiny_model("convs2s")                                  # 64 target positions
+    [h] = greedy_search(model, [[5, 6, 7]], prefix=[[8] * 70])
+    assert h.tokens == [8] * 64
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_forcing_the_reference_gives_teacher_forced_attention(checkpoint_root, arch):
     translator = load_checkpoint(checkpoint_root / arch)
