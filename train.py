@@ -44,7 +44,7 @@ from seq2seq.translator import Translator
 RECIPES: dict[str, dict] = {
     # Model sizes are each architecture's Config defaults (seq2seq/<arch>.py); "hparams" overrides them.
     "lstm": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=20, max_tokens=3000, clip=1.0),
-    "gru": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=20, max_tokens=3000, clip=1.0),
+    "gru": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=10, max_tokens=3000, clip=1.0),
     "bahdanau": dict(hparams={}, lr=2e-3, warmup_steps=300, epochs=10, max_tokens=3000, clip=1.0),
     "luong": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
     "convs2s": dict(hparams={}, lr=1.5e-3, warmup_steps=400, epochs=25, max_tokens=3000, clip=0.5),
