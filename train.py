@@ -216,6 +216,7 @@ def train(arch: str, args: argparse.Namespace) -> Path:
         stale.unlink()
     if args.resume and (resume_dir / "state.safetensors").is_file():
         info = load_state(resume_dir, model, optimizer)
+        info["recipe"] = recipe  # what the rest of the run uses (warm-up does not depend on the epoch count)
         print(f"[{arch}] resumed after epoch {info['epoch']} (best validation BLEU {info['best_bleu']:.2f})")
     elif out.joinpath("config.json").exists() and not args.resume:
         print(f"[{arch}] {out} exists; training from scratch overwrites it (use --resume to continue)")

@@ -25,9 +25,10 @@ def corpus_scores(hypotheses: list[list[str]], references: list[list[str]]) -> d
     """BLEU and chrF of token lists (already lowercased and tokenized)."""
     hyps = [" ".join(h) for h in hypotheses]
     refs = [[" ".join(r) for r in references]]
-    bleu = sacrebleu.corpus_bleu(hyps, refs, tokenize="none", force=True)  # tokenized on purpose
+    bleu = sacrebleu.BLEU(tokenize="none", force=True)  # tokenized on purpose
+    score = bleu.corpus_score(hyps, refs)
     chrf = sacrebleu.corpus_chrf(hyps, refs)
-    return {"bleu": round(bleu.score, 2), "chrf": round(chrf.score, 2), "bleu_signature": str(bleu.format(signature=True).split(" = ")[0])}
+    return {"bleu": round(score.score, 2), "chrf": round(chrf.score, 2), "bleu_signature": str(bleu.get_signature())}
 
 
 def sentence_bleu(hypothesis: list[str], reference: list[str]) -> float:
