@@ -20,7 +20,7 @@ START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 def _score(test: dict, key: str, field: str) -> str:
     value = test.get(key, {}).get(field)
-    return "—" if value is None else f"{value:.1f}"
+    return "—" if value is None else f"{value:.2f}"
 
 
 def _duration(seconds) -> str:

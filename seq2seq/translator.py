@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_model, read_metrics
-from .data import EOS_IDX, UNK_IDX, Tokenizer, Vocab
+from .data import EOS_IDX, Tokenizer, Vocab
 from .decoding import BeamTrace, Hypothesis, beam_search, forced_decode, greedy_search
 
 MAX_SOURCE_TOKENS = 200  # inputs longer than this (in tokens) are truncated, with a warning

@@ -3,7 +3,13 @@ written through the real ``save_checkpoint`` so tests never depend on the shippe
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +18,7 @@ import torch
 from seq2seq import ARCHITECTURES, Vocab, build_model, save_checkpoint
 
 torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("SEQ2SEQ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multi30k"))
 
 # Small sizes so each model builds and runs in milliseconds.
@@ -57,3 +64,40 @@ def data_dir() -> Path:
     if not (DATA_DIR / "train.de.gz").is_file():
         pytest.skip(f"Multi30k not found at {DATA_DIR}; set SEQ2SEQ_DATA_DIR")
     return DATA_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
+    """``python app.py --checkpoints DIR --port FREE`` as a subprocess, yielded (process, url)
+    once it answers; stopped afterwards. Fails the test with the app's log if it never answers."""
+    port = free_port()
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(checkpoints), "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"app.py did not answer on {url} within 120 s:\n{log.read_text()}")
+                time.sleep(0.5)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -6,19 +6,14 @@ installs it) and Playwright for Python; no browser download."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from conftest import serve_app
 from seq2seq import ARCHITECTURES, load_checkpoint
 
 CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -38,42 +33,11 @@ def require_browser():
     return sync_api
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(checkpoint_root, tmp_path_factory):
-    """``python app.py --checkpoints TMP --port FREE`` as a subprocess, until it answers."""
     require_browser()
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(checkpoint_root), "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"app.py did not answer on {url}:\n{log.read_text()}")
-                time.sleep(0.5)
+    with serve_app(checkpoint_root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

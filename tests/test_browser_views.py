@@ -8,19 +8,15 @@ JSON downloads. Each fails if its figure does not render with the tokens the lib
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq import inspection
 from seq2seq.probes import record_probes
-from test_browser import ARGS, CHROMIUM, ROOT, free_port, require_browser
+from conftest import serve_app
+from test_browser import ARGS, CHROMIUM, require_browser
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 REFERENCE = "A man in an orange hat staring at something."
@@ -41,32 +37,8 @@ def views_root(checkpoint_root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(views_root, tmp_path_factory):
     require_browser()
-    port = free_port()
-    log = tmp_path_factory.mktemp("server") / "app.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(views_root), "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"app.py did not answer on {url}:\n{log.read_text()}")
-                time.sleep(0.5)
+    with serve_app(views_root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

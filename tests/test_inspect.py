@@ -13,7 +13,6 @@ import torch
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES, beam_search, greedy_search, load_checkpoint
 from seq2seq import figures, inspection, stats
-from seq2seq.data import EOS_IDX
 from seq2seq.probes import record_probes
 
 ARCHS = list(ARCHITECTURES)

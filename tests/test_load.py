@@ -5,15 +5,13 @@ server's memory returns to its level before the burst."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from conftest import serve_app
 
 gradio_client = pytest.importorskip("gradio_client")
 
@@ -37,12 +35,6 @@ REQUESTS = [  # (text, architectures, beam size): each answer differs from the o
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
@@ -50,36 +42,15 @@ def rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def server(checkpoint_root, tmp_path_factory):
-    """``python app.py --checkpoints TMP --port FREE`` as the Space runs it, until it answers."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("load") / "app.log"
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(checkpoint_root), "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                if httpx.get(url, timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the app did not start within 120 s"
-            time.sleep(0.5)
-        yield proc, url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    """``python app.py`` as the Space runs it (all threads), until it answers."""
+    with serve_app(checkpoint_root, tmp_path_factory.mktemp("load") / "app.log") as running:
+        yield running
 
 
 def without_timing(answer: dict) -> dict:
     return {**answer, "models": {n: {k: v for k, v in m.items() if k != "seconds"} for n, m in answer["models"].items()}}
 
 
-@pytest.mark.slow
 def test_bursts_of_requests_are_queued_and_each_answered_as_if_alone(server):
     proc, url = server
     client = gradio_client.Client(url, verbose=False, analytics_enabled=False, max_workers=BURST, download_files=False)

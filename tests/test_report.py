@@ -8,7 +8,7 @@ def test_results_table_has_one_row_per_checkpoint(checkpoint_root):
     assert len(table) == 2 + 6
     transformer = next(row for row in table if row.startswith("| `transformer`"))
     cells = [c.strip() for c in transformer.strip("|").split("|")]
-    assert cells[4:8] == ["1.0", "1.5", "2.0", "2.5"]  # BLEU greedy, beam, chrF greedy, beam
+    assert cells[4:8] == ["1.00", "1.50", "2.00", "2.50"]  # BLEU greedy, beam, chrF greedy, beam
     assert cells[8] == "36.5"                           # the tutorial's BLEU beside ours
 
 
