@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, register, source_mask
+from .model import Seq2Seq, TiedOutput, embedding, register, source_mask
 from .rnn import run_packed
 
 
@@ -40,8 +39,8 @@ class BahdanauSeq2Seq(Seq2Seq):
     def __init__(self, config: BahdanauConfig, src_vocab_size: int, trg_vocab_size: int):
         super().__init__(config, src_vocab_size, trg_vocab_size)
         c = config
-        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
-        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_embedding = embedding(src_vocab_size, c.emb_dim)
+        self.trg_embedding = embedding(trg_vocab_size, c.emb_dim)
         self.encoder = nn.GRU(c.emb_dim, c.encoder_dim, batch_first=True, bidirectional=True)
         self.init_hidden = nn.Linear(2 * c.encoder_dim, c.decoder_dim)
         self.attention = Attention("concat", c.decoder_dim, 2 * c.encoder_dim, c.attention_dim)

@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, masked_softmax, register, source_mask
+from .model import Seq2Seq, TiedOutput, embedding, masked_softmax, register, source_mask
 
 SCALE = math.sqrt(0.5)
 
@@ -73,10 +72,12 @@ class ConvS2S(Seq2Seq):
         c = config
         if c.kernel_size % 2 == 0:
             raise ValueError("convs2s kernel_size must be odd")
-        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
-        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_embedding = embedding(src_vocab_size, c.emb_dim)
+        self.trg_embedding = embedding(trg_vocab_size, c.emb_dim)
         self.src_positions = nn.Embedding(c.max_positions, c.emb_dim)
         self.trg_positions = nn.Embedding(c.max_positions, c.emb_dim)
+        for positions in (self.src_positions, self.trg_positions):
+            nn.init.normal_(positions.weight, 0.0, c.emb_dim ** -0.5)   # on the scale of the word embeddings
         self.enc_in = nn.Linear(c.emb_dim, c.hidden_dim)
         self.enc_convs = nn.ModuleList(nn.Conv1d(c.hidden_dim, 2 * c.hidden_dim, c.kernel_size, padding=c.kernel_size // 2)
                                        for _ in range(c.encoder_layers))

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, register
+from .model import Seq2Seq, TiedOutput, embedding, register
 from .rnn import run_packed
 
 
@@ -35,8 +34,8 @@ class GRUSeq2Seq(Seq2Seq):
     def __init__(self, config: GRUConfig, src_vocab_size: int, trg_vocab_size: int):
         super().__init__(config, src_vocab_size, trg_vocab_size)
         c = config
-        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
-        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_embedding = embedding(src_vocab_size, c.emb_dim)
+        self.trg_embedding = embedding(trg_vocab_size, c.emb_dim)
         self.encoder = nn.GRU(c.emb_dim, c.hidden_dim, batch_first=True)
         self.init_hidden = nn.Linear(c.hidden_dim, c.hidden_dim)
         self.decoder = nn.GRU(c.emb_dim + c.hidden_dim, c.hidden_dim, batch_first=True)

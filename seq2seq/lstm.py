@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, register
+from .model import Seq2Seq, TiedOutput, embedding, register
 from .rnn import layers_first, reverse_padded, run_packed
 
 
@@ -35,8 +34,8 @@ class LSTMSeq2Seq(Seq2Seq):
     def __init__(self, config: LSTMConfig, src_vocab_size: int, trg_vocab_size: int):
         super().__init__(config, src_vocab_size, trg_vocab_size)
         c = config
-        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
-        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_embedding = embedding(src_vocab_size, c.emb_dim)
+        self.trg_embedding = embedding(trg_vocab_size, c.emb_dim)
         inner = c.dropout if c.layers > 1 else 0.0
         self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
         self.decoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)

@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, register, source_mask
+from .model import Seq2Seq, TiedOutput, embedding, register, source_mask
 from .rnn import layers_first, run_packed
 
 
@@ -49,8 +48,8 @@ class LuongSeq2Seq(Seq2Seq):
         c = config
         if c.hidden_dim % 2:
             raise ValueError("luong hidden_dim must be even (half per encoder direction)")
-        self.src_embedding = nn.Embedding(src_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
-        self.trg_embedding = nn.Embedding(trg_vocab_size, c.emb_dim, padding_idx=PAD_IDX)
+        self.src_embedding = embedding(src_vocab_size, c.emb_dim)
+        self.trg_embedding = embedding(trg_vocab_size, c.emb_dim)
         inner = c.dropout if c.layers > 1 else 0.0
         self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim // 2, c.layers, batch_first=True, bidirectional=True, dropout=inner)
         self.decoder = nn.LSTM(c.emb_dim + (c.hidden_dim if c.input_feeding else 0), c.hidden_dim, c.layers,

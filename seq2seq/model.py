@@ -141,6 +141,16 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
+def embedding(vocab_size: int, dim: int) -> nn.Embedding:
+    """Word embeddings drawn from N(0, 1/dim), <pad> at zero: the output layer shares them, and
+    with nn.Embedding's N(0, 1) the first logits would be ~sqrt(dim) too large."""
+    emb = nn.Embedding(vocab_size, dim, padding_idx=PAD_IDX)
+    nn.init.normal_(emb.weight, 0.0, dim ** -0.5)
+    with torch.no_grad():
+        emb.weight[PAD_IDX].zero_()
+    return emb
+
+
 class TiedOutput(nn.Module):
     """Vocabulary logits from a decoder state, sharing the target embedding's weights
     (Press & Wolf 2017): a linear map to the embedding size, then ``x @ E^T + b``."""
