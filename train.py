@@ -43,7 +43,7 @@ from seq2seq.translator import Translator
 # The recipe that produced each shipped checkpoint: model size and optimisation.
 RECIPES: dict[str, dict] = {
     # Model sizes are each architecture's Config defaults (seq2seq/<arch>.py); "hparams" overrides them.
-    "lstm": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=20, max_tokens=3000, clip=1.0),
+    "lstm": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=10, max_tokens=3000, clip=1.0),
     "gru": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=10, max_tokens=3000, clip=1.0),
     "bahdanau": dict(hparams={}, lr=2e-3, warmup_steps=300, epochs=10, max_tokens=3000, clip=1.0),
     "luong": dict(hparams={}, lr=2e-3, warmup_steps=200, epochs=15, max_tokens=3000, clip=1.0),
