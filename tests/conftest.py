@@ -59,6 +59,22 @@ def checkpoint_root(tmp_path_factory, vocabs) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def models(checkpoint_root):
+    """The app's models, loaded from the tiny checkpoints (the app is imported only by tests that use it)."""
+    import app
+
+    return app.Models(checkpoint_root, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def ui(models):
+    import app
+
+    _, ui = app.build_app(models)
+    return ui
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not (DATA_DIR / "train.de.gz").is_file():

@@ -23,17 +23,6 @@ SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 SRC_TOKENS = "ein mann mit einem orangefarbenen hut starrt auf etwas .".split()
 
 
-@pytest.fixture(scope="module")
-def models(checkpoint_root):
-    return app.Models(checkpoint_root, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def ui(models):
-    _, ui = app.build_app(models)
-    return ui
-
-
 def translate(ui, text=SENTENCE, names=None, decoding="greedy", beam=5, penalty=1.0, max_len=0):
     return ui.on_translate(text, list(ui.models) if names is None else names, decoding, beam, penalty, max_len)
 

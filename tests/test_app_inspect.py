@@ -18,17 +18,6 @@ from seq2seq.probes import record_probes
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
-@pytest.fixture(scope="module")
-def models(checkpoint_root):
-    return app.Models(checkpoint_root, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def ui(models):
-    _, ui = app.build_app(models)
-    return ui
-
-
 def inspect(ui, arch="transformer", text=SENTENCE, beam=3, penalty=1.0):
     return ui.inspector.on_inspect(text, arch, beam, penalty, 0)
 
