@@ -40,7 +40,7 @@ from .model import ARCHITECTURES
 
 HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json")  # what a model directory ships; never resume/
-SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")
+SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png")  # the README shows the screenshot
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
 LICENSE = "cc-by-nc-4.0"                           # the models inherit Multi30k's non-commercial terms
@@ -71,7 +71,7 @@ def model_repo_files(checkpoints) -> dict[str, Path]:
 
 
 def is_space_file(path: str) -> bool:
-    """The allow-list of the Space: app.py, requirements.txt, README.md, the package, the checkpoints."""
+    """The allow-list of the Space: app.py, requirements.txt, README.md and its screenshot, the package, the checkpoints."""
     parts = PurePosixPath(path).parts
     if path in SPACE_TOP_FILES:
         return True

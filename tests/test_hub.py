@@ -101,6 +101,7 @@ def test_space_files_without_git_use_the_allow_list_on_disk(tmp_path):
 def test_space_files_of_this_repository():
     files = space_files(ROOT)
     assert {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/checkpoint.py"} <= set(files)
+    assert "docs/screenshot.png" in files                      # the README's image shows on the Space page too
     assert all(hub.is_space_file(p) for p in files)
     assert not [p for p in files if p.startswith(("tests/", ".", "data/", "logs/")) or "resume" in p or p == "train.py"]
     hub.space_config(files)
