@@ -4,13 +4,16 @@ A multi-layer LSTM reads the source (reversed, which the paper found eases optim
 putting the first source words near the first target words); its final hidden and cell states,
 one per layer, are the only thing the decoder knows of the source. A second multi-layer LSTM
 starts from that state and predicts the target word by word. No attention: every source
-sentence is squeezed into one fixed-size state.
+sentence is squeezed into one fixed-size state. The forget gates start with a bias of 1
+(Jozefowicz et al. 2015), so early in training the state carries the source to the decoder
+instead of forgetting it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 from .model import Seq2Seq, TiedOutput, embedding, register
@@ -39,6 +42,11 @@ class LSTMSeq2Seq(Seq2Seq):
         inner = c.dropout if c.layers > 1 else 0.0
         self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
         self.decoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
+        for lstm in (self.encoder, self.decoder):
+            for name, bias in lstm.named_parameters():
+                if name.startswith("bias_ih"):       # gates in the order input, forget, cell, output
+                    with torch.no_grad():
+                        bias[c.hidden_dim: 2 * c.hidden_dim].fill_(1.0)
         self.dropout = nn.Dropout(c.dropout)
         self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
 
