@@ -13,11 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from .model import Seq2Seq, TiedOutput, embedding, register
-from .rnn import layers_first, reverse_padded, run_packed
+from .rnn import layers_first, open_forget_gates, reverse_padded, run_packed
 
 
 @dataclass
@@ -42,11 +41,8 @@ class LSTMSeq2Seq(Seq2Seq):
         inner = c.dropout if c.layers > 1 else 0.0
         self.encoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
         self.decoder = nn.LSTM(c.emb_dim, c.hidden_dim, c.layers, batch_first=True, dropout=inner)
-        for lstm in (self.encoder, self.decoder):
-            for name, bias in lstm.named_parameters():
-                if name.startswith("bias_ih"):       # gates in the order input, forget, cell, output
-                    with torch.no_grad():
-                        bias[c.hidden_dim: 2 * c.hidden_dim].fill_(1.0)
+        open_forget_gates(self.encoder)
+        open_forget_gates(self.decoder)
         self.dropout = nn.Dropout(c.dropout)
         self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
 

@@ -1,15 +1,16 @@
 """Global and local attention (Luong et al. 2015, "Effective Approaches to Attention-based
 Neural Machine Translation").
 
-A stacked LSTM decoder first takes its step, then its top state ``s_t`` scores the encoder
+An LSTM decoder (stacked when ``layers > 1``) first takes its step, then its top state ``s_t`` scores the encoder
 states (``score`` picks the function: dot, general, concat, scaled_dot, cosine, location; see
 ``attention.py``); the context ``c_t`` and ``s_t`` make the attentional state
 ``~h_t = tanh(W_c [c_t; s_t])``, which predicts the word. With input feeding, ``~h_t`` is also
 fed into the next step's input, so the model knows where it attended before. ``local=True``
 uses local-p attention, a Gaussian window around a predicted source position.
 
-The encoder is a stacked bidirectional LSTM (``hidden_dim / 2`` per direction), so the
-encoder and decoder states have the same size, as dot and cosine scores need.
+The encoder is a bidirectional LSTM (``hidden_dim / 2`` per direction), so the
+encoder and decoder states have the same size, as dot and cosine scores need. The forget gates
+start with a bias of 1.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from torch import nn
 
 from .attention import Attention
 from .model import Seq2Seq, TiedOutput, embedding, register, source_mask
-from .rnn import layers_first, run_packed
+from .rnn import layers_first, open_forget_gates, run_packed
 
 
 @dataclass
 class LuongConfig:
     emb_dim: int = 256
-    hidden_dim: int = 352
-    layers: int = 2
+    hidden_dim: int = 448
+    layers: int = 1               # one wide layer learns faster on Multi30k's 29k pairs than two narrow ones
     score: str = "general"
     input_feeding: bool = True
     local: bool = False
@@ -56,6 +57,8 @@ class LuongSeq2Seq(Seq2Seq):
                                batch_first=True, dropout=inner)
         self.attention = Attention(c.score, c.hidden_dim, c.hidden_dim, max_positions=c.max_positions,
                                    local=c.local, window=c.window)
+        open_forget_gates(self.encoder)
+        open_forget_gates(self.decoder)
         self.combine = nn.Linear(2 * c.hidden_dim, c.hidden_dim)     # W_c
         self.dropout = nn.Dropout(c.dropout)
         self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)

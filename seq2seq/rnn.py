@@ -1,4 +1,4 @@
-"""Pieces the recurrent models share: packed encoding of padded batches and source reversal."""
+"""Pieces the recurrent models share: packed encoding of padded batches, source reversal, LSTM gate init."""
 
 from __future__ import annotations
 
@@ -27,3 +27,12 @@ def reverse_padded(src: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 def layers_first(state: torch.Tensor) -> torch.Tensor:
     """[B, layers, H] (how states are kept, batch first) -> [layers, B, H] (what nn.RNN takes)."""
     return state.transpose(0, 1).contiguous()
+
+
+def open_forget_gates(lstm: nn.LSTM, bias: float = 1.0) -> None:
+    """Start ``lstm``'s forget-gate biases at ``bias`` (Jozefowicz et al. 2015): early in training
+    the cell then keeps what it has read instead of halving it at every step."""
+    with torch.no_grad():
+        for name, b in lstm.named_parameters():
+            if name.startswith("bias_ih"):        # gate blocks in the order input, forget, cell, output
+                b[lstm.hidden_size: 2 * lstm.hidden_size].fill_(bias)
