@@ -972,7 +972,7 @@ each step conditioned on the words written so far. They differ in how the decode
   decoder step and to the output layer: $s_t = \mathrm{GRU}(s_{t-1}, [y_{t-1}; c])$. No attention either; saliency as above.
 - **Bahdanau** (Bahdanau et al. 2015). A bidirectional GRU encoder; before each step the previous decoder
   state scores every source state with an additive score and the weighted sum (the context) feeds the step.
-- **Luong** (Luong et al. 2015). A stacked LSTM decoder takes its step first, then its state $s_t$ attends;
+- **Luong** (Luong et al. 2015). An LSTM decoder takes its step first, then its state $s_t$ attends;
   the attentional state $\tilde h_t = \tanh(W_c [c_t; s_t])$ predicts the word and (input feeding) is fed to the next step.
 - **ConvS2S** (Gehring et al. 2017). Convolutions with gated linear units, $\mathrm{GLU}(a, b) = a \odot \sigma(b)$,
   instead of recurrence; *every decoder layer* has its own attention, so the app shows one map per layer.
