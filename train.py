@@ -115,7 +115,8 @@ def hardware(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {torch.get_num_threads()} CPU threads"
+    threads = torch.get_num_threads()
+    return f"{name}, {os.cpu_count()} CPU cores (torch on {threads} thread{'s' if threads > 1 else ''})"
 
 
 def lr_at(step: int, recipe: dict, total_steps: int) -> float:
