@@ -42,8 +42,10 @@ def rss_mb(pid: int) -> float:
 
 @pytest.fixture(scope="module")
 def server(checkpoint_root, tmp_path_factory):
-    """``python app.py`` as the Space runs it (all threads), until it answers."""
-    with serve_app(checkpoint_root, tmp_path_factory.mktemp("load") / "app.log") as running:
+    """``python app.py`` as the Space runs it (all threads), until it answers. Two malloc arenas: the
+    memory bounds are about what Python keeps, and how many per-thread arenas glibc opens depends on
+    scheduling (with the default, the second burst once grew by 105 MB on a machine busy elsewhere)."""
+    with serve_app(checkpoint_root, tmp_path_factory.mktemp("load") / "app.log", env={"MALLOC_ARENA_MAX": "2"}) as running:
         yield running
 
 
