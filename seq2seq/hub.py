@@ -215,8 +215,8 @@ greedy, on the `val` split, at the kept epoch.
 
 ## How to use
 
-Each folder is one checkpoint: `config.json` (architecture and sizes), `model.safetensors` (float16 weights,
-int8 embedding tables), `src_vocab.json`, `trg_vocab.json` and `metrics.json` (scores, training time, hardware,
+Each folder is one checkpoint: `config.json` (architecture and sizes), `model.safetensors` (int8 weight rows,
+float16 small tensors), `src_vocab.json`, `trg_vocab.json` and `metrics.json` (scores, training time, hardware,
 the exact command).
 Nothing is pickled. Load one with the project's `seq2seq` package:
 
