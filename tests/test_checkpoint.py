@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -87,3 +88,22 @@ def test_shipped_checkpoints_keep_within_the_size_limits_and_load():
         sizes[directory.name] = sum(f.stat().st_size for f in Path(directory).iterdir() if f.is_file())
     assert max(sizes.values()) <= 16_000_000, sizes
     assert sum(sizes.values()) <= 80_000_000, sizes
+
+
+@pytest.mark.skipif(not SHIPPED, reason="no checkpoint is committed")
+def test_shipped_checkpoints_were_trained_by_the_default_recipe(monkeypatch):
+    """`python train.py --arch ARCH` reproduces each shipped checkpoint: its defaults are the recipe that ran."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    import train
+
+    for directory in SHIPPED:
+        arch = json.loads((directory / "config.json").read_text())["arch"]
+        metrics = json.loads((directory / "metrics.json").read_text())
+        default = train.recipe_for(arch, train.parse_args(["--arch", arch]))
+        assert metrics["command"] == f"python train.py --arch {arch}", arch
+        ran = {k: v for k, v in metrics["recipe"].items() if k != "hparams"}
+        assert ran == {k: v for k, v in default.items() if k != "hparams"}, arch
+        # hyper-parameters as the model was built: the Config defaults with the recipe's overrides
+        built = json.loads((directory / "config.json").read_text())["hparams"]
+        expected = dataclasses.asdict(ARCHITECTURES[arch].Config(**default["hparams"]))
+        assert built == expected, arch
