@@ -43,7 +43,7 @@ from seq2seq.translator import Translator
 # The recipe that produced each shipped checkpoint: model size and optimisation.
 RECIPES: dict[str, dict] = {
     # Model sizes are each architecture's Config defaults (seq2seq/<arch>.py); "hparams" overrides them.
-    "lstm": dict(hparams={"dropout": 0.2}, lr=3e-3, warmup_steps=200, epochs=14, max_tokens=3000, clip=1.0),
+    "lstm": dict(hparams={"dropout": 0.1}, lr=3e-3, warmup_steps=200, epochs=18, max_tokens=3000, clip=1.0),
     "gru": dict(hparams={"dropout": 0.2}, lr=3e-3, warmup_steps=200, epochs=16, max_tokens=3000, clip=1.0),
     "bahdanau": dict(hparams={"dropout": 0.25}, lr=2e-3, warmup_steps=300, epochs=14, max_tokens=3000, clip=1.0),
     "luong": dict(hparams={"dropout": 0.25}, lr=2e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
