@@ -97,13 +97,13 @@ def test_shipped_checkpoints_were_trained_by_the_default_recipe(monkeypatch):
     import train
 
     for directory in SHIPPED:
-        arch = json.loads((directory / "config.json").read_text())["arch"]
+        config = json.loads((directory / "config.json").read_text())
+        arch = config["arch"]
         metrics = json.loads((directory / "metrics.json").read_text())
         default = train.recipe_for(arch, train.parse_args(["--arch", arch]))
         assert metrics["command"] == f"python train.py --arch {arch}", arch
         ran = {k: v for k, v in metrics["recipe"].items() if k != "hparams"}
         assert ran == {k: v for k, v in default.items() if k != "hparams"}, arch
         # hyper-parameters as the model was built: the Config defaults with the recipe's overrides
-        built = json.loads((directory / "config.json").read_text())["hparams"]
         expected = dataclasses.asdict(ARCHITECTURES[arch].Config(**default["hparams"]))
-        assert built == expected, arch
+        assert config["hparams"] == expected, arch
