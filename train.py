@@ -4,6 +4,8 @@
     python train.py --arch all                  # all six in turn
     python train.py --arch gru --epochs 1       # override any part of the recipe
     python train.py --arch transformer --resume # continue a killed run
+    python train.py --family                    # the attention family, one Luong model per score
+    python train.py --family dot cosine         # some members of it
 
 Each epoch: teacher-forced training with label smoothing, then validation loss, perplexity
 and BLEU (greedy); the checkpoint with the best validation BLEU is kept, training stops
@@ -37,6 +39,7 @@ from seq2seq import ARCHITECTURES, build_model
 from seq2seq.checkpoint import CheckpointError, atomic_write, load_model, read_json, save_checkpoint, write_json
 from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
 from seq2seq.evaluate import evaluate
+from seq2seq.luong import FAMILY, family_hparams
 from seq2seq.probes import record_probes
 from seq2seq.translator import Translator
 
@@ -49,6 +52,8 @@ RECIPES: dict[str, dict] = {
     "luong": dict(hparams={"dropout": 0.25}, lr=2e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
     "convs2s": dict(hparams={}, lr=1.5e-3, warmup_steps=400, epochs=18, max_tokens=3000, clip=0.5),
     "transformer": dict(hparams={}, lr=1e-3, warmup_steps=800, epochs=18, max_tokens=2500, clip=1.0),
+    # Every member of the attention family (seq2seq/luong.py's FAMILY) trains with this one recipe.
+    "family": dict(hparams={"dropout": 0.2}, lr=3e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
 }
 DEFAULTS = dict(label_smoothing=0.1, weight_decay=1e-4, patience=5, seed=1, min_freq=2)
 
@@ -59,7 +64,9 @@ class TrainingDiverged(RuntimeError):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", required=True, choices=[*ARCHITECTURES, "all"])
+    p.add_argument("--arch", choices=[*ARCHITECTURES, "all"])
+    p.add_argument("--family", nargs="*", metavar="MEMBER", choices=list(FAMILY),
+                   help=f"train members of the attention family (all when none is named): {', '.join(FAMILY)}")
     p.add_argument("--out", help="checkpoint directory (default: checkpoints/ARCH)")
     p.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
     p.add_argument("--src", default="de", help="source language (en, de, fr, cs)")
@@ -82,13 +89,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--val-limit", type=int, help="validate on the first N pairs only")
     p.add_argument("--test-beam", type=int, default=5, help="beam size of the final test score (0: skip the test score)")
     p.add_argument("--push-to-hub", metavar="USER/NAME", help="upload the checkpoint to this Hub model repo at the end")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.arch is None) == (args.family is None):
+        p.error("give one of --arch or --family")
+    return args
 
 
-def recipe_for(arch: str, args: argparse.Namespace) -> dict:
-    """The architecture's recipe with the command line's overrides applied."""
-    recipe = {**DEFAULTS, **RECIPES[arch]}
-    recipe["hparams"] = dict(recipe["hparams"])
+def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -> dict:
+    """The architecture's (or attention-family member's) recipe with the command line's overrides applied."""
+    recipe = {**DEFAULTS, **RECIPES["family" if member else arch]}
+    recipe["hparams"] = {**recipe["hparams"], **(family_hparams(member) if member else {})}
     for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -190,9 +200,12 @@ def validation_loss(model, batches) -> float:
     return total / tokens
 
 
-def train(arch: str, args: argparse.Namespace) -> Path:
-    recipe = recipe_for(arch, args)
-    out = Path(args.out) / arch if args.arch == "all" and args.out else Path(args.out or f"checkpoints/{arch}")
+def train(arch: str, args: argparse.Namespace, member: str | None = None) -> Path:
+    recipe = recipe_for(arch, args, member)
+    if member:
+        out = Path(args.out or "checkpoints/family") / member
+    else:
+        out = Path(args.out) / arch if args.arch == "all" and args.out else Path(args.out or f"checkpoints/{arch}")
     resume_dir = out / "resume"
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     torch.manual_seed(recipe["seed"])
@@ -209,10 +222,13 @@ def train(arch: str, args: argparse.Namespace) -> Path:
                                  weight_decay=recipe["weight_decay"])
     steps_per_epoch = sum(1 for _ in bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], 0))
     total_steps = steps_per_epoch * recipe["epochs"]
-    argv = [a for a in sys.argv[1:] if a != "--resume"] if args.arch != "all" else ["--arch", arch]
+    if member:
+        argv = ["--family", member, *command_options(sys.argv[1:])]
+    else:
+        argv = [a for a in sys.argv[1:] if a != "--resume"] if args.arch != "all" else ["--arch", arch]
     command = "python train.py " + " ".join(shlex.quote(a) for a in argv)  # what reproduces this checkpoint
     info = {"epoch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [],
-            "recipe": recipe, "command": command}
+            "recipe": recipe, "command": command, "family": member}
     for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
         stale.unlink()
     if args.resume and (resume_dir / "state.safetensors").is_file():
@@ -285,12 +301,28 @@ def train(arch: str, args: argparse.Namespace) -> Path:
     return out
 
 
+def command_options(argv: list[str]) -> list[str]:
+    """``argv`` without --resume and without --family and its member names."""
+    kept, skipping = [], False
+    for a in argv:
+        if a == "--family":
+            skipping = True
+        elif skipping and not a.startswith("-"):
+            continue
+        else:
+            skipping = False
+            if a != "--resume":
+                kept.append(a)
+    return kept
+
+
 def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) -> dict:
     """Score the kept checkpoint (as loaded from disk) on the test split and write metrics.json."""
     model, src_vocab, trg_vocab, config = load_model(out, device)
     translator = Translator(model, src_vocab, trg_vocab, config, out)
     metrics = {
         "arch": arch,
+        **({"family": info["family"]} if info.get("family") else {}),
         "paper": model.paper,
         "parameters": model.num_parameters(),
         "size_bytes": (out / "model.safetensors").stat().st_size,
@@ -317,14 +349,17 @@ def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) 
 def main(argv=None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(int(os.environ.get("SEQ2SEQ_THREADS", os.cpu_count() or 1)))
-    archs = list(ARCHITECTURES) if args.arch == "all" else [args.arch]
+    if args.family is not None:
+        jobs = [("luong", member) for member in (args.family or FAMILY)]
+    else:
+        jobs = [(arch, None) for arch in (list(ARCHITECTURES) if args.arch == "all" else [args.arch])]
     try:
         if args.push_to_hub:  # fail now, not after hours of training
             from seq2seq.hub import require_token
 
             require_token()
-        for arch in archs:
-            train(arch, args)
+        for arch, member in jobs:
+            train(arch, args, member)
     except (DataNotFoundError, TrainingDiverged, CheckpointError) as e:  # CheckpointError includes HubError
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -2,11 +2,12 @@
 Neural Machine Translation").
 
 An LSTM decoder (stacked when ``layers > 1``) first takes its step, then its top state ``s_t`` scores the encoder
-states (``score`` picks the function: dot, general, concat, scaled_dot, cosine, location; see
+states (``score`` picks the function: dot, general, concat, scaled_dot, cosine, location, ntm; see
 ``attention.py``); the context ``c_t`` and ``s_t`` make the attentional state
 ``~h_t = tanh(W_c [c_t; s_t])``, which predicts the word. With input feeding, ``~h_t`` is also
 fed into the next step's input, so the model knows where it attended before. ``local=True``
-uses local-p attention, a Gaussian window around a predicted source position.
+uses local-p attention, a Gaussian window around a predicted source position; ``hard=True``
+attends to one source position per step.
 
 The encoder is a bidirectional LSTM (``hidden_dim / 2`` per direction), so the
 encoder and decoder states have the same size, as dot and cosine scores need. The forget gates
@@ -35,7 +36,8 @@ class LuongConfig:
     local: bool = False
     window: int = 8               # D of local-p attention
     max_positions: int = 256      # the location score's longest source
-    dropout: float = 0.3
+    hard: bool = False            # one source position per step (straight-through Gumbel-softmax)
+    dropout: float = 0.25
 
 
 @register("luong")
@@ -56,7 +58,7 @@ class LuongSeq2Seq(Seq2Seq):
         self.decoder = nn.LSTM(c.emb_dim + (c.hidden_dim if c.input_feeding else 0), c.hidden_dim, c.layers,
                                batch_first=True, dropout=inner)
         self.attention = Attention(c.score, c.hidden_dim, c.hidden_dim, max_positions=c.max_positions,
-                                   local=c.local, window=c.window)
+                                   local=c.local, window=c.window, hard=c.hard)
         open_forget_gates(self.encoder)
         open_forget_gates(self.decoder)
         self.combine = nn.Linear(2 * c.hidden_dim, c.hidden_dim)     # W_c
@@ -77,7 +79,10 @@ class LuongSeq2Seq(Seq2Seq):
 
     def init_state(self, enc):
         feed = enc["h"].new_zeros(enc["h"].size(0), self.config.hidden_dim)
-        return {"h": enc["h"], "c": enc["c"], "feed": feed}
+        state = {"h": enc["h"], "c": enc["c"], "feed": feed}
+        if self.attention.recurrent:                      # NTM addressing starts from w_0
+            state["weights"] = self.attention.initial_weights(enc["mask"])
+        return state
 
     def decoder_step(self, prev, state, enc):
         x = self.dropout(self.trg_embedding(prev))                                      # [B, E]
@@ -85,10 +90,37 @@ class LuongSeq2Seq(Seq2Seq):
             x = torch.cat([x, state["feed"]], dim=-1)
         out, (h, c) = self.decoder(x[:, None], (layers_first(state["h"]), layers_first(state["c"])))
         s = out[:, 0]                                                                   # [B, H] top layer s_t
-        context, weights = self.attention(s, enc["keys"], enc["projected"], enc["mask"])
+        context, weights = self.attention(s, enc["keys"], enc["projected"], enc["mask"], state.get("weights"))
         attentional = torch.tanh(self.combine(torch.cat([context, s], dim=-1)))         # ~h_t
         new_state = {"h": h.transpose(0, 1), "c": c.transpose(0, 1), "feed": attentional}
+        if self.attention.recurrent:
+            new_state["weights"] = weights
         return attentional, new_state, {"cross": weights[:, None, None]}
 
     def logits(self, features):
         return self.output(features, self.trg_embedding.weight)
+
+
+# The attention family (the app's Family tab): one model per member, all of one size (about 3.5M
+# parameters) and trained by one recipe (train.py's RECIPES["family"]), so that only the attention
+# differs. ``python train.py --family NAME`` trains one, ``python train.py --family`` all of them.
+FAMILY_SIZE = dict(emb_dim=128, hidden_dim=320)
+FAMILY: dict[str, dict] = {
+    "dot": dict(score="dot"),
+    "general": dict(score="general"),
+    "concat": dict(score="concat"),
+    "scaled_dot": dict(score="scaled_dot"),
+    "cosine": dict(score="cosine"),
+    "location": dict(score="location"),
+    "local_p": dict(score="general", local=True),
+    "ntm": dict(score="ntm"),
+    "hard": dict(score="general", hard=True),     # the soft twin is "general"
+}
+
+
+def family_hparams(name: str) -> dict:
+    """The hyper-parameters of family member ``name`` (on top of LuongConfig's defaults)."""
+    if name not in FAMILY:
+        raise ValueError(f"unknown family member {name!r}; choose from {', '.join(FAMILY)}")
+    return {**FAMILY_SIZE, **FAMILY[name]}
+
