@@ -10,7 +10,7 @@ figures all come from the ``seq2seq`` library. ``translate`` is also a programma
 (``api_name="translate"``) returning translations, attention matrices and their statistics as JSON,
 and ``continue`` one model's what-if decoding. The Inspect tab shows one model in depth (step by
 step, what-if, teacher forcing, beam search tree, alignment over epochs), the Compare tab two
-models' maps differenced (``seq2seq.inspection``).
+models' maps differenced (``seq2seq.analysis.inspection``).
 """
 
 from __future__ import annotations
@@ -32,16 +32,17 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from seq2seq import ARCHITECTURES, CheckpointError, Tokenizer, inspection
+from seq2seq import ARCHITECTURES, CheckpointError, Tokenizer
+from seq2seq.analysis import inspection
 from seq2seq.checkpoint import FILES, find_checkpoints, read_config, read_metrics
 from seq2seq.evaluate import sentence_bleu
-from seq2seq.examples import DEMO, EVERYDAY, TEST_EXAMPLES, load_references, normalise
-from seq2seq.figures import KIND_NAMES, attention_view, difference_heatmap, epochs_figure, heatmap, map_view
-from seq2seq.figures import beam_tree as beam_tree_figure
-from seq2seq.figures import mark_forced, message_figure, overview, saliency_view, stepper
-from seq2seq.probes import PROBE_SENTENCES
-from seq2seq.saliency import SaliencyTooLong, translation_saliency
-from seq2seq.stats import summary
+from seq2seq.explorer.examples import DEMO, EVERYDAY, TEST_EXAMPLES, load_references, normalise
+from seq2seq.explorer.figures import KIND_NAMES, attention_view, difference_heatmap, epochs_figure, heatmap, map_view
+from seq2seq.explorer.figures import beam_tree as beam_tree_figure
+from seq2seq.explorer.figures import mark_forced, message_figure, overview, saliency_view, stepper
+from seq2seq.analysis.probes import PROBE_SENTENCES
+from seq2seq.analysis.saliency import SaliencyTooLong, translation_saliency
+from seq2seq.analysis.stats import summary
 from seq2seq.translator import Translation, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent
@@ -61,7 +62,7 @@ MODEL_LOCK = threading.RLock()  # one request at a time uses the models (salienc
 def resolve(spec: str) -> Path:
     """A checkpoints directory from a local path or ``hf://USER/NAME`` (a Hub snapshot)."""
     if spec.startswith("hf://"):
-        from seq2seq.hub import resolve_checkpoints
+        from seq2seq.tools.hub import resolve_checkpoints
 
         return Path(resolve_checkpoints(spec))
     return Path(spec).expanduser()
@@ -1003,7 +1004,7 @@ and sharpening — memory addressing rather than translation attention.
 
 ## Statistics of a map
 
-Under each map, computed on its rows normalised to sum to 1 (`seq2seq/stats.py`; models without attention:
+Under each map, computed on its rows normalised to sum to 1 (`seq2seq/analysis/stats.py`; models without attention:
 of their saliency map):
 
 - **entropy**, per output word, in bits (not normalised): $-\sum_j a_{tj} \log_2 a_{tj}$; 0 when all the weight is on

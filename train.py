@@ -39,21 +39,21 @@ from seq2seq import ARCHITECTURES, build_model
 from seq2seq.checkpoint import CheckpointError, atomic_write, load_model, read_json, save_checkpoint, write_json
 from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
 from seq2seq.evaluate import evaluate
-from seq2seq.luong import FAMILY, family_hparams
-from seq2seq.probes import record_probes
+from seq2seq.models.luong import FAMILY, family_hparams
+from seq2seq.analysis.probes import record_probes
 from seq2seq.translator import Translator
 
-# The recipe that produced each shipped checkpoint: model size and optimisation.
+# How each shipped checkpoint was trained: optimisation only. The model's hyper-parameters are its
+# Config defaults (seq2seq/models/<arch>.py), which this file never overrides; --set changes them for one run.
 RECIPES: dict[str, dict] = {
-    # Model sizes are each architecture's Config defaults (seq2seq/<arch>.py); "hparams" overrides them.
-    "lstm": dict(hparams={"dropout": 0.1}, lr=3e-3, warmup_steps=200, epochs=18, max_tokens=3000, clip=1.0),
-    "gru": dict(hparams={"dropout": 0.2}, lr=3e-3, warmup_steps=200, epochs=16, max_tokens=3000, clip=1.0),
-    "bahdanau": dict(hparams={"dropout": 0.25}, lr=2e-3, warmup_steps=300, epochs=14, max_tokens=3000, clip=1.0),
-    "luong": dict(hparams={"dropout": 0.25}, lr=2e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
-    "convs2s": dict(hparams={}, lr=1.5e-3, warmup_steps=400, epochs=18, max_tokens=3000, clip=0.5),
-    "transformer": dict(hparams={}, lr=1e-3, warmup_steps=800, epochs=18, max_tokens=2500, clip=1.0),
-    # Every member of the attention family (seq2seq/luong.py's FAMILY) trains with this one recipe.
-    "family": dict(hparams={"dropout": 0.2}, lr=3e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
+    "lstm": dict(lr=3e-3, warmup_steps=200, epochs=18, max_tokens=3000, clip=1.0),
+    "gru": dict(lr=3e-3, warmup_steps=200, epochs=16, max_tokens=3000, clip=1.0),
+    "bahdanau": dict(lr=2e-3, warmup_steps=300, epochs=14, max_tokens=3000, clip=1.0),
+    "luong": dict(lr=2e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
+    "convs2s": dict(lr=1.5e-3, warmup_steps=400, epochs=18, max_tokens=3000, clip=0.5),
+    "transformer": dict(lr=1e-3, warmup_steps=800, epochs=18, max_tokens=2500, clip=1.0),
+    # Every member of the attention family (seq2seq/models/luong.py's FAMILY presets) trains with this one recipe.
+    "family": dict(lr=3e-3, warmup_steps=200, epochs=12, max_tokens=3000, clip=1.0),
 }
 DEFAULTS = dict(label_smoothing=0.1, weight_decay=1e-4, patience=5, seed=1, min_freq=2)
 
@@ -84,6 +84,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--patience", type=int, help="stop after this many epochs without better validation BLEU")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--no-autocast", dest="autocast", action="store_false",
+                   help="train in float32 on CUDA (default: bfloat16 autocast on CUDA; the CPU is always float32)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/resume if it exists")
     p.add_argument("--limit", type=int, help="train on the first N pairs only (smoke tests)")
     p.add_argument("--val-limit", type=int, help="validate on the first N pairs only")
@@ -98,7 +100,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -> dict:
     """The architecture's (or attention-family member's) recipe with the command line's overrides applied."""
     recipe = {**DEFAULTS, **RECIPES["family" if member else arch]}
-    recipe["hparams"] = {**recipe["hparams"], **(family_hparams(member) if member else {})}
+    recipe["hparams"] = family_hparams(member) if member else {}    # on top of the Config defaults
     for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
@@ -240,7 +242,7 @@ def train(arch: str, args: argparse.Namespace, member: str | None = None) -> Pat
 
     print(f"[{arch}] {model.num_parameters():,} parameters on {device}; {len(train_split)} training pairs, "
           f"{steps_per_epoch} steps/epoch; vocab {len(src_vocab)} {args.src} / {len(trg_vocab)} {args.trg}")
-    use_amp = device.type == "cuda"
+    use_amp = device.type == "cuda" and args.autocast
     val_batches = list(bucketed_batches(val_src, val_trg, recipe["max_tokens"], False))
     val_batches = [b.to(device) for b in val_batches]
     translator = Translator(model, src_vocab, trg_vocab, {"arch": arch, "src_lang": args.src, "trg_lang": args.trg})
@@ -295,7 +297,7 @@ def train(arch: str, args: argparse.Namespace, member: str | None = None) -> Pat
 
     write_metrics(out, arch, info, args, device)
     if args.push_to_hub:
-        from seq2seq.hub import push_models
+        from seq2seq.tools.hub import push_models
 
         push_models(out, args.push_to_hub)
     return out
@@ -355,7 +357,7 @@ def main(argv=None) -> int:
         jobs = [(arch, None) for arch in (list(ARCHITECTURES) if args.arch == "all" else [args.arch])]
     try:
         if args.push_to_hub:  # fail now, not after hours of training
-            from seq2seq.hub import require_token
+            from seq2seq.tools.hub import require_token
 
             require_token()
         for arch, member in jobs:

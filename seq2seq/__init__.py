@@ -5,11 +5,10 @@
     print(translator.translate(["Zwei Hunde spielen im Schnee."], beam_size=5)[0].text)
 """
 
-from . import bahdanau, convs2s, gru, lstm, luong, transformer  # noqa: F401  (fill the registry)
 from .checkpoint import CheckpointError, load_model, save_checkpoint
 from .data import DataNotFoundError, Tokenizer, Vocab
 from .decoding import beam_search, forced_decode, greedy_search
-from .model import ARCHITECTURES, Seq2Seq, build_model
+from .models import ARCHITECTURES, Seq2Seq, build_model
 from .translator import Translation, Translator, detokenize, load_checkpoint
 
 __all__ = [

@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .data import Vocab
-from .model import ARCHITECTURES, Seq2Seq, build_model, model_hparams
+from .models import ARCHITECTURES, Seq2Seq, build_model, model_hparams
 
 FORMAT = "seq2seq-checkpoint"
 VERSION = 1

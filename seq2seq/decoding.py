@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import EOS_IDX, PAD_IDX, SOS_IDX, pad
-from .model import Seq2Seq, index_batch
+from .models.base import Seq2Seq, index_batch
 
 
 @dataclass

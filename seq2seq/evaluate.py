@@ -61,7 +61,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from .checkpoint import CheckpointError
-    from .hub import resolve_model
+    from .tools.hub import resolve_model
     from .translator import load_checkpoint
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

@@ -10,10 +10,10 @@ import torch
 
 import app
 from seq2seq import ARCHITECTURES, load_checkpoint
-from seq2seq import inspection
-from seq2seq.examples import TEST_EXAMPLES
-from seq2seq.figures import escape
-from seq2seq.probes import record_probes
+from seq2seq.analysis import inspection
+from seq2seq.explorer.examples import TEST_EXAMPLES
+from seq2seq.explorer.figures import escape
+from seq2seq.analysis.probes import record_probes
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from seq2seq import ARCHITECTURES, beam_search, greedy_search
-from seq2seq.bench import main, reference_beam, reference_greedy
+from seq2seq.tools.bench import main, reference_beam, reference_greedy
 
 from conftest import tiny_model
 

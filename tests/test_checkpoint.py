@@ -43,6 +43,59 @@ def test_weights_come_back_as_float32_close_to_the_trained_ones(arch, vocabs, tm
             torch.testing.assert_close(back, trained, rtol=1e-3, atol=1e-4)
 
 
+def on_the_storage_grid(model, int8: bool):
+    """Move every weight onto the grid it is stored on (int8 rows times their scale, or float16), so
+    that saving and loading must give it back unchanged: then the loaded model must translate exactly
+    as the one in memory did (with arbitrary weights, rounding may flip a near tie between two words)."""
+    with torch.no_grad():
+        for value in model.state_dict().values():      # views of the parameters themselves
+            if not value.is_floating_point():
+                continue
+            if int8 and value.dim() >= 2 and value.numel() >= checkpoint.INT8_MIN_ENTRIES:
+                rows = value.reshape(value.shape[0], -1)
+                scale = rows.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127
+                value.copy_((torch.round(rows / scale) * scale).reshape(value.shape))
+            else:
+                value.copy_(value.half().float())
+    return model
+
+
+@pytest.mark.parametrize("int8", [False, True])
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_the_loaded_model_is_the_saved_one(arch, int8, vocabs, tmp_path, small_int8_threshold):
+    """Round trip: the model in memory against the one loaded back, not two loads of one file."""
+    from seq2seq import Translator, load_checkpoint
+
+    src_vocab, trg_vocab = vocabs
+    model = on_the_storage_grid(tiny_model(arch, len(src_vocab), len(trg_vocab)), int8)
+    save_checkpoint(tmp_path, model, src_vocab, trg_vocab, "de", "en", int8=int8)
+    stored = load_file(tmp_path / "model.safetensors")
+    assert any(v.dtype == torch.int8 for v in stored.values()) == int8
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.model.training is False and loaded.arch == arch
+    assert loaded.src_vocab.itos == src_vocab.itos and loaded.trg_vocab.itos == trg_vocab.itos
+    back = loaded.model.state_dict()
+    assert back.keys() == model.state_dict().keys()
+    for key, value in model.state_dict().items():
+        assert back[key].dtype == value.dtype, key
+        torch.testing.assert_close(back[key], value, atol=1e-6, rtol=1e-5, msg=key)
+    in_memory = Translator(model, src_vocab, trg_vocab, {"arch": arch, "src_lang": "de"})
+    texts = ["Ein Mann mit einem orangefarbenen Hut starrt auf etwas.", "Zwei Hunde spielen im Schnee.",
+             "Ein Hund im Schnee."]
+    for beam in (1, 3):
+        for ours, theirs in zip(loaded.translate(texts, beam_size=beam), in_memory.translate(texts, beam_size=beam)):
+            assert ours.raw_tokens == theirs.raw_tokens and ours.tokens == theirs.tokens, (arch, beam, ours.source)
+            assert ours.log_prob == pytest.approx(theirs.log_prob, abs=1e-4)
+            assert [n for n, _ in ours.nbest] == [n for n, _ in theirs.nbest]
+            for kind, weights in theirs.attention.items():
+                torch.testing.assert_close(ours.attention[kind], weights, atol=1e-5, rtol=1e-4)
+
+
+def test_checkpoints_are_found_in_architecture_order(checkpoint_root):
+    assert [p.name for p in find_checkpoints(checkpoint_root)] == list(ARCHITECTURES)
+    assert find_checkpoints(checkpoint_root / "gru") == [checkpoint_root / "gru"]
+
+
 def test_int8_tensors_halve_their_bytes(vocabs, tmp_path, small_int8_threshold):
     src_vocab, trg_vocab = vocabs
     model = tiny_model("gru", len(src_vocab), len(trg_vocab), emb_dim=128)   # rows as wide as real ones

@@ -20,7 +20,8 @@ from safetensors.torch import load_file, save_file
 
 import app
 from conftest import tiny_model
-from seq2seq import ARCHITECTURES, saliency
+from seq2seq import ARCHITECTURES
+from seq2seq.analysis import saliency
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402

@@ -1,4 +1,4 @@
-"""seq2seq.hub up to the network boundary: the exact files each upload sends, the model card, the Space's
+"""seq2seq.tools.hub up to the network boundary: the exact files each upload sends, the model card, the Space's
 YAML, hf:// loading from huggingface-hub's local cache, and the messages when the Hub cannot be reached."""
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from seq2seq import ARCHITECTURES, CheckpointError, load_checkpoint
-from seq2seq import hub
-from seq2seq.hub import HubError, model_card, model_repo_files, parse_hf_spec, space_files
+from seq2seq.tools import hub
+from seq2seq.tools.hub import HubError, model_card, model_repo_files, parse_hf_spec, space_files
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = {"config.json", "model.safetensors", "src_vocab.json", "trg_vocab.json", "metrics.json"}
@@ -63,7 +63,7 @@ def test_model_repo_files_refuse_empty_or_incomplete(root_with_junk, tmp_path):
 
 def make_project(root: Path) -> None:
     """A project tree with everything a Space needs and everything it must not get."""
-    for path in ["app.py", "requirements.txt", "train.py", "seq2seq/__init__.py", "seq2seq/hub.py",
+    for path in ["app.py", "requirements.txt", "train.py", "seq2seq/__init__.py", "seq2seq/tools/hub.py",
                  "seq2seq/__pycache__/hub.cpython-311.pyc", "seq2seq/notes.md", "tests/test_hub.py",
                  ".venv/lib/site.py", "data/multi30k/train.de.gz", ".ci/run", "logs/gru.log",
                  "checkpoints/gru/resume/state.json", "checkpoints/gru/.config.json.9.tmp",
@@ -75,7 +75,7 @@ def make_project(root: Path) -> None:
     shutil.copy(ROOT / "README.md", root / "README.md")
 
 
-SPACE = {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/hub.py",
+SPACE = {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/tools/hub.py",
          *(f"checkpoints/gru/{name}" for name in CHECKPOINT)}
 
 
@@ -303,7 +303,7 @@ def run(*args, env: dict, timeout: float = 120):
 def test_hf_spec_loads_from_the_offline_cache(hf_cache):
     home, snapshot = hf_cache
     env = {"HF_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    result, _ = run("-m", "seq2seq.hub", "download", "hf://user/name/transformer", env=env)
+    result, _ = run("-m", "seq2seq.tools.hub", "download", "hf://user/name/transformer", env=env)
     assert result.returncode == 0, result.stderr
     path = Path(result.stdout.strip())
     assert path == snapshot / "transformer"
@@ -325,10 +325,10 @@ def test_evaluate_reads_hf_specs(hf_cache, data_dir):
 
 def offline_commands(root: Path) -> dict[str, list[str]]:
     return {
-        "download": ["-m", "seq2seq.hub", "download", "hf://user/name"],
+        "download": ["-m", "seq2seq.tools.hub", "download", "hf://user/name"],
         "evaluate": ["-m", "seq2seq.evaluate", "hf://user/name/transformer"],
-        "push-models": ["-m", "seq2seq.hub", "push-models", "--repo-id", "user/name", "--checkpoints", str(root)],
-        "deploy-space": ["-m", "seq2seq.hub", "deploy-space", "--space-id", "user/space"],
+        "push-models": ["-m", "seq2seq.tools.hub", "push-models", "--repo-id", "user/name", "--checkpoints", str(root)],
+        "deploy-space": ["-m", "seq2seq.tools.hub", "deploy-space", "--space-id", "user/space"],
     }
 
 

@@ -12,8 +12,9 @@ import torch
 
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES, beam_search, greedy_search, load_checkpoint
-from seq2seq import figures, inspection, stats
-from seq2seq.probes import record_probes
+from seq2seq.analysis import inspection, stats
+from seq2seq.explorer import figures
+from seq2seq.analysis.probes import record_probes
 
 ARCHS = list(ARCHITECTURES)
 SOURCES = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15, 16, 17, 18, 19]]

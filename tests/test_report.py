@@ -1,6 +1,6 @@
 """The README's results table comes from the checkpoints' metrics files."""
 
-from seq2seq.report import END, START, results_table, update_readme
+from seq2seq.tools.report import END, START, results_table, update_readme
 
 
 def test_results_table_has_one_row_per_checkpoint(checkpoint_root):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .model import Seq2Seq, TiedOutput, embedding, register, source_mask
+from .base import Seq2Seq, TiedOutput, embedding, register, source_mask
 from .rnn import run_packed
 
 
@@ -27,7 +27,7 @@ class BahdanauConfig:
     encoder_dim: int = 256   # per direction
     decoder_dim: int = 512
     attention_dim: int = 256
-    dropout: float = 0.3
+    dropout: float = 0.25
 
 
 @register("bahdanau")

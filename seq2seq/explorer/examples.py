@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from .data import read_lines, resolve_data_dir
+from ..data import read_lines, resolve_data_dir
 
 # (German, English reference), verbatim from test_2016_flickr.{de,en} (lines 1-93).
 TEST_EXAMPLES: list[tuple[str, str]] = [

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .checkpoint import read_json, write_json
-from .translator import Translator, alignment
+from ..checkpoint import read_json, write_json
+from ..translator import Translator, alignment
 
 PROBE_SENTENCES = [
     "Ein Mann mit einem orangefarbenen Hut starrt auf etwas.",

@@ -6,19 +6,36 @@ A model translates in three moves, which is all the decoder, trainer, evaluator 
     state = model.init_state(enc)
     logits, state, attn = model.step(prev, state, enc)   # once per output word
 
-``enc`` and ``state`` are dicts of tensors whose first dimension is the batch, so beam search
-can reorder or shrink them with :func:`index_batch` without knowing the architecture.
-``attn`` maps an attention kind to that step's weights, all batch first:
+The contract of a new architecture (subclass :class:`Seq2Seq`, decorate it with ``@register(name)``):
+
+Must implement
+    ``encode(src, src_lens) -> enc``         read the source once
+    ``init_state(enc) -> state``             the decoder's state before the first word
+    ``decoder_step(prev, state, enc)``       one output word: ``(features [B, F], new state, attn)``
+    ``logits(features) -> [..., V]``         the output layer, on one step's or all steps' features
+Must declare
+    ``Config``                               a dataclass of hyper-parameters; its defaults are the
+                                             shipped model's (one place: ``train.py`` never overrides them)
+    ``paper``, ``attention_kinds``           what the app shows (see below)
+    ``src_embedding``                        the ``nn.Embedding`` of the source words: saliency and
+                                             attributions differentiate through its output
+    ``reverses_source``                      True when ``encode`` embeds the source in reverse order
+                                             (the LSTM): position i of the embedding is word S-1-i
+May override, for speed only (the result must not change)
+    ``forward(src, src_lens, trg_in)``       teacher forcing; the default loops ``decoder_step``
+    ``step(prev, state, enc)``               the default is ``logits(decoder_step(...))``
+    ``max_source_positions``, ``max_target_positions``   the longest input / output (None: any)
+
+``enc`` and ``state`` are dicts whose values are tensors with the batch first, or lists of such
+tensors (one per layer), so beam search can reorder or shrink them with :func:`index_batch`
+without knowing the architecture. ``attn`` maps an attention kind to that step's weights, all
+batch first:
 
     "cross":         [B, layers, heads, S]   where the decoder looks in the source
     "decoder_self":  [B, layers, heads, t+1] (Transformer) over the target prefix so far
 
 and ``enc["encoder_self"]`` holds ``[B, layers, heads, S, S]`` for the Transformer. Models
 without attention (``lstm``, ``gru``) return an empty dict and have ``attention_kinds == ()``.
-
-``forward`` is teacher forcing for training: logits for every target position at once.
-The default runs ``decoder_step`` in a loop and the output layer once over all positions;
-models that can do the whole thing in parallel override it.
 """
 
 from __future__ import annotations
@@ -28,7 +45,7 @@ from dataclasses import asdict, fields
 import torch
 from torch import nn
 
-from .data import PAD_IDX
+from ..data import PAD_IDX
 
 ARCHITECTURES: dict[str, type["Seq2Seq"]] = {}
 
@@ -49,6 +66,8 @@ class Seq2Seq(nn.Module):
     paper: str = ""
     Config: type = None              # the architecture's dataclass of hyper-parameters
     attention_kinds: tuple[str, ...] = ()
+    reverses_source: bool = False    # see the contract above
+    src_embedding: nn.Embedding      # set by every architecture's __init__
 
     def __init__(self, config, src_vocab_size: int, trg_vocab_size: int):
         super().__init__()
@@ -76,9 +95,6 @@ class Seq2Seq(nn.Module):
         features, state, attn = self.decoder_step(prev, state, enc)
         return self.logits(features), state, attn
 
-    # Recurrent models whose every step depends on the last (attention RNNs) implement these
-    # two instead of ``step``: the recurrence, and the output layer, which ``forward`` then
-    # applies to all positions in one matrix product rather than once per step.
     def decoder_step(self, prev: torch.Tensor, state: dict, enc: dict):
         """Returns (features [B, F] for the output layer, new state, attn dict)."""
         raise NotImplementedError
@@ -88,7 +104,8 @@ class Seq2Seq(nn.Module):
         raise NotImplementedError
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing. trg_in: [B, T] starting with <sos>. Returns logits [B, T, V]."""
+        """Teacher forcing. trg_in: [B, T] starting with <sos>. Returns logits [B, T, V]: the
+        recurrence one step at a time, the output layer once over all positions."""
         enc = self.encode(src, src_lens)
         state = self.init_state(enc)
         features = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .model import Seq2Seq, TiedOutput, embedding, register
+from .base import Seq2Seq, TiedOutput, embedding, register
 from .rnn import layers_first, open_forget_gates, reverse_padded, run_packed
 
 
@@ -24,7 +24,7 @@ class LSTMConfig:
     emb_dim: int = 256
     hidden_dim: int = 384
     layers: int = 2
-    dropout: float = 0.3
+    dropout: float = 0.1
     reverse_source: bool = True
 
 
@@ -55,13 +55,19 @@ class LSTMSeq2Seq(Seq2Seq):
     def init_state(self, enc):
         return {"h": enc["h"], "c": enc["c"]}
 
-    def step(self, prev, state, enc):
+    @property
+    def reverses_source(self):
+        return self.config.reverse_source
+
+    def decoder_step(self, prev, state, enc):
         x = self.dropout(self.trg_embedding(prev))[:, None]      # [B, 1, E]
         out, (h, c) = self.decoder(x, (layers_first(state["h"]), layers_first(state["c"])))
-        logits = self.output(out[:, 0], self.trg_embedding.weight)
-        return logits, {"h": h.transpose(0, 1), "c": c.transpose(0, 1)}, {}
+        return out[:, 0], {"h": h.transpose(0, 1), "c": c.transpose(0, 1)}, {}   # features [B, H]
+
+    def logits(self, features):
+        return self.output(features, self.trg_embedding.weight)
 
     def forward(self, src, src_lens, trg_in):
         enc = self.encode(src, src_lens)
         out, _ = self.decoder(self.dropout(self.trg_embedding(trg_in)), (layers_first(enc["h"]), layers_first(enc["c"])))
-        return self.output(out, self.trg_embedding.weight)
+        return self.logits(out)                                  # the whole target in one pass

@@ -24,12 +24,12 @@ from functools import lru_cache
 
 import torch
 
-from .checkpoint import read_json
-from .data import EOS_IDX, Tokenizer
-from .decoding import forced_decode
+from ..checkpoint import read_json
+from ..data import EOS_IDX, Tokenizer
+from ..decoding import forced_decode
 from .saliency import saliency
 from .stats import difference, similarity
-from .translator import Translation, Translator, alignment, detokenize
+from ..translator import Translation, Translator, alignment, detokenize
 
 SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
 MAP_NAMES = {"alignment": "cross-attention (mean of layers and heads)", "saliency": "gradient × input saliency"}

@@ -39,7 +39,7 @@ import math
 import torch
 from torch import nn
 
-from .model import masked_softmax
+from .base import masked_softmax
 
 SCORES = ("dot", "scaled_dot", "general", "concat", "cosine", "location", "ntm")
 
@@ -53,6 +53,8 @@ class Attention(nn.Module):
             raise ValueError(f"unknown attention score {score!r}; choose from {', '.join(SCORES)}")
         if score in ("dot", "scaled_dot", "cosine") and query_dim != key_dim:
             raise ValueError(f"{score} attention needs query and key sizes equal, got {query_dim} and {key_dim}")
+        if score == "ntm" and local:
+            raise ValueError("ntm addressing moves its own focus (interpolation and shift); it takes no local window")
         self.score, self.local, self.window, self.max_positions = score, local, window, max_positions
         self.hard, self.tau = hard, tau
         attention_dim = attention_dim or key_dim

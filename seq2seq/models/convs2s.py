@@ -10,6 +10,11 @@ position never sees later words) and every block has its own attention ("multi-s
 attention"): its query is the block's output projected to the embedding size plus the target
 embedding, and the attended values are projected back and added to the block's output.
 
+The conditional input (the attended values) is scaled by ``m * sqrt(1/m)``, m the number of real
+source words, when ``scale_context`` is set (section 3.3 of the paper: it counters the change in
+variance of a weighted sum). The shipped checkpoint was trained without it, and its config.json
+records ``scale_context: false``.
+
 Decoding is incremental: each decoder block keeps the last ``kernel_size - 1`` inputs of its
 convolution, so a step costs one column of each convolution rather than the whole prefix.
 """
@@ -23,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import Seq2Seq, TiedOutput, embedding, masked_softmax, register, source_mask
+from .base import Seq2Seq, TiedOutput, embedding, masked_softmax, register, source_mask
 
 SCALE = math.sqrt(0.5)
 
@@ -37,6 +42,7 @@ class ConvS2SConfig:
     kernel_size: int = 3
     dropout: float = 0.25
     max_positions: int = 256
+    scale_context: bool = False   # the paper's m * sqrt(1/m) on the conditional input (section 3.3)
 
 
 class DecoderBlock(nn.Module):
@@ -48,6 +54,7 @@ class DecoderBlock(nn.Module):
         self.to_emb = nn.Linear(c.hidden_dim, c.emb_dim)     # query projection
         self.from_emb = nn.Linear(c.emb_dim, c.hidden_dim)   # attended values back to hidden size
         self.dropout = nn.Dropout(c.dropout)
+        self.scale_context = c.scale_context
 
     def forward(self, window, residual, embedded, enc):
         """window: [B, T + k - 1, H] the causal input; residual: [B, T, H]; embedded: [B, T, E].
@@ -56,7 +63,11 @@ class DecoderBlock(nn.Module):
         query = (self.to_emb(conved) + embedded) * SCALE                                     # [B, T, E]
         energy = query @ enc["conved"].transpose(1, 2)                                        # [B, T, S]
         weights = masked_softmax(energy, enc["mask"][:, None, :])
-        attended = self.from_emb(weights @ enc["combined"])                                   # [B, T, H]
+        context = weights @ enc["combined"]                                                   # [B, T, E]
+        if self.scale_context:
+            m = enc["mask"].sum(dim=1).to(context.dtype)[:, None, None]                         # [B, 1, 1]
+            context = context * (m * torch.rsqrt(m))
+        attended = self.from_emb(context)                                                     # [B, T, H]
         conved = (conved + attended) * SCALE
         return (conved + residual) * SCALE, weights
 
@@ -113,21 +124,24 @@ class ConvS2S(Seq2Seq):
 
     def init_state(self, enc):
         b, k, hdim = enc["conved"].size(0), self.config.kernel_size, self.config.hidden_dim
-        state = {f"window{i}": enc["conved"].new_zeros(b, k - 1, hdim) for i in range(len(self.dec_blocks))}
-        state["pos"] = torch.zeros(b, dtype=torch.long, device=enc["conved"].device)
-        return state
+        # each block's last k-1 inputs, [B, k-1, H] per layer
+        windows = [enc["conved"].new_zeros(b, k - 1, hdim) for _ in self.dec_blocks]
+        return {"windows": windows, "pos": torch.zeros(b, dtype=torch.long, device=enc["conved"].device)}
 
-    def step(self, prev, state, enc):
+    def decoder_step(self, prev, state, enc):
         embedded = self._embed_target(prev[:, None], state["pos"][:1])           # [B, 1, E] (all rows share a step)
         h = self.dec_in(embedded)
-        new_state, weights = {"pos": state["pos"] + 1}, []
-        for i, block in enumerate(self.dec_blocks):
-            window = torch.cat([state[f"window{i}"], h], dim=1)                  # [B, k, H]
-            new_state[f"window{i}"] = window[:, 1:]
+        windows, weights = [], []
+        for block, past in zip(self.dec_blocks, state["windows"]):
+            window = torch.cat([past, h], dim=1)                                  # [B, k, H]: one new column
+            windows.append(window[:, 1:])
             h, w = block(window, h, embedded, enc)
             weights.append(w[:, 0])
-        logits = self.output(h[:, 0], self.trg_embedding.weight)
-        return logits, new_state, {"cross": torch.stack(weights, dim=1)[:, :, None]}  # [B, L, 1, S]
+        attn = {"cross": torch.stack(weights, dim=1)[:, :, None]}                # [B, L, 1, S]
+        return h[:, 0], {"windows": windows, "pos": state["pos"] + 1}, attn
+
+    def logits(self, features):
+        return self.output(features, self.trg_embedding.weight)
 
     def forward(self, src, src_lens, trg_in):
         enc = self.encode(src, src_lens)
@@ -136,4 +150,4 @@ class ConvS2S(Seq2Seq):
         for block in self.dec_blocks:
             window = F.pad(h, (0, 0, self.config.kernel_size - 1, 0))             # causal: k-1 zeros on the left
             h, _ = block(window, h, embedded, enc)
-        return self.output(h, self.trg_embedding.weight)
+        return self.logits(h)                                                     # the whole target in one pass

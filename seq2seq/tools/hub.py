@@ -1,8 +1,8 @@
 """Share the models and the app on the Hugging Face Hub, and load models from it.
 
-    python -m seq2seq.hub push-models --repo-id USER/NAME [--checkpoints DIR] [--private] [--dry-run]
-    python -m seq2seq.hub deploy-space --space-id USER/NAME [--private] [--dry-run]
-    python -m seq2seq.hub download hf://USER/NAME[@REVISION][/MODEL]
+    python -m seq2seq.tools.hub push-models --repo-id USER/NAME [--checkpoints DIR] [--private] [--dry-run]
+    python -m seq2seq.tools.hub deploy-space --space-id USER/NAME [--private] [--dry-run]
+    python -m seq2seq.tools.hub download hf://USER/NAME[@REVISION][/MODEL]
 
 push-models  uploads each checkpoint directory under DIR (default checkpoints/; or DIR itself when it
              is one model) to the model repository as MODEL/..., with a generated model card (README.md)
@@ -35,8 +35,8 @@ from huggingface_hub import get_token, metadata_load, snapshot_download
 from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
-from .checkpoint import FILES, CheckpointError, find_checkpoints, read_json, read_metrics
-from .model import ARCHITECTURES
+from ..checkpoint import FILES, CheckpointError, find_checkpoints, read_json, read_metrics
+from ..models import ARCHITECTURES
 
 HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json")  # what a model directory ships; never resume/
@@ -44,7 +44,7 @@ SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.p
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
 LICENSE = "cc-by-nc-4.0"                           # the models inherit Multi30k's non-commercial terms
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class HubError(CheckpointError):
@@ -77,7 +77,10 @@ def is_space_file(path: str) -> bool:
         return True
     if parts[0] == "seq2seq":
         return path.endswith(".py") and "__pycache__" not in parts
-    return len(parts) == 3 and parts[0] == "checkpoints" and parts[2] in CHECKPOINT_FILES
+    # checkpoints/NAME/FILE, and the attention family's checkpoints/family/NAME/FILE
+    if parts[0] != "checkpoints" or parts[-1] not in CHECKPOINT_FILES:
+        return False
+    return len(parts) == 3 or (len(parts) == 4 and parts[1] == "family")
 
 
 def git_tracked(root: Path) -> list[str] | None:
@@ -93,7 +96,7 @@ def candidate_files(root: Path) -> list[str]:
     """Without git: every file the allow-list could match, found on disk."""
     paths = [p for p in SPACE_TOP_FILES if (root / p).is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("seq2seq/**/*.py"))]
-    paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("checkpoints/*/*"))]
+    paths += [p.relative_to(root).as_posix() for p in sorted([*root.glob("checkpoints/*/*"), *root.glob("checkpoints/family/*/*")])]
     return paths
 
 
@@ -405,7 +408,7 @@ def print_files(files: dict[str, Path]) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.hub", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.hub", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     push = commands.add_parser("push-models", help="upload checkpoints to a model repository, with a model card")

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .model import Seq2Seq, TiedOutput, embedding, register, source_mask
+from .base import Seq2Seq, TiedOutput, embedding, register, source_mask
 from .rnn import layers_first, open_forget_gates, run_packed
 
 
@@ -102,9 +102,9 @@ class LuongSeq2Seq(Seq2Seq):
 
 
 # The attention family (the app's Family tab): one model per member, all of one size (about 3.5M
-# parameters) and trained by one recipe (train.py's RECIPES["family"]), so that only the attention
-# differs. ``python train.py --family NAME`` trains one, ``python train.py --family`` all of them.
-FAMILY_SIZE = dict(emb_dim=128, hidden_dim=320)
+# parameters, dropout 0.2) and trained by one recipe (train.py's RECIPES["family"]), so that only the
+# attention differs. ``python train.py --family NAME`` trains one, ``python train.py --family`` all.
+FAMILY_SIZE = dict(emb_dim=128, hidden_dim=320, dropout=0.2)
 FAMILY: dict[str, dict] = {
     "dot": dict(score="dot"),
     "general": dict(score="general"),

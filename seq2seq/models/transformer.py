@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .data import PAD_IDX
-from .model import Seq2Seq, TiedOutput, register, source_mask
+from ..data import PAD_IDX
+from .base import Seq2Seq, TiedOutput, register, source_mask
 
 
 @dataclass
@@ -182,39 +182,40 @@ class Transformer(Seq2Seq):
             x, w = layer(x, attn_mask)
             weights.append(w)
         memory = self.encoder_norm(x)
-        enc = {"memory": memory, "mask": mask, "encoder_self": torch.stack(weights, dim=1)}  # [B, L, h, S, S]
-        for i, layer in enumerate(self.decoder_layers):  # cross-attention keys/values, once
-            enc[f"cross_k{i}"], enc[f"cross_v{i}"] = layer.cross_attn.keys_values(memory)
-        return enc
+        # cross-attention keys and values of every decoder layer, computed once: [B, h, S, d_k] each
+        cross = [layer.cross_attn.keys_values(memory) for layer in self.decoder_layers]
+        return {"memory": memory, "mask": mask, "encoder_self": torch.stack(weights, dim=1),  # [B, L, h, S, S]
+                "cross_k": [k for k, _ in cross], "cross_v": [v for _, v in cross]}
 
     def init_state(self, enc):
         b, h, d_k = enc["memory"].size(0), self.config.heads, self.config.d_model // self.config.heads
         empty = enc["memory"].new_zeros(b, h, 0, d_k)
-        state = {}
-        for i in range(len(self.decoder_layers)):
-            state[f"k{i}"], state[f"v{i}"] = empty, empty
-        return state
+        layers = len(self.decoder_layers)
+        return {"k": [empty] * layers, "v": [empty] * layers}   # the self-attention keys/values so far, per layer
 
-    def step(self, prev, state, enc):
-        t = state["k0"].size(2)                                  # tokens decoded so far
-        x = self.embed(self.trg_embedding, prev[:, None], offset=t)  # [B, 1, d]
+    def decoder_step(self, prev, state, enc):
+        t = state["k"][0].size(2)                                    # tokens decoded so far
+        x = self.embed(self.trg_embedding, prev[:, None], offset=t)  # [B, 1, d]: only the new position
         cross_mask = enc["mask"][:, None, None, :]
-        new_state, self_ws, cross_ws = {}, [], []
+        ks, vs, self_ws, cross_ws = [], [], [], []
         for i, layer in enumerate(self.decoder_layers):
-            past_k, past_v = state[f"k{i}"], state[f"v{i}"]
+            past_k, past_v = state["k"][i], state["v"][i]
 
             def self_kv(h, layer=layer, past_k=past_k, past_v=past_v):
                 k, v = layer.self_attn.keys_values(h)
                 return torch.cat([past_k, k], dim=2), torch.cat([past_v, v], dim=2)
 
             cache = []
-            x, self_w, cross_w = layer(x, self_kv, None, (enc[f"cross_k{i}"], enc[f"cross_v{i}"]), cross_mask, cache)
-            new_state[f"k{i}"], new_state[f"v{i}"] = cache[0]
+            x, self_w, cross_w = layer(x, self_kv, None, (enc["cross_k"][i], enc["cross_v"][i]), cross_mask, cache)
+            ks.append(cache[0][0])
+            vs.append(cache[0][1])
             self_ws.append(self_w[:, :, 0])    # [B, h, t+1]
             cross_ws.append(cross_w[:, :, 0])  # [B, h, S]
-        logits = self.output(self.decoder_norm(x[:, 0]), self.trg_embedding.weight)
         attn = {"cross": torch.stack(cross_ws, dim=1), "decoder_self": torch.stack(self_ws, dim=1)}
-        return logits, new_state, attn
+        return x[:, 0], {"k": ks, "v": vs}, attn
+
+    def logits(self, features):
+        return self.output(self.decoder_norm(features), self.trg_embedding.weight)
 
     def forward(self, src, src_lens, trg_in):
         enc = self.encode(src, src_lens)
@@ -223,5 +224,5 @@ class Transformer(Seq2Seq):
         causal = torch.ones(t, t, dtype=torch.bool, device=src.device).tril()[None, None]  # [1, 1, T, T]
         cross_mask = enc["mask"][:, None, None, :]
         for i, layer in enumerate(self.decoder_layers):
-            x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc[f"cross_k{i}"], enc[f"cross_v{i}"]), cross_mask)
-        return self.output(self.decoder_norm(x), self.trg_embedding.weight)
+            x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc["cross_k"][i], enc["cross_v"][i]), cross_mask)
+        return self.logits(x)                                        # the whole target in one pass

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .data import EOS_IDX, SOS_IDX
-from .model import Seq2Seq
+from ..data import EOS_IDX, SOS_IDX
+from ..models.base import Seq2Seq
 
 CHUNK_FLOATS = 2**24  # output-layer values held at once (64 MB): copies beyond that wait for the next pass
 # Token passes a map may take (``cost``): a second or two on 2 CPUs; every Multi30k sentence fits (at most
@@ -31,25 +31,6 @@ MAX_COST = 10_000
 
 class SaliencyTooLong(ValueError):
     """The map would cost more than ``MAX_COST``."""
-
-
-def _embedded_order(model: Seq2Seq, length: int) -> torch.Tensor | None:
-    """[S]: the source position held at each embedded position. Models may reorder the source
-    before embedding it (the LSTM reads it reversed); embedding distinct ids reveals how.
-    None when the vocabulary is too small to tell positions apart (then: no reordering)."""
-    first = SOS_IDX + 2                                   # the first non-special id
-    if model.src_vocab_size - first < length:
-        return None
-    device = next(model.parameters()).device
-    probe = torch.arange(first, first + length, device=device)[None]
-    seen = []
-    handle = model.src_embedding.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0]))
-    try:
-        with torch.no_grad():
-            model.encode(probe, torch.tensor([length], device=device))
-    finally:
-        handle.remove()
-    return seen[0][0] - first
 
 
 def cost(src_len: int, out_len: int) -> int:
@@ -73,9 +54,8 @@ def saliency(model: Seq2Seq, src_ids: list[int], trg_ids: list[int]) -> torch.Te
     per_pass = max(1, CHUNK_FLOATS // (steps * model.trg_vocab_size))
     scores = torch.cat([_rows(model, src_ids, trg_in, targets, first, min(steps, first + per_pass))
                         for first in range(0, steps, per_pass)])       # [T, S], embedded order
-    order = _embedded_order(model, length)
-    if order is not None:
-        scores = torch.zeros_like(scores).index_copy_(1, order.cpu(), scores)  # back to source order
+    if model.reverses_source:                                           # embedded in reverse (the LSTM)
+        scores = scores.flip(-1)                                        # back to source order
     return scores / scores.sum(dim=-1, keepdim=True).clamp_min(1e-12)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .model import Seq2Seq, TiedOutput, embedding, register
+from .base import Seq2Seq, TiedOutput, embedding, register
 from .rnn import run_packed
 
 
@@ -23,7 +23,7 @@ from .rnn import run_packed
 class GRUConfig:
     emb_dim: int = 256
     hidden_dim: int = 512
-    dropout: float = 0.3
+    dropout: float = 0.2
 
 
 @register("gru")
@@ -51,18 +51,20 @@ class GRUSeq2Seq(Seq2Seq):
         return {"h": torch.tanh(self.init_hidden(enc["context"]))}  # [B, H]
 
     def _decode(self, emb, h0, context):
-        """emb [B, T, E] -> decoder states [B, T, H] and the final state."""
+        """emb [B, T, E] -> the output layer's features [B, T, 2H + E] and the final state [B, H]."""
         ctx = context[:, None].expand(-1, emb.size(1), -1)
         out, h = self.decoder(torch.cat([emb, ctx], dim=-1), h0[None])
-        logits = self.output(torch.cat([out, emb, ctx], dim=-1), self.trg_embedding.weight)
-        return logits, h[0]
+        return torch.cat([out, emb, ctx], dim=-1), h[0]
 
-    def step(self, prev, state, enc):
+    def decoder_step(self, prev, state, enc):
         emb = self.dropout(self.trg_embedding(prev))[:, None]       # [B, 1, E]
-        logits, h = self._decode(emb, state["h"], enc["context"])
-        return logits[:, 0], {"h": h}, {}
+        features, h = self._decode(emb, state["h"], enc["context"])
+        return features[:, 0], {"h": h}, {}
+
+    def logits(self, features):
+        return self.output(features, self.trg_embedding.weight)
 
     def forward(self, src, src_lens, trg_in):
         enc = self.encode(src, src_lens)
-        logits, _ = self._decode(self.dropout(self.trg_embedding(trg_in)), self.init_state(enc)["h"], enc["context"])
-        return logits
+        features, _ = self._decode(self.dropout(self.trg_embedding(trg_in)), self.init_state(enc)["h"], enc["context"])
+        return self.logits(features)                                # the whole target in one pass

@@ -1,7 +1,7 @@
 """The results table, generated from each checkpoint's ``metrics.json``.
 
-    python -m seq2seq.report                 # print the markdown table
-    python -m seq2seq.report --update README.md   # rewrite the table between its markers
+    python -m seq2seq.tools.report                 # print the markdown table
+    python -m seq2seq.tools.report --update README.md   # rewrite the table between its markers
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from .checkpoint import find_checkpoints, read_metrics
+from ..checkpoint import find_checkpoints, read_metrics
 
 # BLEU of the PyTorch seq2seq tutorial series on the same test set and metric.
 TUTORIAL_BLEU = {"lstm": 13.8, "gru": 20.6, "bahdanau": 28.3, "convs2s": 34.1, "transformer": 36.5}
@@ -61,7 +61,7 @@ def update_readme(readme: Path, table: str) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.report", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default="checkpoints")
     parser.add_argument("--update", metavar="README", help="rewrite the table between the results markers")

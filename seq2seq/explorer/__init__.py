@@ -1,0 +1,1 @@
+"""What the web app (``app.py``) shows, testable without a browser: figures and example sentences."""
