@@ -19,7 +19,12 @@ from seq2seq import ARCHITECTURES, Vocab, build_model, save_checkpoint
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("SEQ2SEQ_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "multi30k"))
+# The data tests run on the slice of Multi30k shipped in tests/data/multi30k (a few hundred pairs, see
+# its README), so a fresh clone runs them all. The few that check the full set itself read it from
+# $SEQ2SEQ_DATA_DIR, else ../shared/data/multi30k beside the clone, and skip, saying why, without it.
+DATA_DIR = ROOT / "tests" / "data" / "multi30k"
+FULL_DATA_DIR = Path(os.environ.get("SEQ2SEQ_DATA_DIR") or ROOT.parent / "shared" / "data" / "multi30k")
+FULL_SIZES = {"train": 29_000, "val": 1_014, "test_2016_flickr": 1_000}
 
 # Small sizes so each model builds and runs in milliseconds.
 TINY = {
@@ -77,9 +82,21 @@ def ui(models):
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    if not (DATA_DIR / "train.de.gz").is_file():
-        pytest.skip(f"Multi30k not found at {DATA_DIR}; set SEQ2SEQ_DATA_DIR")
+    """The shipped slice of Multi30k: always there, so data tests never skip."""
+    assert (DATA_DIR / "train.de.gz").is_file(), f"the test slice of Multi30k is missing from {DATA_DIR}"
     return DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def full_data_dir() -> Path:
+    """The full Multi30k, for the tests that check the full set itself; they skip without it."""
+    missing = [f"{split}.{lang}.gz" for split in FULL_SIZES for lang in ("de", "en")
+               if not (FULL_DATA_DIR / f"{split}.{lang}.gz").is_file()]
+    if missing:
+        pytest.skip(f"needs the full Multi30k (29,000/1,014/1,000 pairs), not found at {FULL_DATA_DIR} "
+                    f"(missing {', '.join(missing)}): set SEQ2SEQ_DATA_DIR to it; "
+                    "the other data tests ran on the slice in tests/data/multi30k")
+    return FULL_DATA_DIR
 
 
 def free_port() -> int:
@@ -117,3 +134,24 @@ def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# Skips that leave a whole kind of test unrun, repeated just above pytest's summary line (not
+# only under -rs) with how many tests each skipped: reason prefix -> what to call them.
+SUMMARISED_SKIPS = {"browser tests skipped": "",          # test_browser.require_browser says it itself
+                    "needs the full Multi30k": "full-data tests skipped",   # the full_data_dir fixture
+                    "no CUDA device": "CUDA tests skipped"}                 # tests/test_cuda.py
+
+
+def pytest_terminal_summary(terminalreporter):
+    counts: dict[str, int] = {}
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        if reason.startswith(tuple(SUMMARISED_SKIPS)):
+            counts[reason] = counts.get(reason, 0) + 1
+    for reason, n in counts.items():
+        label = next(label for prefix, label in SUMMARISED_SKIPS.items() if reason.startswith(prefix))
+        tests = f"{n} test{'s' if n > 1 else ''}"
+        terminalreporter.write_line(f"{label} ({tests}): {reason}" if label else f"{reason} ({tests})", yellow=True)

@@ -15,9 +15,10 @@ import torch
 import app
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES, load_checkpoint
-from seq2seq.examples import DEMO, TEST_EXAMPLES, load_references, normalise
-from seq2seq.figures import View, attention_view, escape, heatmap, overview, saliency_view
-from seq2seq.saliency import saliency, translation_saliency
+from seq2seq.data import read_lines
+from seq2seq.explorer.examples import DEMO, TEST_EXAMPLES, load_references, normalise
+from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, saliency_view
+from seq2seq.analysis.saliency import saliency, translation_saliency
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 SRC_TOKENS = "ein mann mit einem orangefarbenen hut starrt auf etwas .".split()
@@ -117,9 +118,12 @@ def test_examples_carry_references_and_lookup_ignores_spacing_and_case(monkeypat
     assert normalise(DEMO) not in refs
 
 
-def test_full_test_set_is_used_when_the_data_is_there(data_dir, monkeypatch):
+def test_whole_test_split_is_used_when_the_data_is_there(data_dir, monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(data_dir))
-    assert len(load_references()) >= 1000
+    german, english = (read_lines(data_dir / f"test_2016_flickr.{lang}.gz") for lang in ("de", "en"))
+    refs = load_references()
+    assert len(refs) == len(german) > len(TEST_EXAMPLES)  # every line of the split, not only the built-ins
+    assert all(refs[normalise(g)] == e for g, e in zip(german, english))
 
 
 # ---------------------------------------------------------------------------- callbacks
@@ -146,9 +150,9 @@ def test_loads_every_checkpoint_and_lists_the_broken_ones(checkpoint_root, tmp_p
 
 def test_hub_spec_goes_through_seq2seq_hub(monkeypatch, checkpoint_root):
     calls = []
-    fake = types.ModuleType("seq2seq.hub")
+    fake = types.ModuleType("seq2seq.tools.hub")
     fake.resolve_checkpoints = lambda spec: calls.append(spec) or checkpoint_root
-    monkeypatch.setitem(sys.modules, "seq2seq.hub", fake)
+    monkeypatch.setitem(sys.modules, "seq2seq.tools.hub", fake)
     assert app.resolve("hf://someone/models") == checkpoint_root and calls == ["hf://someone/models"]
     assert app.resolve("checkpoints") == app.Path("checkpoints") and len(calls) == 1
 

@@ -19,18 +19,27 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+def browser_required() -> bool:
+    """CI (``CI=true``, as CI sets it) or ``SEQ2SEQ_REQUIRE_BROWSER`` (``.ci/run`` sets it): fail, never skip."""
+    return bool(os.environ.get("SEQ2SEQ_REQUIRE_BROWSER")) or os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
 def require_browser():
-    """Skip without chromium or Playwright, unless CI requires the browser test (``.ci/run`` does)."""
+    """Playwright's sync API; skips without chromium or Playwright (the reason starts "browser tests
+    skipped", which conftest repeats above the summary line), or fails where the browser is required."""
     try:
         from playwright import sync_api
     except ImportError:
         sync_api = None
-    missing = "Playwright for Python" if sync_api is None else None if CHROMIUM.is_file() else str(CHROMIUM)
-    if missing:
-        if os.environ.get("SEQ2SEQ_REQUIRE_BROWSER"):
-            pytest.fail(f"the browser test needs {missing} (apt-get install chromium; pip install playwright)")
-        pytest.skip(f"needs {missing}")
-    return sync_api
+    if sync_api is None:
+        missing = "Playwright for Python is not installed (pip install -r requirements-dev.txt)"
+    elif not CHROMIUM.is_file():
+        missing = f"chromium not found at {CHROMIUM} (apt-get install chromium)"
+    else:
+        return sync_api
+    if browser_required():
+        pytest.fail(f"the browser tests are required here (CI or SEQ2SEQ_REQUIRE_BROWSER) but {missing}")
+    pytest.skip(f"browser tests skipped: {missing}")
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import shutil
 import pytest
 
 from seq2seq import ARCHITECTURES, load_checkpoint
-from seq2seq import inspection
-from seq2seq.probes import record_probes
+from seq2seq.analysis import inspection
+from seq2seq.analysis.probes import record_probes
 from conftest import serve_app
 from test_browser import ARGS, CHROMIUM, require_browser
 
@@ -25,6 +25,7 @@ REFERENCE = "A man in an orange hat staring at something."
 @pytest.fixture(scope="module")
 def views_root(checkpoint_root, tmp_path_factory):
     """The tiny checkpoints, each with a probes.json of three epochs."""
+    require_browser()  # skip (or fail) before any work
     root = tmp_path_factory.mktemp("views") / "checkpoints"
     shutil.copytree(checkpoint_root, root)
     for arch in ARCHITECTURES:

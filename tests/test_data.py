@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from seq2seq.data import (PAD_IDX, DataNotFoundError, Tokenizer, Vocab, bucketed_batches, encode_pairs,
-                          find_split_files, load_split)
+from seq2seq.data import (LANGUAGES, PAD_IDX, DataNotFoundError, Tokenizer, Vocab, bucketed_batches, encode_pairs,
+                          find_split_files, load_split, read_lines)
+
+from conftest import FULL_SIZES
+
+
+def lines(path) -> int:
+    return len(read_lines(path))
 
 
 def test_tokenizer_is_spacy_rule_based_and_lowercased():
@@ -46,14 +52,14 @@ def test_failed_download_leaves_nothing_and_says_what_to_do(tmp_path, monkeypatc
 def test_environment_variable_points_at_the_data(data_dir, monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(data_dir))
     split = load_split("val", "de", "en")
-    assert len(split) == 1014
+    assert len(split) == lines(data_dir / "val.de.gz") == lines(data_dir / "val.en.gz") > 0
     assert split.src_tokens[0] == Tokenizer("de")(split.src_text[0])
 
 
 @pytest.mark.parametrize("pair", [("de", "en"), ("en", "fr"), ("cs", "de")])
 def test_any_language_pair(data_dir, pair):
     split = load_split("test_2016_flickr", *pair, data_dir=data_dir)
-    assert len(split) == 1000 and split.src_tokens[0] and split.trg_tokens[0]
+    assert len(split) == lines(data_dir / f"test_2016_flickr.{pair[0]}.gz") and split.src_tokens[0] and split.trg_tokens[0]
 
 
 def test_tokenization_is_cached(data_dir, tmp_path, monkeypatch):
@@ -64,20 +70,38 @@ def test_tokenization_is_cached(data_dir, tmp_path, monkeypatch):
     import seq2seq.data as data
 
     monkeypatch.setattr(data, "Tokenizer", None)  # a second load must not tokenize again
-    assert len(load_split("val", "de", "en", data_dir)) == 1014
+    assert len(load_split("val", "de", "en", data_dir)) == lines(data_dir / "val.de.gz")
 
 
 def test_batches_are_length_bucketed_deterministic_and_complete(data_dir):
-    split = load_split("val", "de", "en", data_dir)
+    split = load_split("train", "de", "en", data_dir)  # 400 pairs: 36 batches of <= 200 tokens
     src_vocab, trg_vocab = Vocab.build(split.src_tokens), Vocab.build(split.trg_tokens)
     src, trg = encode_pairs(split, src_vocab, trg_vocab)
-    epoch0 = [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0)]
-    assert epoch0 == [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0)]
-    assert epoch0 != [b.index for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=1)]
+    epoch0 = [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 == [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 != [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=1)]
     assert sorted(i for b in epoch0 for i in b) == list(range(len(split)))
     real = padded = 0
-    for b in bucketed_batches(src, trg, 1000, shuffle=True, seed=1, epoch=0):
-        assert b.src.numel() <= 1000 or len(b.index) == 1
+    for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0):
+        assert b.src.numel() <= 200 or len(b.index) == 1
         real += int((b.src != PAD_IDX).sum())
         padded += b.src.numel()
     assert real / padded > 0.9  # little padding
+
+
+# ---------------------------------------------------------------------------- the full set
+
+
+def test_the_full_set_has_its_published_sizes(full_data_dir):
+    for split, size in FULL_SIZES.items():
+        for lang in LANGUAGES:
+            if (full_data_dir / f"{split}.{lang}.gz").is_file() or lang in ("de", "en"):
+                assert lines(full_data_dir / f"{split}.{lang}.gz") == size, (split, lang)
+    assert len(load_split("val", "de", "en", full_data_dir)) == FULL_SIZES["val"]
+
+
+def test_the_shipped_slice_is_the_start_of_the_full_set(data_dir, full_data_dir):
+    for path in sorted(data_dir.glob("*.gz")):
+        ours = read_lines(path)
+        assert 0 < len(ours) < FULL_SIZES[path.name.split(".")[0]]
+        assert read_lines(full_data_dir / path.name)[: len(ours)] == ours, path.name
