@@ -117,6 +117,13 @@ class Tokenizer:
 
 
 @lru_cache(maxsize=None)
+def tokenizer(lang: str, lowercase: bool = True) -> Tokenizer:
+    """The one shared tokenizer of a language, built on first use (the translator, the app and the
+    analysis all take theirs from here)."""
+    return Tokenizer(lang, lowercase)
+
+
+@lru_cache(maxsize=None)
 def _blank(lang: str):
     import spacy
 
@@ -181,7 +188,7 @@ def tokenized(path: Path, lang: str) -> list[list[str]]:
                 return json.load(f)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
-    tokens = Tokenizer(lang).batch(read_lines(path))
+    tokens = tokenizer(lang).batch(read_lines(path))
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_model, read_metrics
-from .data import EOS_IDX, Tokenizer, Vocab
+from .data import EOS_IDX, Vocab, tokenizer
 from .decoding import BeamTrace, Hypothesis, beam_search, forced_decode, greedy_search
 
 MAX_SOURCE_TOKENS = 200  # inputs longer than this (in tokens) are truncated, with a warning
@@ -78,7 +78,7 @@ class Translator:
         self.model, self.src_vocab, self.trg_vocab, self.config = model, src_vocab, trg_vocab, config
         self.path = path
         self.arch = config["arch"]
-        self.tokenizer = Tokenizer(config["src_lang"], lowercase=config.get("tokenizer", {}).get("lowercase", True))
+        self.tokenizer = tokenizer(config["src_lang"], config.get("tokenizer", {}).get("lowercase", True))
         self.metrics = read_metrics(path) if path else {}
 
     @property

@@ -67,9 +67,9 @@ def checkpoint_root(tmp_path_factory, vocabs) -> Path:
 @pytest.fixture(scope="module")
 def models(checkpoint_root):
     """The app's models, loaded from the tiny checkpoints (the app is imported only by tests that use it)."""
-    import app
+    from seq2seq.explorer.service import ModelSet
 
-    return app.Models(checkpoint_root, device="cpu")
+    return ModelSet(checkpoint_root, device="cpu")
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,14 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
+from seq2seq.explorer.service import ModelSet  # noqa: E402
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
 @pytest.fixture(scope="module")
 def client(checkpoint_root):
-    demo, _ = app.build_app(app.Models(checkpoint_root, device="cpu"))
+    demo, _ = app.build_app(ModelSet(checkpoint_root, device="cpu"))
     demo.queue().launch(server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True)
     try:
         yield gradio_client.Client(demo.local_url, verbose=False)

@@ -16,9 +16,12 @@ import app
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.data import read_lines
-from seq2seq.explorer.examples import DEMO, TEST_EXAMPLES, load_references, normalise
+from seq2seq.explorer.examples import DEMO, TEST_EXAMPLES, load_references, normalise_sentence
 from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, saliency_view
 from seq2seq.analysis.saliency import saliency, translation_saliency
+from seq2seq.explorer import api
+from seq2seq.explorer.service import MEAN, ModelSet, RequestError, resolve
+from seq2seq.results import LEADERBOARD_COLUMNS, README_COLUMNS, frame, markdown, result_rows
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 SRC_TOKENS = "ein mann mit einem orangefarbenen hut starrt auf etwas .".split()
@@ -114,8 +117,8 @@ def test_examples_carry_references_and_lookup_ignores_spacing_and_case(monkeypat
     refs = load_references()
     assert 10 <= len(TEST_EXAMPLES) <= 50 and len(refs) == len(TEST_EXAMPLES)
     german, english = TEST_EXAMPLES[0]
-    assert refs[normalise("  " + german.upper().replace(" ", "   "))] == english
-    assert normalise(DEMO) not in refs
+    assert refs[normalise_sentence("  " + german.upper().replace(" ", "   "))] == english
+    assert normalise_sentence(DEMO) not in refs
 
 
 def test_whole_test_split_is_used_when_the_data_is_there(data_dir, monkeypatch):
@@ -123,7 +126,7 @@ def test_whole_test_split_is_used_when_the_data_is_there(data_dir, monkeypatch):
     german, english = (read_lines(data_dir / f"test_2016_flickr.{lang}.gz") for lang in ("de", "en"))
     refs = load_references()
     assert len(refs) == len(german) > len(TEST_EXAMPLES)  # every line of the split, not only the built-ins
-    assert all(refs[normalise(g)] == e for g, e in zip(german, english))
+    assert all(refs[normalise_sentence(g)] == e for g, e in zip(german, english))
 
 
 # ---------------------------------------------------------------------------- callbacks
@@ -137,7 +140,7 @@ def test_loads_every_checkpoint_and_lists_the_broken_ones(checkpoint_root, tmp_p
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "model.safetensors").write_bytes(b"")
     (tmp_path / "notes").mkdir()                            # not a checkpoint at all: ignored
-    models = app.Models(tmp_path, device="cpu")
+    models = ModelSet(tmp_path, device="cpu")
     assert list(models) == ["gru", "transformer"]
     reasons = dict(models.failures)
     assert set(reasons) == {"broken", "half"}
@@ -153,14 +156,14 @@ def test_hub_spec_goes_through_seq2seq_hub(monkeypatch, checkpoint_root):
     fake = types.ModuleType("seq2seq.tools.hub")
     fake.resolve_checkpoints = lambda spec: calls.append(spec) or checkpoint_root
     monkeypatch.setitem(sys.modules, "seq2seq.tools.hub", fake)
-    assert app.resolve("hf://someone/models") == checkpoint_root and calls == ["hf://someone/models"]
-    assert app.resolve("checkpoints") == app.Path("checkpoints") and len(calls) == 1
+    assert resolve("hf://someone/models") == checkpoint_root and calls == ["hf://someone/models"]
+    assert str(resolve("checkpoints")) == "checkpoints" and len(calls) == 1
 
     def unreachable(spec):
         raise OSError("the Hub cannot be reached")
 
     fake.resolve_checkpoints = unreachable
-    models = app.Models("hf://someone/models", device="cpu")       # served, empty, saying why
+    models = ModelSet("hf://someone/models", device="cpu")       # served, empty, saying why
     assert not models.translators and "cannot be reached" in models.failures[0][1]
     app.build_app(models)
 
@@ -212,7 +215,7 @@ def test_changing_map_layer_and_head_redraws_one_card(ui):
     assert "layer 1 of 2" in fig.layout.title.text and "head 2 of 4" in fig.layout.title.text
     assert layer.value == 0 and head.value == 1 and small.visible
     assert "encoder self-attention · layer 1 of 2 · head 2 of 4" in stats and "diagonality" in stats  # the map shown
-    layer, head, fig, _, _ = ui.on_view("transformer", results, "decoder_self", 7, app.MEAN)  # out of range: clamped
+    layer, head, fig, _, _ = ui.on_view("transformer", results, "decoder_self", 7, MEAN)  # out of range: clamped
     assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the heads" in fig.layout.title.text
     assert layer.value == 1
     _, _, fig, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
@@ -260,7 +263,7 @@ def test_nothing_to_translate_gets_a_message(ui, text, names, message):
 
 
 def test_translate_json_endpoint_function(models):
-    out = app.translate_json(models, SENTENCE, ["gru", "convs2s", "transformer"], beam_size=2)
+    out = api.translate_json(models, SENTENCE, ["gru", "convs2s", "transformer"], beam_size=2)
     json.dumps(out)
     assert set(out["models"]) == {"gru", "convs2s", "transformer"}
     gru, conv, tf = (out["models"][n] for n in ("gru", "convs2s", "transformer"))
@@ -271,15 +274,26 @@ def test_translate_json_endpoint_function(models):
     assert torch.tensor(tf["attention"]["encoder_self"]).shape == (2, 4, len(SRC_TOKENS), len(SRC_TOKENS))
     assert torch.tensor(conv["attention"]["cross"]).shape[1:] == (2, 1, len(SRC_TOKENS))
     assert gru["attention"] == {} and torch.tensor(gru["saliency"]).shape == (len(gru["output_labels"]), 10)
-    with pytest.raises(gr.Error, match="Unknown model"):
-        app.translate_json(models, SENTENCE, ["nope"])
-    with pytest.raises(gr.Error, match="Empty input"):
-        app.translate_json(models, " ")
+    with pytest.raises(RequestError, match="Unknown model"):
+        api.translate_json(models, SENTENCE, ["nope"])
+    with pytest.raises(RequestError, match="Empty input"):
+        api.translate_json(models, " ")
 
 
-def test_leaderboard_reads_each_metrics_file(checkpoint_root):
-    board = app.leaderboard(checkpoint_root)
+def test_one_metrics_table_for_the_leaderboard_and_the_readme(checkpoint_root, tmp_path):
+    shutil.copytree(checkpoint_root, tmp_path / "c")
+    metrics = json.loads((tmp_path / "c" / "gru" / "metrics.json").read_text())
+    metrics["test"] = {"greedy": {"bleu": 30.0, "chrf": 50.0}, "beam5": {"bleu": 31.25, "chrf": 51.5}}
+    metrics["train_seconds"] = 3725
+    (tmp_path / "c" / "gru" / "metrics.json").write_text(json.dumps(metrics))
+    rows = result_rows(tmp_path / "c")
+    board = frame(rows, LEADERBOARD_COLUMNS)
     assert len(board["data"]) == len(ARCHITECTURES)
-    row = dict(zip(board["headers"], board["data"][0]))
-    assert row["BLEU greedy"] == 1.0 and row["BLEU beam"] == 1.5 and row["chrF beam"] == 2.5
-    assert row["parameters (M)"] is not None and row["size (MB)"] is not None
+    best = dict(zip(board["headers"], board["data"][0]))            # sorted by beam BLEU, best first
+    assert best["model"] == "gru" and best["BLEU beam 5"] == 31.25 and best["BLEU greedy"] == 30.0
+    size = (tmp_path / "c" / "gru" / "model.safetensors").stat().st_size
+    assert best["chrF beam 5"] == 51.5 and best["size (MB)"] == round(size / 2**20, 1)
+    assert best["parameters (M)"] == round(metrics["parameters"] / 1e6, 1)
+    readme = markdown(rows, README_COLUMNS).splitlines()
+    gru = [c.strip() for c in next(r for r in readme if r.startswith("| `gru`")).strip("|").split("|")]
+    assert gru[4:8] == ["30.00", "31.25", "50.00", "51.50"] and gru[9] == "1 h 02 min"

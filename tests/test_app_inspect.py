@@ -14,6 +14,8 @@ from seq2seq.analysis import inspection
 from seq2seq.explorer.examples import TEST_EXAMPLES
 from seq2seq.explorer.figures import escape
 from seq2seq.analysis.probes import record_probes
+from seq2seq.explorer import api
+from seq2seq.explorer.service import MAX_FORCED_WORDS, ModelSet, RequestError
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
@@ -31,20 +33,20 @@ def test_inspect_fills_every_view(ui, models, arch):
     i = ui.inspector
     out = inspect(ui, arch)
     state = out[i.state]
-    t = state["translation"]
-    assert state["name"] == arch and t.text in out[i.status] or "(empty)" in out[i.status]
+    t = state.translation
+    assert state.name == arch and t.text in out[i.status] or "(empty)" in out[i.status]
     steps = out[i.steps]
     assert len(steps.layout.sliders[0].steps) == len(t.output_labels)
     assert "diagonality" in out[i.steps_stats] and "coverage" in out[i.steps_stats]
     assert out[i.prefix] == " ".join(t.raw_tokens)
     assert [c[1] for c in out[i.at].choices] == list(range(len(t.output_labels)))
     assert list(out[i.free].layout.yaxis.ticktext) == [escape(w) for w in t.output_labels]
-    assert len(out[i.nbest].value["data"]) == len(state["beam"]["translation"].nbest) >= 1
+    assert len(out[i.nbest].value["data"]) == len(state.beam["translation"].nbest) >= 1
     assert out[i.tree].data and "no probes.json" in out[i.epochs].layout.annotations[0].text   # the fixture has none
     kind = "alignment" if models.translators[arch].has_attention else "saliency"
     data = downloaded(out[i.download])
     assert data["translation"]["map"] == kind and data["beam"]["beam_size"] == 3 and data["forced"] is None
-    assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state["steps"].written[0]
+    assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state.steps.written[0]
 
 
 def test_what_if_typed_or_picked(ui, models):
@@ -56,11 +58,11 @@ def test_what_if_typed_or_picked(ui, models):
     assert out[i.whatif].layout.shapes[0].y0 == 1.5                            # the line under the forced words
     assert downloaded(out[i.download])["what_if"]["prefix"] == ["two", "dogs"]
     words = i.on_step(state, 1)
-    assert [c[1] for c in words.choices] == state["steps"].top_words[1]
-    word = state["steps"].top_words[1][2]
+    assert [c[1] for c in words.choices] == state.steps.top_words[1]
+    word = state.steps.top_words[1][2]
     out = i.on_pick(state, 1, word)
-    assert out[i.prefix] == f"{state['steps'].written[0]} {word}"
-    assert state["what_if"]["translation"].raw_tokens[:2] == [state["steps"].written[0], word] or word == "<eos>"
+    assert out[i.prefix] == f"{state.steps.written[0]} {word}"
+    assert state.what_if["translation"].raw_tokens[:2] == [state.steps.written[0], word] or word == "<eos>"
     assert "zebra" in i.on_continue(state, "a zebra")[i.whatif_text]            # not in the vocabulary: said so
     assert "Type the start" in i.on_continue(state, "  ")[i.whatif_text]
     assert "Press Inspect first" in i.on_continue(None, "a")[i.whatif_text]
@@ -97,7 +99,7 @@ def test_alignment_over_epochs_reads_probes_json(checkpoint_root, tmp_path):
         translator = load_checkpoint(tmp_path / arch)
         for epoch in (1, 2):
             record_probes(tmp_path / arch / "probes.json", translator, epoch)
-    _, ui = app.build_app(app.Models(tmp_path, device="cpu"))
+    _, ui = app.build_app(ModelSet(tmp_path, device="cpu"))
     fig = ui.inspector.on_probe("transformer", 2)
     assert [s.label for s in fig.layout.sliders[0].steps] == ["1", "2"] and "Eine Frau" in fig.layout.title.text
     assert ui.inspector.on_probe("lstm", 0).data[0].type == "table"
@@ -141,9 +143,9 @@ def test_long_or_odd_input_gets_a_message_not_an_error(ui, models):
     assert "Choose a model" in i.on_inspect(SENTENCE, "nope", 3, 1.0, 0)[i.status]
     state = inspect(ui, "convs2s")[i.state]                                  # 64 positions in the fixture
     out = i.on_continue(state, "two dogs " * 5000)                             # cut to MAX_FORCED_WORDS, then positions
-    assert len(state["what_if"]["prefix"]) == app.MAX_FORCED_WORDS and len(state["what_if"]["translation"].tokens) == 64
+    assert len(state.what_if["prefix"]) == MAX_FORCED_WORDS and len(state.what_if["translation"].tokens) == 64
     long = "Ein Hund läuft. " * 60                                             # the LSTM's saliency would be too costly
     out = inspect(ui, "lstm", text=long)
     assert "No saliency map" in out[i.status]
-    with pytest.raises(app.gr.Error, match="No saliency map"):
-        app.continue_json(models, long, "lstm", "a dog . " * 100, 0)
+    with pytest.raises(RequestError, match="No saliency map"):
+        api.continue_json(models, long, "lstm", "a dog . " * 100, 0)

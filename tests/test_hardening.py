@@ -10,7 +10,6 @@ import pickle
 import shutil
 import time
 
-import gradio as gr
 import httpx
 import pytest
 import torch
@@ -22,6 +21,8 @@ import app
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES
 from seq2seq.analysis import saliency
+from seq2seq.explorer import api
+from seq2seq.explorer.service import MEAN, ModelSet, RequestError, has_words
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client.exceptions import AppError  # noqa: E402
@@ -33,7 +34,7 @@ ALL = list(ARCHITECTURES)
 
 @pytest.fixture(scope="module")
 def models(checkpoint_root):
-    return app.Models(checkpoint_root, device="cpu")
+    return ModelSet(checkpoint_root, device="cpu")
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +82,9 @@ def test_any_input_gets_every_translation_within_a_bounded_time(ui, models, text
     for card in ui.cards.values():
         assert isinstance(out[card.text], str) and out[card.plot] is not None
     start = time.monotonic()
-    api = app.translate_json(models, text)
+    answer = api.translate_json(models, text)
     assert time.monotonic() - start < SECONDS
-    assert set(api["models"]) == set(ALL) and json.loads(json.dumps(api)) == api
+    assert set(answer["models"]) == set(ALL) and json.loads(json.dumps(answer)) == answer
 
 
 def test_long_input_is_read_in_part_and_the_user_is_told(ui, models):
@@ -92,7 +93,7 @@ def test_long_input_is_read_in_part_and_the_user_is_told(ui, models):
         limit = models.translators[name].max_source_tokens     # 200, and the tiny ConvS2S's 64 positions
         assert len(out[ui.state][name].translation.src_tokens) == limit
         assert f"{name} read only the first {limit} tokens" in out[ui.status]
-    huge = app.translate_json(models, "Hund " * 100_000, ["gru"])
+    huge = api.translate_json(models, "Hund " * 100_000, ["gru"])
     assert "Only the first 20,000 characters" in huge["messages"][0]
 
 
@@ -105,9 +106,9 @@ def test_a_saliency_map_too_long_to_compute_is_refused_with_a_message(ui, models
         assert f"{name}: No saliency map for a translation this long" in out[ui.status]
         assert "too long to compute" in out[ui.cards[name].plot].layout.annotations[0].text   # what the card shows
         assert out[ui.cards[name].text] == t.text                                             # and its translation
-    api = app.translate_json(models, text, ["gru"])
-    assert api["models"]["gru"]["saliency"] is None and api["models"]["gru"]["statistics"] is None
-    assert any("No saliency map" in m for m in api["messages"])
+    answer = api.translate_json(models, text, ["gru"])
+    assert answer["models"]["gru"]["saliency"] is None and answer["models"]["gru"]["statistics"] is None
+    assert any("No saliency map" in m for m in answer["messages"])
 
 
 @pytest.mark.parametrize("arch", ALL)
@@ -122,23 +123,23 @@ def test_saliency_in_chunks_equals_saliency_in_one_pass(arch, monkeypatch):
 @pytest.mark.parametrize("text", ["", "   ", "\n\t\u00a0\u3000", "\u200b\u200e\x00\x07"])
 def test_blank_input_gets_a_message(ui, models, text):
     assert "Type a German sentence" in ui.on_translate(text, ALL, "greedy", 5, 1.0, 0)[ui.status]
-    with pytest.raises(gr.Error, match="Empty input"):
-        app.translate_json(models, text)
+    with pytest.raises(RequestError, match="Empty input"):
+        api.translate_json(models, text)
 
 
 @settings(max_examples=25, deadline=None)
 @given(st.text(st.characters(exclude_categories=()), max_size=200))   # any code point, lone surrogates too
 def test_any_unicode_through_the_app_gives_translations_or_a_message(ui, models, text):
     out = ui.on_translate(text, ["gru", "transformer"], "beam", 2, 1.0, 0)
-    blank = not app.has_words(text)
+    blank = not has_words(text)
     assert (ui.state not in out) == blank
     try:
-        api = app.translate_json(models, text, ["gru", "transformer"])
-    except gr.Error as e:
+        answer = api.translate_json(models, text, ["gru", "transformer"])
+    except RequestError as e:
         assert blank and "Empty input" in str(e)
     else:
-        assert all(isinstance(m["text"], str) for m in api["models"].values())
-        json.dumps(api)
+        assert not blank and set(answer["models"]) == {"gru", "transformer"}
+        json.dumps(answer)
 
 
 def strings(x):
@@ -154,8 +155,8 @@ def test_tokens_in_figures_are_shown_as_text_never_as_html(ui):
     results, shown = out[ui.state], []
     for name, card in ui.cards.items():
         shown += [out[card.plot].to_json(), out[card.overview].value and out[card.overview].value["plot"]]
-        for kind in app.kinds(ui.models, name):
-            shown.append(ui.on_view(name, results, kind, None, app.MEAN)[2].to_json())
+        for kind in ui.models.kinds(name):
+            shown.append(ui.on_view(name, results, kind, None, MEAN)[2].to_json())
     ticks = out[ui.cards["transformer"].plot].layout.xaxis.ticktext
     assert "&lt;" in ticks and "alert(1)&lt;/script" in ticks          # the tokens, escaped: Plotly shows them as text
     for figure in filter(None, shown):                                  # what the browser's Plotly gets
@@ -251,7 +252,7 @@ def broken_root(checkpoint_root, tmp_path_factory):
 
 
 def test_broken_checkpoints_are_listed_with_the_reason_and_the_others_serve(broken_root):
-    models = app.Models(broken_root, device="cpu")
+    models = ModelSet(broken_root, device="cpu")
     assert list(models) == ["gru", "transformer"]
     reasons = dict(models.failures)
     assert reasons.keys() == BROKEN.keys()
@@ -265,7 +266,7 @@ def test_broken_checkpoints_are_listed_with_the_reason_and_the_others_serve(brok
 
 
 def test_broken_checkpoints_over_http(broken_root):
-    demo = serve(app.Models(broken_root, device="cpu"))
+    demo = serve(ModelSet(broken_root, device="cpu"))
     try:
         client = gradio_client.Client(demo.local_url, verbose=False, analytics_enabled=False)
         assert set(client.predict(text=SENTENCE, api_name="/translate")["models"]) == {"gru", "transformer"}
@@ -286,6 +287,6 @@ def test_checkpoints_load_and_translate_without_pickle(checkpoint_root, monkeypa
             monkeypatch.setattr(module, name, refuse)
     monkeypatch.setattr(torch, "load", refuse)
     monkeypatch.setattr(torch.serialization, "load", refuse)
-    models = app.Models(checkpoint_root, device="cpu")
+    models = ModelSet(checkpoint_root, device="cpu")
     assert not models.failures and list(models) == ALL
-    assert set(app.translate_json(models, SENTENCE)["models"]) == set(ALL)
+    assert set(api.translate_json(models, SENTENCE)["models"]) == set(ALL)

@@ -20,19 +20,26 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 
 from ..checkpoint import read_json
-from ..data import EOS_IDX, Tokenizer
+from ..data import EOS_IDX, tokenizer
 from ..decoding import forced_decode
 from .saliency import saliency
 from .stats import difference, similarity
 from ..translator import Translation, Translator, alignment, detokenize
 
 SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
-MAP_NAMES = {"alignment": "cross-attention (mean of layers and heads)", "saliency": "gradient × input saliency"}
+# What each kind of map is called on the page: the attention kinds of seq2seq.models.base, "alignment"
+# (cross-attention averaged over layers and heads, what ``map_of`` returns) and saliency.
+KIND_NAMES = {
+    "alignment": "cross-attention (mean of layers and heads)",
+    "cross": "cross-attention",
+    "encoder_self": "encoder self-attention",
+    "decoder_self": "decoder self-attention",
+    "saliency": "gradient × input saliency",
+}
 
 
 def output_ids(translator: Translator, translation: Translation) -> list[int]:
@@ -87,16 +94,11 @@ def steps(translator: Translator, translation: Translation, k: int = 5) -> Steps
 # ---------------------------------------------------------------------------- what-if and teacher forcing
 
 
-@lru_cache(maxsize=None)
-def _tokenizer(lang: str, lowercase: bool) -> Tokenizer:
-    return Tokenizer(lang, lowercase=lowercase)
-
-
 def target_tokens(translator: Translator, text: str) -> list[str]:
     """Tokens of a text in the output language, as the model's training data was tokenized;
     "<unk>" and "<eos>" stay whole, so an output the model wrote can be typed back."""
     lowercase = translator.config.get("tokenizer", {}).get("lowercase", True)
-    tokenize = _tokenizer(translator.config["trg_lang"], lowercase)
+    tokenize = tokenizer(translator.config["trg_lang"], lowercase)
     pieces = SPECIAL_WORDS.split(text)                       # text, special, text, special, ...
     return [t for i, piece in enumerate(pieces) for t in ([piece] if i % 2 else tokenize(piece) if piece.strip() else [])]
 

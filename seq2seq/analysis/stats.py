@@ -1,7 +1,7 @@
 """Statistics of one map: a [T, S] matrix whose row t says where the model looked (attention)
 or what mattered (saliency) while it wrote output word t, over the S source words.
 
-Every statistic first normalises each row to sum to 1 (:func:`normalise`; a row of zeros
+Every statistic first normalises each row to sum to 1 (:func:`normalise_rows`; a row of zeros
 counts as uniform: no preference for any word). Then, with rows t = 0..T-1 and columns
 j = 0..S-1:
 
@@ -35,7 +35,7 @@ import torch
 SPECIAL = {"<eos>", "<sos>"}
 
 
-def normalise(w: torch.Tensor) -> torch.Tensor:
+def normalise_rows(w: torch.Tensor) -> torch.Tensor:
     """[T, S] with each row summing to 1; a row of zeros (or negatives) becomes uniform."""
     w = w.float().clamp_min(0)
     total = w.sum(dim=-1, keepdim=True)
@@ -45,7 +45,7 @@ def normalise(w: torch.Tensor) -> torch.Tensor:
 
 def entropy(w: torch.Tensor) -> torch.Tensor:
     """[T] entropy of each row in bits."""
-    p = normalise(w)
+    p = normalise_rows(w)
     return (-p * torch.log2(p.clamp_min(1e-30))).sum(dim=-1).clamp_min(0)
 
 
@@ -61,12 +61,12 @@ def diagonality(w: torch.Tensor) -> float:
     x = (torch.arange(S) + 0.5) / S                      # [S]
     y = (torch.arange(T) + 0.5) / T                      # [T]
     distance = (x[None, :] - y[:, None]).abs()           # [T, S]
-    return 1.0 - (normalise(w) * distance).sum().item() / T
+    return 1.0 - (normalise_rows(w) * distance).sum().item() / T
 
 
 def monotonicity(w: torch.Tensor) -> float:
     """Share of consecutive rows (with a single most-attended word) whose argmax does not move left."""
-    p = normalise(w)
+    p = normalise_rows(w)
     peaked = (p.max(dim=-1).values > p.min(dim=-1).values).tolist()   # a row with a maximum
     best = p.argmax(dim=-1).tolist()
     pairs = [best[t + 1] >= best[t] for t in range(len(best) - 1) if peaked[t] and peaked[t + 1]]
@@ -75,7 +75,7 @@ def monotonicity(w: torch.Tensor) -> float:
 
 def coverage(w: torch.Tensor) -> torch.Tensor:
     """[S] total weight each source word received over all rows."""
-    return normalise(w).sum(dim=0)
+    return normalise_rows(w).sum(dim=0)
 
 
 def is_punctuation(token: str) -> bool:
@@ -87,7 +87,7 @@ def column_share(w: torch.Tensor, chosen: list[bool]) -> float:
     T = w.size(0)
     if T == 0 or not any(chosen):
         return 0.0
-    return normalise(w)[:, torch.tensor(chosen)].sum().item() / T
+    return normalise_rows(w)[:, torch.tensor(chosen)].sum().item() / T
 
 
 def summary(w: torch.Tensor, columns: list[str]) -> dict:
@@ -115,7 +115,7 @@ def difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """[T, S] a - b, rows normalised first, so each cell is in [-1, 1]."""
     if a.shape != b.shape:
         raise ValueError(f"maps of different shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be compared")
-    return normalise(a) - normalise(b)
+    return normalise_rows(a) - normalise_rows(b)
 
 
 def similarity(a: torch.Tensor, b: torch.Tensor) -> float:

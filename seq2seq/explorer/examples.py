@@ -87,7 +87,7 @@ EVERYDAY: list[str] = [
 ]
 
 
-def normalise(text: str) -> str:
+def normalise_sentence(text: str) -> str:
     """The lookup key of a sentence: whitespace collapsed, case folded."""
     return " ".join(text.split()).casefold()
 
@@ -95,7 +95,7 @@ def normalise(text: str) -> str:
 def load_references(data_dir=None, split: str = "test_2016_flickr", src: str = "de", trg: str = "en") -> dict[str, str]:
     """Map each known source sentence (normalised) to its reference translation: the built-in
     examples, plus the whole split when its files are on disk."""
-    references = {normalise(s): t for s, t in TEST_EXAMPLES} if (src, trg) == ("de", "en") else {}
+    references = {normalise_sentence(s): t for s, t in TEST_EXAMPLES} if (src, trg) == ("de", "en") else {}
     where, _ = resolve_data_dir(data_dir)
     paths = [Path(where) / f"{split}.{lang}.gz" for lang in (src, trg)]
     if all(p.is_file() for p in paths):
@@ -104,5 +104,5 @@ def load_references(data_dir=None, split: str = "test_2016_flickr", src: str = "
         except (OSError, EOFError, gzip.BadGzipFile, UnicodeDecodeError):
             return references  # a damaged file: the built-in examples still work
         if len(sources) == len(targets):
-            references.update((normalise(s), t) for s, t in zip(sources, targets))
+            references.update((normalise_sentence(s), t) for s, t in zip(sources, targets))
     return references

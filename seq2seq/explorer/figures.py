@@ -24,15 +24,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ..analysis.inspection import KIND_NAMES
+
 COLORSCALE = "Blues"
 HOVER_MAX_CELLS = 10_000   # bigger maps hover with positions only, to keep the figure small
-KIND_NAMES = {
-    "alignment": "cross-attention (mean of layers and heads)",
-    "cross": "cross-attention",
-    "encoder_self": "encoder self-attention",
-    "decoder_self": "decoder self-attention",
-    "saliency": "gradient × input saliency",
-}
 
 
 @dataclass

@@ -35,7 +35,8 @@ from huggingface_hub import get_token, metadata_load, snapshot_download
 from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
-from ..checkpoint import FILES, CheckpointError, find_checkpoints, read_json, read_metrics
+from ..checkpoint import FILES, CheckpointError, find_checkpoints, read_json
+from ..results import CARD_COLUMNS, markdown, result_rows
 from ..models import ARCHITECTURES
 
 HF_SCHEME = "hf://"
@@ -136,48 +137,9 @@ def describe(arch: str) -> str:
     return " ".join((doc or arch).strip().split("\n\n")[0].split())
 
 
-def fmt_count(n) -> str:
-    return f"{n / 1e6:.1f}M" if isinstance(n, (int, float)) else "–"
-
-
-def fmt_seconds(s) -> str:
-    if not isinstance(s, (int, float)):
-        return "–"
-    h, m = divmod(round(s / 60), 60)
-    return f"{h}h {m:02d}m" if h else f"{m}m"
-
-
-def fmt_score(scores: dict, key: str = "bleu") -> str:
-    value = (scores or {}).get(key)
-    return f"{value:.2f}" if isinstance(value, (int, float)) else "–"
-
-
-def beam_key(metrics: list[dict]) -> str:
-    """The beam-search entry of the test scores ('beam5' from train.py)."""
-    keys = [k for m in metrics for k in m.get("test", {}) if k.startswith("beam")]
-    return keys[0] if keys else "beam5"
-
-
 def results_table(models: list[Path]) -> str:
-    """Markdown table of every model's metrics.json: test BLEU/chrF (test_2016_flickr), size, training."""
-    metrics = [read_metrics(m) for m in models]
-    beam = beam_key(metrics)
-    beam_name = f"beam {beam.removeprefix('beam')}"
-    rows = [f"| Model | Paper | Parameters | Test BLEU (greedy) | Test BLEU ({beam_name}) | Test chrF ({beam_name}) "
-            "| Val BLEU | Epochs (best) | Training time | Hardware |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|---|"]
-    for model, m in zip(models, metrics):
-        config = read_json(model / "config.json")
-        arch = config.get("arch", model.name)
-        paper = m.get("paper") or getattr(ARCHITECTURES.get(arch), "paper", "") or "–"
-        test = m.get("test", {})
-        val = m.get("val_bleu")
-        epochs = f"{m['epochs_trained']} ({m.get('best_epoch', '–')})" if "epochs_trained" in m else "–"
-        rows.append(f"| `{model.name}` | {paper} | {fmt_count(m.get('parameters', config.get('parameters')))} "
-                    f"| {fmt_score(test.get('greedy'))} | {fmt_score(test.get(beam))} | {fmt_score(test.get(beam), 'chrf')} "
-                    f"| {f'{val:.2f}' if isinstance(val, (int, float)) else '–'} | {epochs} "
-                    f"| {fmt_seconds(m.get('train_seconds'))} | {m.get('hardware') or '–'} |")
-    return "\n".join(rows)
+    """The model card's markdown table of every model's metrics.json (``seq2seq.results``)."""
+    return markdown(result_rows(models), CARD_COLUMNS)
 
 
 CITATION = """\

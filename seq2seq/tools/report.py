@@ -11,45 +11,14 @@ import re
 import sys
 from pathlib import Path
 
-from ..checkpoint import find_checkpoints, read_metrics
+from ..results import README_COLUMNS, markdown, result_rows
 
-# BLEU of the PyTorch seq2seq tutorial series on the same test set and metric.
-TUTORIAL_BLEU = {"lstm": 13.8, "gru": 20.6, "bahdanau": 28.3, "convs2s": 34.1, "transformer": 36.5}
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
-def _score(test: dict, key: str, field: str) -> str:
-    value = test.get(key, {}).get(field)
-    return "—" if value is None else f"{value:.2f}"
-
-
-def _duration(seconds) -> str:
-    if not seconds:
-        return "—"
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return "< 1 min"
-    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
-
-
 def results_table(root="checkpoints") -> str:
-    """One markdown row per checkpoint under ``root``: sizes, test BLEU/chrF, training cost."""
-    rows = ["| model | paper | parameters | size | BLEU greedy | BLEU beam 5 | chrF greedy | chrF beam 5 | tutorial BLEU | training | hardware | command |",
-            "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|"]
-    for path in find_checkpoints(root):
-        m = read_metrics(path)
-        if not m:
-            continue
-        test = m.get("test", {})
-        beam = next((k for k in test if k.startswith("beam")), "beam5")
-        size = m.get("size_bytes") or (path / "model.safetensors").stat().st_size
-        rows.append(" | ".join([
-            f"| `{m.get('arch', path.name)}`", m.get("paper", ""), f"{m.get('parameters', 0) / 1e6:.1f} M",
-            f"{size / 2**20:.1f} MB", _score(test, "greedy", "bleu"), _score(test, beam, "bleu"),
-            _score(test, "greedy", "chrf"), _score(test, beam, "chrf"),
-            str(TUTORIAL_BLEU.get(m.get("arch"), "—")), _duration(m.get("train_seconds")),
-            m.get("hardware", "—"), f"`{m.get('command', '')}` |"]))
-    return "\n".join(rows)
+    """The README's markdown table: one row per checkpoint under ``root`` (``seq2seq.results``)."""
+    return markdown(result_rows(root), README_COLUMNS)
 
 
 def update_readme(readme: Path, table: str) -> None:

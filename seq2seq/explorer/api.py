@@ -1,0 +1,148 @@
+"""The JSON the app returns, one function per answer: what the ``translate`` and ``continue``
+endpoints send and what each tab's download button holds. Matrices are nested lists rounded to 4
+decimals; every map travels with its kind ("alignment": cross-attention averaged over layers and
+heads, or "saliency") and its statistics (``seq2seq.analysis.stats.summary``).
+
+    translate_json(models, text, ...)      {"source", "reference", "messages", "models": {name: result_json}}
+    continue_json(models, text, name, ...) what-if: the prefix, forced_words, unknown_words, translation_json
+    inspection_json(inspection)            everything the Inspect tab shows
+    comparison_json(...)                   the Compare tab: both maps, their difference and similarity
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..analysis import inspection as analysis
+from ..analysis.saliency import SaliencyTooLong
+from ..analysis.stats import summary
+from ..translator import Translation
+from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, MODEL_LOCK, Inspection, ModelSet,
+                      RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
+                      translate_all)
+
+KEEP_DOWNLOADS = 200         # JSON files kept for the download buttons (gradio copies each into its cache)
+
+
+def rounded(x: torch.Tensor) -> list:
+    return torch.round(x.float(), decimals=4).tolist()
+
+
+def map_statistics(kind: str, weights: torch.Tensor, columns: list[str]) -> dict:
+    """``stats.summary`` of one [T, S] map, rounded for JSON, with the name of the map it describes."""
+    def r4(v):
+        return None if v is None else [round(x, 4) for x in v] if isinstance(v, list) else round(v, 4)
+
+    return {"map": kind, **{k: r4(v) for k, v in summary(weights, columns).items()}}
+
+
+def result_json(models: ModelSet, r: Result) -> dict:
+    """One model's answer to ``translate``."""
+    t = r.translation
+    kind, weights = result_map(models, r)
+    return {
+        "arch": models.translators[r.name].arch, "text": t.text, "tokens": t.tokens, "src_tokens": t.src_tokens,
+        "output_labels": t.output_labels, "log_prob": round(t.log_prob, 4), "finished": t.finished,
+        "seconds": round(r.seconds, 4), "bleu": None if r.bleu is None else round(r.bleu, 2),
+        "attention": {k: rounded(v) for k, v in t.attention.items()},
+        "saliency": None if r.saliency is None else rounded(r.saliency),
+        "statistics": None if weights is None else map_statistics(kind, weights, t.src_tokens),
+    }
+
+
+def results_json(models: ModelSet, text: str, results: dict[str, Result], reference: str | None,
+                 messages: list[str]) -> dict:
+    """The results of ``translate_all`` (the Translate tab's download, the ``translate`` endpoint)."""
+    return {"source": text, "reference": reference, "messages": messages,
+            "models": {name: result_json(models, r) for name, r in results.items()}}
+
+
+def translate_json(models: ModelSet, text, architectures=None, beam_size=1, length_penalty=1.0, max_len=0) -> dict:
+    """The ``translate`` endpoint: check the request (RequestError says what is wrong), translate, answer."""
+    text = checked_text(text)
+    names = checked_names(models, architectures)
+    beam_size = checked("beam_size", beam_size, *BEAM_SIZES)
+    length_penalty = checked("length_penalty", length_penalty, *LENGTH_PENALTIES, integer=False)
+    max_len = checked("max_len", max_len, *MAX_LENS)
+    results, reference, messages = translate_all(models, text, names, beam_size, length_penalty, max_len)
+    return results_json(models, text, results, reference, messages)
+
+
+def translation_json(t: Translation, kind: str, weights: torch.Tensor) -> dict:
+    """One translation with its map."""
+    return {"text": t.text, "tokens": t.tokens, "raw_tokens": t.raw_tokens, "output_labels": t.output_labels,
+            "log_prob": round(t.log_prob, 4), "finished": t.finished, "map": kind, "weights": rounded(weights),
+            "statistics": map_statistics(kind, weights, t.src_tokens)}
+
+
+def continue_json(models: ModelSet, text, architecture, prefix, max_len=0) -> dict:
+    """The ``continue`` endpoint (what-if): one model forced to start its output with ``prefix``."""
+    text = checked_text(text)[:MAX_INPUT_CHARS]
+    if not isinstance(architecture, str) or architecture not in models.translators:
+        raise RequestError(f"Unknown model {architecture!r}; this app serves {list(models)}.")
+    if not isinstance(prefix, (str, type(None))):
+        raise RequestError(f"prefix must be a string, not {type(prefix).__name__}.")
+    max_len = checked("max_len", max_len, *MAX_LENS)
+    translator = models.translators[architecture]
+    tokens = output_tokens(translator, prefix)
+    with MODEL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = analysis.continue_from(translator, text, tokens, max_len or None)
+        try:
+            kind, weights = analysis.map_of(translator, t)
+        except SaliencyTooLong as e:
+            raise RequestError(str(e)) from None
+    return {"source": text, "prefix": tokens, "forced_words": min(len(tokens), len(t.output_labels)),
+            "unknown_words": analysis.unknown_words(translator, tokens), "src_tokens": t.src_tokens,
+            **translation_json(t, kind, weights)}
+
+
+def inspection_json(models: ModelSet, i: Inspection) -> dict:
+    """Everything the Inspect tab shows: the translation, its steps, what-if, forcing, beam search."""
+    t, steps = i.translation, i.steps
+    out = {"model": i.name, "arch": models.translators[i.name].arch, "source": i.text,
+           "src_tokens": t.src_tokens, "translation": translation_json(t, *i.map),
+           "steps": [{"word": w, "prob": round(p, 4), "top": [[x, round(q, 4)] for x, q in zip(words, probs)]}
+                     for w, p, words, probs in zip(steps.rows, steps.probs, steps.top_words, steps.top_probs)],
+           "what_if": None, "forced": None, "beam": None}
+    if i.what_if:
+        w = i.what_if
+        out["what_if"] = {"prefix": w["prefix"], "forced_words": w["forced"], **translation_json(w["translation"], *w["map"])}
+    if i.forced:
+        f = i.forced
+        out["forced"] = {"reference": f["reference"], **translation_json(f["translation"], *f["map"])}
+    if i.beam:
+        b = i.beam
+        out["beam"] = {"beam_size": b["beam_size"], "length_penalty": b["length_penalty"],
+                       "nbest": [{"text": s, "score": round(score, 4)} for s, score in b["translation"].nbest],
+                       "tree": b["tree"]}
+    return out
+
+
+def comparison_json(text: str, along: str, names: tuple[str, str], c: analysis.Comparison) -> dict:
+    """The Compare tab: both maps along one output, their difference (A - B) and similarity."""
+    side = lambda i, weights: {"name": names[i], "map": c.kinds[i], "weights": rounded(weights),  # noqa: E731
+                               "log_prob": round(c.log_probs[i], 4),
+                               "statistics": map_statistics(c.kinds[i], weights, c.columns)}
+    return {"source": text, "along": along, "src_tokens": c.columns, "output_labels": c.rows,
+            "similarity": round(c.similarity, 4), "difference": rounded(c.difference),
+            "models": {"a": side(0, c.a), "b": side(1, c.b)}}
+
+
+def download_file(data: dict, stem: str) -> str:
+    """``data`` written to a fresh JSON file for a download button (only the newest files are kept)."""
+    folder = Path(tempfile.gettempdir()) / "seq2seq-explorer"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    old = sorted(folder.glob("*.json"), key=lambda p: p.name[len(stem):] if p.name.startswith(stem) else p.name)
+    for p in old[:-KEEP_DOWNLOADS]:
+        p.unlink(missing_ok=True)
+    return str(path)

@@ -1,0 +1,353 @@
+"""What the app computes, without the page: a set of models loaded from a directory (with the ones
+that failed and why), one sentence translated by several of them, the map each card shows, one
+model inspected in depth and two compared. ``app.py`` lays these out; tests call them directly.
+
+Requests are checked here: a bad one raises :class:`RequestError` with a message for the user.
+Every use of the models holds :data:`MODEL_LOCK` (saliency hooks into them, and 2 CPUs are busy
+enough with one request).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..analysis import inspection
+from ..analysis.saliency import SaliencyTooLong, translation_saliency
+from ..checkpoint import FILES, find_checkpoints
+from ..data import tokenizer
+from ..evaluate import sentence_bleu
+from ..translator import Translation, load_checkpoint
+from .examples import load_references, normalise_sentence
+from ..analysis.inspection import KIND_NAMES
+from .figures import View, attention_view, heatmap, overview, saliency_view
+
+MEAN = -1                    # the head choice "mean of the heads"
+OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
+KIND_ORDER = ("cross", "encoder_self", "decoder_self", "saliency")
+# What a request may ask for: the ranges of the Translate tab's sliders (API requests are checked against them).
+BEAM_SIZES, LENGTH_PENALTIES, MAX_LENS = (1, 10), (0.0, 2.0), (0, 200)
+MAX_INPUT_CHARS = 20_000     # longer input is cut: the models read at most 200 tokens of it anyway
+MAX_FORCED_WORDS = MAX_LENS[1]  # a forced output (what-if prefix, reference) is cut to this many words
+MODEL_LOCK = threading.RLock()  # one request at a time uses the models
+
+
+class RequestError(ValueError):
+    """A request the app cannot serve; the message says why, for the user."""
+
+
+def resolve(spec: str) -> Path:
+    """A checkpoints directory from a local path or ``hf://USER/NAME`` (a Hub snapshot)."""
+    if spec.startswith("hf://"):
+        from ..tools.hub import resolve_checkpoints
+
+        return Path(resolve_checkpoints(spec))
+    return Path(spec).expanduser()
+
+
+class ModelSet:
+    """Every checkpoint directly under one directory, loaded once; and those that failed, with the reason."""
+
+    def __init__(self, spec: str | Path, device: str | None = None, references: dict | None = None):
+        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.translators, self.failures = {}, []
+        self.references = load_references() if references is None else references  # test sentence -> reference
+        try:
+            self.root = resolve(str(spec))
+        except Exception as e:  # a Hub download that failed: serve nothing, say why
+            self.root, self.failures = Path(str(spec)), [(str(spec), str(e))]
+            return
+        found = find_checkpoints(self.root)
+        for d in sorted(self.root.iterdir()) if self.root.is_dir() else []:
+            if d not in found and any((d / f).is_file() for f in FILES):
+                self.failures.append((d.name, f"{d / 'config.json'} is missing"))
+        for path in found:
+            try:
+                self.translators[path.name] = load_checkpoint(path, self.device)
+            except Exception as e:  # CheckpointError, and anything else a broken file may raise
+                self.failures.append((path.name, str(e)))
+
+    def __iter__(self):
+        return iter(self.translators)
+
+    def __len__(self):
+        return len(self.translators)
+
+    def title(self, name: str) -> str:
+        t = self.translators[name]
+        return name if name == t.arch else f"{name} ({t.arch})"
+
+    def reference(self, text: str) -> str | None:
+        """The reference translation when ``text`` is a test sentence."""
+        return self.references.get(normalise_sentence(text))
+
+    def kinds(self, name: str) -> list[str]:
+        """The maps a model offers: its attention kinds, then gradient x input saliency (any model)."""
+        offered = set(self.translators[name].model.attention_kinds) | {"saliency"}
+        return [k for k in KIND_ORDER if k in offered]
+
+
+# ---------------------------------------------------------------------------- requests
+
+
+def has_words(text: str) -> bool:
+    """Whether there is anything to translate: not only spaces, control and invisible characters."""
+    return any(c.isprintable() and not c.isspace() for c in text)
+
+
+def checked(name: str, value, low: float, high: float, integer: bool = True) -> int | float:
+    """A request's numeric option if it lies in [low, high], else a RequestError saying what it must be."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError, OverflowError):
+        x = math.nan
+    if not (math.isfinite(x) and low <= x <= high and (x.is_integer() or not integer)):
+        kind = "a whole number" if integer else "a number"
+        raise RequestError(f"{name} must be {kind} from {low} to {high}, not {value!r}.")
+    return int(x) if integer else x
+
+
+def checked_text(text) -> str:
+    if not isinstance(text, (str, type(None))):
+        raise RequestError(f"text must be a string, not {type(text).__name__}.")
+    text = (text or "").strip()
+    if not has_words(text):
+        raise RequestError("Empty input: give a German sentence to translate.")
+    return text
+
+
+def checked_names(models: ModelSet, architectures) -> list[str]:
+    """The model names a request asks for (default: all), or a RequestError naming the unknown ones."""
+    if not isinstance(architectures, (str, list, tuple, type(None))):
+        raise RequestError(f"architectures must be a list of model names, not {type(architectures).__name__}.")
+    names = [architectures] if isinstance(architectures, str) else list(architectures or models)
+    unknown = [n for n in names if not isinstance(n, str) or n not in models.translators]
+    if unknown:
+        failed = dict(models.failures)
+        why = "".join(f" {n} could not be loaded: {failed[n]}" for n in unknown if isinstance(n, str) and n in failed)
+        raise RequestError(f"Unknown model(s) {unknown}; this app serves {list(models)}.{why}")
+    return names
+
+
+def output_tokens(translator, text: str) -> list[str]:
+    """A typed output (what-if prefix, reference) as the model's target tokens, cut to MAX_FORCED_WORDS."""
+    return inspection.target_tokens(translator, (text or "")[:MAX_INPUT_CHARS])[:MAX_FORCED_WORDS]
+
+
+# ---------------------------------------------------------------------------- translating with several models
+
+
+@dataclass
+class Result:
+    """One model's translation of the current input, with what its card shows of it."""
+
+    name: str
+    translation: Translation
+    seconds: float
+    bleu: float | None = None
+    saliency: torch.Tensor | None = None
+
+
+def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int = 1, length_penalty: float = 1.0,
+                  max_len: int = 0) -> tuple[dict[str, Result], str | None, list[str]]:
+    """Translate ``text`` with each named model. Returns the results, the reference translation
+    (when the input is a test sentence) and messages for the user. A model that fails is left out
+    with a message; the others still translate."""
+    messages = []
+    if len(text) > MAX_INPUT_CHARS:
+        text = text[:MAX_INPUT_CHARS]
+        messages.append(f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read.")
+    reference = models.reference(text)
+    results = {}
+    with MODEL_LOCK:
+        for name in names:
+            translator = models.translators[name]
+            start = time.perf_counter()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # truncation is reported below
+                    [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
+                                               max_len=int(max_len) or None)
+                result = Result(name, t, time.perf_counter() - start)
+                if not translator.has_attention:
+                    try:
+                        result.saliency = translation_saliency(translator, t)
+                    except SaliencyTooLong as e:  # the translation stands; its card says why there is no map
+                        messages.append(f"{name}: {e}")
+            except Exception as e:  # one broken model must not take the others down
+                messages.append(f"{name} failed: {e}")
+                continue
+            if reference is not None:
+                result.bleu = sentence_bleu(t.tokens, tokenizer(translator.config["trg_lang"])(reference))
+            if t.truncated:
+                messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
+            results[name] = result
+    return results, reference, messages
+
+
+def result_saliency(models: ModelSet, result: Result) -> torch.Tensor:
+    """The result's saliency map, computed on first use (SaliencyTooLong if the translation is too long)."""
+    if result.saliency is None:
+        with MODEL_LOCK:
+            result.saliency = translation_saliency(models.translators[result.name], result.translation)
+    return result.saliency
+
+
+def result_map(models: ModelSet, result: Result) -> tuple[str, torch.Tensor | None]:
+    """The map the statistics describe: cross-attention averaged over layers and heads, or saliency (no
+    attention; None when the translation is too long for one)."""
+    translator = models.translators[result.name]
+    if translator.has_attention:
+        return inspection.map_of(translator, result.translation)
+    try:
+        return "saliency", result_saliency(models, result)
+    except SaliencyTooLong:
+        return "saliency", None
+
+
+def view(models: ModelSet, result: Result, kind: str) -> View:
+    """The chosen map of a result: an attention kind, or saliency."""
+    if kind == "saliency":
+        return saliency_view(result.translation, result_saliency(models, result))
+    return attention_view(result.translation, kind)
+
+
+@dataclass
+class CardFigures:
+    """What a card shows for one choice of map, layer and head (clamped to what exists)."""
+
+    view: View
+    layer: int
+    head: int                # MEAN or a head index
+    title: str               # e.g. "cross-attention · layer 3 of 3 · mean of the heads"
+    plot: object             # the heatmap (a Plotly figure)
+    overview: object | None  # every layer x head, or None
+    shown: torch.Tensor      # [rows, columns] the map drawn
+
+
+def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None, head: int | None) -> CardFigures:
+    v = view(models, result, kind)
+    layer = v.layers - 1 if layer is None or not 0 <= layer < v.layers else layer
+    head = None if head is None or head == MEAN or not 0 <= head < v.heads else head
+    where = [f"layer {layer + 1} of {v.layers}"] if v.layers > 1 else []
+    where += [("mean of the heads" if head is None else f"head {head + 1} of {v.heads}")] if v.heads > 1 else []
+    what = KIND_NAMES[kind]
+    if kind == "saliency" and not models.translators[result.name].has_attention:
+        what = f"no attention, so {what}"
+    small = v.layers * v.heads > 1 and len(v.rows) * len(v.columns) <= OVERVIEW_MAX_CELLS
+    title = " · ".join([what, *where])
+    return CardFigures(v, layer, MEAN if head is None else head, title,
+                       heatmap(v, layer, head, f"{result.name}: {title}"),
+                       overview(v, f"{result.name}: {what}, every layer × head") if small else None,
+                       v.select(layer, head))
+
+
+# ---------------------------------------------------------------------------- one model in depth
+
+
+@dataclass
+class Inspection:
+    """One model's decoding of one sentence (the Inspect tab), and what was asked of it since:
+    a what-if continuation, a forced reference, a beam search. Each part keeps its map as (kind, [T, S])."""
+
+    name: str
+    text: str
+    translation: Translation
+    steps: inspection.Steps
+    map: tuple[str, torch.Tensor]
+    what_if: dict | None = None      # prefix, translation, map, forced (words forced), unknown
+    forced: dict | None = None       # reference, translation, map, unknown
+    beam: dict | None = None         # beam_size, length_penalty, translation, tree
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def run(cls, models: ModelSet, name: str, text: str) -> "Inspection":
+        text = (text or "").strip()[:MAX_INPUT_CHARS]
+        if not has_words(text):
+            raise RequestError("Type a German sentence to inspect.")
+        if name not in models.translators:
+            raise RequestError("Choose a model.")
+        translator = models.translators[name]
+        with MODEL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # truncation is said by the caller (translation.truncated)
+            [t] = translator.translate([text])
+            steps = inspection.steps(translator, t)
+            kind, weights = inspection.map_of(translator, t)
+        return cls(name, text, t, steps, (kind, weights))
+
+    def continue_with(self, models: ModelSet, prefix: list[str]) -> dict:
+        """What-if: force ``prefix`` (target tokens) and let the model continue greedily. SaliencyTooLong
+        propagates when the continuation is too long for a map (the continuation is then in ``.args``)."""
+        translator = models.translators[self.name]
+        with MODEL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = inspection.continue_from(translator, self.text, prefix)
+            kind, weights = inspection.map_of(translator, t)
+        self.what_if = {"prefix": prefix, "translation": t, "map": (kind, weights),
+                        "forced": min(len(prefix), len(t.output_labels)),
+                        "unknown": inspection.unknown_words(translator, [w for w in prefix if w != "<eos>"])}
+        return self.what_if
+
+    def force(self, models: ModelSet, reference: str) -> dict | None:
+        """Teacher forcing: ``reference`` (typed text) written through the model; None when it has no words."""
+        translator = models.translators[self.name]
+        tokens = output_tokens(translator, reference)
+        if not tokens:
+            return None
+        with MODEL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = inspection.force(translator, self.text, tokens)
+            kind, weights = inspection.map_of(translator, t)
+        self.forced = {"reference": reference, "translation": t, "map": (kind, weights),
+                       "unknown": inspection.unknown_words(translator, tokens)}
+        return self.forced
+
+    def beam_search(self, models: ModelSet, beam_size: int, length_penalty: float) -> dict:
+        """The n-best list and the search tree."""
+        beam_size = checked("beam size", beam_size, *BEAM_SIZES)
+        length_penalty = checked("length penalty", length_penalty, *LENGTH_PENALTIES, integer=False)
+        with MODEL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t, nodes = inspection.beam_tree(models.translators[self.name], self.text, beam_size, length_penalty)
+        self.beam = {"beam_size": beam_size, "length_penalty": length_penalty, "translation": t, "tree": nodes}
+        return self.beam
+
+    def nbest_rows(self) -> list[list]:
+        """[rank, translation, score, log-probability] for each finished hypothesis, best first."""
+        if not self.beam:
+            return []
+        nodes = self.beam["tree"]
+        return [[i + 1, s, round(score, 3), round(next((n["log_prob"] for n in nodes if n["rank"] == i), 0.0), 3)]
+                for i, (s, score) in enumerate(self.beam["translation"].nbest)]
+
+
+# ---------------------------------------------------------------------------- two models compared
+
+
+def compare(models: ModelSet, text: str, a: str, b: str, along: str) -> tuple[inspection.Comparison, list[str]]:
+    """Both models forced along one output ("a": A's translation, "b": B's, "reference": the test
+    reference): their maps, the difference and the similarity, and the output's tokens."""
+    text = (text or "").strip()[:MAX_INPUT_CHARS]
+    if not has_words(text):
+        raise RequestError("Type a German sentence to compare on.")
+    if a not in models.translators or b not in models.translators:
+        raise RequestError("Choose two models.")
+    ta, tb = models.translators[a], models.translators[b]
+    with MODEL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if along == "reference":
+            reference = models.reference(text)
+            if reference is None:
+                raise RequestError("This sentence has no reference (only test sentences do): compare along A's or "
+                                   "B's translation.")
+            tokens = output_tokens(ta, reference)
+        else:
+            [t] = (ta if along == "a" else tb).translate([text])
+            tokens = t.raw_tokens
+        return inspection.compare(ta, tb, text, tokens), tokens

@@ -1,0 +1,176 @@
+"""The one table of results: every checkpoint's ``metrics.json`` (written by ``train.py``) as rows.
+
+Each renderer picks its columns from one definition, so the README (``tools/report``), the Hub
+model card (``tools/hub``) and the app's Leaderboard never disagree on a number or its format:
+
+    rows = result_rows("checkpoints")
+    print(markdown(rows, README_COLUMNS))
+    frame(rows, LEADERBOARD_COLUMNS)          # {"headers": [...], "data": [[...], ...]} for a data frame
+
+Scores are test_2016_flickr, German to English, sacreBLEU over lowercased spaCy tokens
+(``seq2seq.evaluate``). A value that a metrics file lacks is shown as "—" (None in a frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .checkpoint import CheckpointError, find_checkpoints, read_config, read_metrics
+from .models import ARCHITECTURES
+
+# BLEU of the PyTorch seq2seq tutorial series on the same test set and metric.
+TUTORIAL_BLEU = {"lstm": 13.8, "gru": 20.6, "bahdanau": 28.3, "convs2s": 34.1, "transformer": 36.5}
+MISSING = "—"
+
+
+@dataclass
+class ResultRow:
+    """One checkpoint: its directory name, config.json and metrics.json (either may be empty if unreadable)."""
+
+    name: str
+    path: Path
+    config: dict
+    metrics: dict
+
+    @property
+    def arch(self) -> str:
+        return self.metrics.get("arch") or self.config.get("arch") or self.name
+
+    @property
+    def test(self) -> dict:
+        return self.metrics.get("test") or {}
+
+    @property
+    def beam(self) -> dict:
+        """The beam-search scores: the test entry named ``beamK`` (``beam5`` from train.py)."""
+        return next((v for k, v in self.test.items() if k.startswith("beam")), {})
+
+    @property
+    def beam_size(self) -> int | None:
+        key = next((k for k in self.test if k.startswith("beam")), None)
+        return int(key[4:]) if key and key[4:].isdigit() else None
+
+
+def result_rows(root_or_paths) -> list[ResultRow]:
+    """Rows for every checkpoint directly under ``root`` (or for the given checkpoint directories)."""
+    if isinstance(root_or_paths, (str, Path)):
+        root = Path(root_or_paths)
+        paths = find_checkpoints(root) if root.is_dir() else []
+    else:
+        paths = [Path(p) for p in root_or_paths]
+    rows = []
+    for path in paths:
+        try:
+            config = read_config(path)
+        except CheckpointError:
+            config = {}
+        try:
+            metrics = read_metrics(path) or {}
+        except CheckpointError:
+            metrics = {}
+        rows.append(ResultRow(path.name, path, config, metrics))
+    return rows
+
+
+def duration(seconds) -> str:
+    """Training time as "42 min" or "1 h 05 min"."""
+    if not isinstance(seconds, (int, float)) or seconds <= 0:
+        return MISSING
+    minutes = round(seconds / 60)
+    if minutes < 1:
+        return "< 1 min"
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _number(x, digits: int = 2) -> float | None:
+    return round(float(x), digits) if isinstance(x, (int, float)) else None
+
+
+def _parameters(r: ResultRow) -> float | None:
+    n = r.metrics.get("parameters") or r.config.get("parameters")
+    return round(n / 1e6, 1) if isinstance(n, (int, float)) and n else None
+
+
+def _size(r: ResultRow) -> float | None:
+    """Megabytes (2**20 bytes) of the weights file."""
+    size = r.metrics.get("size_bytes")
+    weights = r.path / "model.safetensors"
+    size = size or (weights.stat().st_size if weights.is_file() else None)
+    return round(size / 2**20, 1) if size else None
+
+
+def _epochs(r: ResultRow) -> str | None:
+    m = r.metrics
+    return f"{m['epochs_trained']} ({m.get('best_epoch', MISSING)})" if "epochs_trained" in m else None
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[ResultRow], object]          # the raw value (a number, a string or None)
+    text: Callable[[object], str] = lambda v: f"{v:.2f}"   # how markdown shows a value that is not None
+    align: str = "--:"
+
+
+COLUMNS: dict[str, Column] = {
+    "model": Column("model", lambda r: f"`{r.name}`", str, "---"),
+    "paper": Column("paper", lambda r: r.metrics.get("paper") or getattr(ARCHITECTURES.get(r.arch), "paper", None),
+                    str, "---"),
+    "parameters": Column("parameters (M)", _parameters, lambda v: f"{v:.1f}"),
+    "size": Column("size (MB)", _size, lambda v: f"{v:.1f}"),
+    "bleu_greedy": Column("BLEU greedy", lambda r: _number(r.test.get("greedy", {}).get("bleu"))),
+    "bleu_beam": Column("BLEU beam 5", lambda r: _number(r.beam.get("bleu"))),
+    "chrf_greedy": Column("chrF greedy", lambda r: _number(r.test.get("greedy", {}).get("chrf"))),
+    "chrf_beam": Column("chrF beam 5", lambda r: _number(r.beam.get("chrf"))),
+    "tutorial": Column("tutorial BLEU", lambda r: TUTORIAL_BLEU.get(r.arch), lambda v: f"{v:.1f}"),
+    "val_bleu": Column("val BLEU", lambda r: _number(r.metrics.get("val_bleu"))),
+    "epochs": Column("epochs (best)", _epochs, str),
+    "speed_greedy": Column("sentences/s greedy", lambda r: _number(r.test.get("greedy", {}).get("sentences_per_second"), 1),
+                           lambda v: f"{v:.1f}"),
+    "speed_beam": Column("sentences/s beam 5", lambda r: _number(r.beam.get("sentences_per_second"), 1),
+                         lambda v: f"{v:.1f}"),
+    "training": Column("training", lambda r: duration(r.metrics.get("train_seconds")), str),
+    "hardware": Column("hardware", lambda r: r.metrics.get("hardware") or None, str, "---"),
+    "command": Column("command", lambda r: f"`{r.metrics['command']}`" if r.metrics.get("command") else None, str, "---"),
+}
+
+README_COLUMNS = ("model", "paper", "parameters", "size", "bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam",
+                  "tutorial", "training", "hardware", "command")
+CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chrf_beam", "val_bleu", "epochs",
+                "training", "hardware")
+# The app's column is narrow: the scores first; training cost and hardware are the same for every row,
+# so the Leaderboard says them once, under the table (see ``common``).
+LEADERBOARD_COLUMNS = ("model", "paper", "bleu_beam", "bleu_greedy", "chrf_beam", "parameters", "size",
+                       "speed_greedy", "speed_beam")
+
+
+def cell(row: ResultRow, key: str) -> str:
+    """One value as markdown shows it."""
+    column = COLUMNS[key]
+    value = column.value(row)
+    return MISSING if value is None or value == MISSING else column.text(value)
+
+
+def markdown(rows: list[ResultRow], keys=README_COLUMNS) -> str:
+    lines = ["| " + " | ".join(COLUMNS[k].header for k in keys) + " |",
+             "|" + "|".join(COLUMNS[k].align for k in keys) + "|"]
+    lines += ["| " + " | ".join(cell(r, k) for k in keys) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def frame(rows: list[ResultRow], keys=LEADERBOARD_COLUMNS) -> dict:
+    """Headers and rows of raw values (numbers stay numbers, so a data frame sorts them), best beam BLEU first."""
+    data = [[(str(v).strip("`") if isinstance(v, str) else v) for v in (COLUMNS[k].value(r) for k in keys)]
+            for r in rows]
+    if "bleu_beam" in keys:
+        i = keys.index("bleu_beam")
+        data.sort(key=lambda d: -(d[i] if d[i] is not None else -1))
+    return {"headers": [COLUMNS[k].header for k in keys], "data": data}
+
+
+def common(rows: list[ResultRow], key: str) -> str | None:
+    """The value of a column if every row has the same one (e.g. the hardware), else None."""
+    values = {cell(r, key) for r in rows}
+    return values.pop() if len(values) == 1 else None
