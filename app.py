@@ -28,6 +28,7 @@ from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
 from seq2seq.explorer.examples import DEMO, EVERYDAY, TEST_EXAMPLES
+from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, epochs_figure, heatmap, map_view, mark_forced
 from seq2seq.explorer.figures import message_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, compare, has_words,
@@ -37,6 +38,7 @@ from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "seq2seq" / "explorer"
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
 
 
@@ -56,8 +58,8 @@ def stats_of(kind: str, weights, rows: list[str], columns: list[str]) -> str:
 # ---------------------------------------------------------------------------- the page
 
 
-def build_app(models: ModelSet) -> tuple[gr.Blocks, "UI"]:
-    ui = UI(models)
+def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Blocks, "UI"]:
+    ui = UI(models, family)
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
     return demo, ui
@@ -85,8 +87,8 @@ class Card:
 class UI:
     """The Gradio layout and its callbacks (plain methods, so tests can call them directly)."""
 
-    def __init__(self, models: ModelSet):
-        self.models = models
+    def __init__(self, models: ModelSet, family: ModelSet | None = None):
+        self.models, self.family = models, family
         self.cards: dict[str, Card] = {}
         self.inspector = Inspector(models)
 
@@ -109,6 +111,9 @@ class UI:
                 self.inspector.inspect_tab()
             with gr.Tab("Compare", elem_id="compare-tab"):
                 self.inspector.compare_tab()
+        if self.family is not None and self.family.translators:
+            with gr.Tab("Family", elem_id="family-tab"):
+                self.family_tab()
         with gr.Tab("Leaderboard"):
             rows = result_rows(m.root)
             hardware = common(rows, "hardware")
@@ -117,39 +122,25 @@ class UI:
                         + (f", on {md(hardware)}." if hardware else ", on the hardware each was trained on."))
             gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, elem_id="leaderboard")
         with gr.Tab("About"):
-            gr.Markdown(ABOUT, latex_delimiters=[{"left": "$$", "right": "$$", "display": True},
-                                                 {"left": "$", "right": "$", "display": False}])
+            gr.Markdown(ABOUT, latex_delimiters=LATEX)
 
         def translate(text: str, architectures: list[str] | None = None, beam_size: int = 1,
                       length_penalty: float = 1.0, max_len: int = 0) -> dict:
-            """Translate German text with the named models (default: all). beam_size 1 is greedy search;
-            max_len 0 means 1.5 x the source length + 10. Returns, per model, the translation, its tokens,
-            log-probability, seconds, sentence BLEU (for test sentences) and attention matrices:
-            cross [T][layers][heads][S], decoder_self [T][layers][heads][T], encoder_self [layers][heads][S][S];
-            models without attention return a saliency matrix [T][S] instead. "statistics" describes each
-            model's map (cross-attention averaged over layers and heads, or saliency; "map" says which):
-            entropy per output word in bits, mean_entropy, entropy_norm (0..1), diagonality, monotonicity,
-            coverage per source word, and the share of weight on punctuation and on <eos> (None: no such column)."""
             try:
                 return api.translate_json(m, text, architectures, beam_size, length_penalty, max_len)
             except RequestError as e:
                 raise user_error(e) from None
 
+        translate.__doc__ = api.TRANSLATE_ENDPOINT
         gr.api(translate, api_name="translate", concurrency_id="models")
 
         def continue_(text: str, architecture: str, prefix: str = "", max_len: int = 0) -> dict:
-            """What-if decoding: the model ``architecture`` must start its translation of the German ``text``
-            with ``prefix`` (English words) and continues greedily from there (max_len 0: 1.5 x the source
-            length + 10, plus the prefix). Returns the tokens, forced_words (how many were forced),
-            unknown_words (prefix words outside its vocabulary, written as <unk>; raw_tokens has the <unk>,
-            tokens the source word copied in its place), text, log-probability,
-            its map [T][S] ("map": cross-attention averaged over layers and heads, or saliency for models
-            without attention) and the map's statistics."""
             try:
                 return api.continue_json(m, text, architecture, prefix, max_len)
             except RequestError as e:
                 raise user_error(e) from None
 
+        continue_.__doc__ = api.CONTINUE_ENDPOINT
         gr.api(continue_, api_name="continue", concurrency_id="models")
 
     def translate_tab(self):
@@ -254,6 +245,52 @@ class UI:
                             visible=v.heads > 1)
         stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns)
         return layers, heads, f.plot, gr.Plot(value=f.overview, visible=f.overview is not None), stats
+
+
+    # -- the Family tab
+
+    def family_tab(self):
+        gr.Markdown("### The attention family\nOne Luong model per attention score, all of one size (about 3.5M "
+                    "parameters) and trained by one recipe (`python train.py --family`), so only the attention "
+                    "differs. One sentence through every member; every map on the same 0–1 scale. BLEU: "
+                    "test_2016_flickr, beam 5. The About tab explains each member.", latex_delimiters=LATEX)
+        with gr.Row(equal_height=True):
+            self.f_text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=5,
+                                     elem_id="family-text")
+            self.f_button = gr.Button("Translate with every member", variant="primary", scale=1,
+                                      elem_id="family-button")
+        self.f_status = gr.Markdown(elem_id="family-status")
+        self.f_cards = {}
+        names = ordered(self.family)
+        for row in range(0, len(names), 3):
+            with gr.Row(equal_height=False):
+                for name in names[row: row + 3]:
+                    with gr.Column(min_width=300, elem_id=f"family-{name}", elem_classes=["model-card"]):
+                        gr.Markdown(member_header(name, self.family.translators[name].metrics), latex_delimiters=LATEX)
+                        text = gr.Markdown(elem_classes=["translation"])
+                        plot = gr.Plot(show_label=False, elem_classes=["heatmap"])
+                        stats = gr.Markdown(elem_classes=["map-stats"])
+                    self.f_cards[name] = (text, plot, stats)
+        outputs = [self.f_status] + [c for card in self.f_cards.values() for c in card]
+        for trigger in (self.f_button.click, self.f_text.submit):
+            trigger(self.on_family, [self.f_text], outputs, api_visibility="private", concurrency_id="models")
+
+    def on_family(self, text) -> dict:
+        """Every member's translation and map of one sentence."""
+        try:
+            maps, reference, messages = family_maps(self.family, text)
+        except RequestError as e:
+            return {self.f_status: f"**{md(str(e))}**"}
+        lines = ([f"Reference (test_2016_flickr): *{md(reference)}*"] if reference else []) + [md(m) for m in messages]
+        out = {self.f_status: "\n\n".join(lines)}
+        for m in maps:
+            t = m.result.translation
+            text, plot, stats = self.f_cards[m.name]
+            out[text] = f"{md(t.text or '(empty)')} <small>· log-probability {t.log_prob:.2f}</small>"
+            out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: cross-attention")
+            out[stats] = map_stats_markdown(api.map_statistics("alignment", m.weights, t.src_tokens),
+                                            KIND_NAMES["alignment"], t.output_labels, t.src_tokens)
+        return out
 
 
 class Inspector:
@@ -545,10 +582,12 @@ def main(argv=None):
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     args = parser.parse_args(argv)
     models = ModelSet(args.checkpoints)
-    print(f"Loaded {len(models.translators)} model(s) on {models.device}: {', '.join(models) or 'none'}", flush=True)
-    for name, reason in models.failures:
+    family = ModelSet(models.root / "family", references=models.references) if (models.root / "family").is_dir() else None
+    print(f"Loaded {len(models.translators)} model(s) on {models.device}: {', '.join(models) or 'none'}"
+          + (f"; the attention family: {', '.join(ordered(family))}" if family else ""), flush=True)
+    for name, reason in models.failures + (family.failures if family else []):
         print(f"Could not load {name}: {reason}", flush=True)
-    demo, _ = build_app(models)
+    demo, _ = build_app(models, family)
     # One request at a time runs (the models use both CPUs), in one queue for the page and the API.
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
     # quiet: Gradio's own banner would suggest share=True in launch(); this app has --share

@@ -132,6 +132,10 @@ COLUMNS: dict[str, Column] = {
     "speed_beam": Column("sentences/s beam 5", lambda r: _number(r.beam.get("sentences_per_second"), 1),
                          lambda v: f"{v:.1f}"),
     "training": Column("training", lambda r: duration(r.metrics.get("train_seconds")), str),
+    "member": Column("member", lambda r: f"`{r.metrics.get('family') or r.name}`", str, "---"),
+    "entropy": Column("mean entropy (bits)", lambda r: _number(r.metrics.get("map_statistics", {}).get("mean_entropy"))),
+    "diagonality": Column("diagonality", lambda r: _number(r.metrics.get("map_statistics", {}).get("diagonality"))),
+    "monotonicity": Column("monotonicity", lambda r: _number(r.metrics.get("map_statistics", {}).get("monotonicity"))),
     "hardware": Column("hardware", lambda r: r.metrics.get("hardware") or None, str, "---"),
     "command": Column("command", lambda r: f"`{r.metrics['command']}`" if r.metrics.get("command") else None, str, "---"),
 }
@@ -140,23 +144,28 @@ README_COLUMNS = ("model", "paper", "parameters", "size", "bleu_greedy", "bleu_b
                   "tutorial", "training", "hardware", "command")
 CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chrf_beam", "val_bleu", "epochs",
                 "training", "hardware")
+# The attention family (README, Family tab); the report adds each member's formula.
+FAMILY_COLUMNS = ("member", "parameters", "bleu_greedy", "bleu_beam", "entropy", "diagonality", "monotonicity",
+                  "training")
 # The app's column is narrow: the scores first; training cost and hardware are the same for every row,
 # so the Leaderboard says them once, under the table (see ``common``).
 LEADERBOARD_COLUMNS = ("model", "paper", "bleu_beam", "bleu_greedy", "chrf_beam", "parameters", "size",
                        "speed_greedy", "speed_beam")
 
 
-def cell(row: ResultRow, key: str) -> str:
-    """One value as markdown shows it."""
-    column = COLUMNS[key]
+def cell(row: ResultRow, key: str, columns: dict | None = None) -> str:
+    """One value as markdown shows it (``columns``: extra columns beside COLUMNS)."""
+    column = {**COLUMNS, **(columns or {})}[key]
     value = column.value(row)
     return MISSING if value is None or value == MISSING else column.text(value)
 
 
-def markdown(rows: list[ResultRow], keys=README_COLUMNS) -> str:
-    lines = ["| " + " | ".join(COLUMNS[k].header for k in keys) + " |",
-             "|" + "|".join(COLUMNS[k].align for k in keys) + "|"]
-    lines += ["| " + " | ".join(cell(r, k) for k in keys) + " |" for r in rows]
+def markdown(rows: list[ResultRow], keys=README_COLUMNS, columns: dict | None = None) -> str:
+    """A markdown table of ``rows``; ``columns`` adds columns of the caller's beside COLUMNS."""
+    known = {**COLUMNS, **(columns or {})}
+    lines = ["| " + " | ".join(known[k].header for k in keys) + " |",
+             "|" + "|".join(known[k].align for k in keys) + "|"]
+    lines += ["| " + " | ".join(cell(r, k, columns) for k in keys) + " |" for r in rows]
     return "\n".join(lines)
 
 

@@ -67,7 +67,8 @@ def make_project(root: Path) -> None:
                  "seq2seq/__pycache__/hub.cpython-311.pyc", "seq2seq/notes.md", "tests/test_hub.py",
                  ".venv/lib/site.py", "data/multi30k/train.de.gz", ".ci/run", "logs/gru.log",
                  "checkpoints/gru/resume/state.json", "checkpoints/gru/.config.json.9.tmp",
-                 "checkpoints/gru/nested/config.json", "checkpoints/notes.md",
+                 "checkpoints/gru/nested/config.json", "checkpoints/notes.md", "seq2seq/explorer/about.md",
+                 "checkpoints/family/dot/config.json", "checkpoints/family/dot/resume/state.json",
                  *(f"checkpoints/gru/{name}" for name in CHECKPOINT),
                  "checkpoints/lstm/config.json", "checkpoints/lstm/model.safetensors"]:
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ def make_project(root: Path) -> None:
 
 
 SPACE = {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/tools/hub.py",
-         *(f"checkpoints/gru/{name}" for name in CHECKPOINT)}
+         "seq2seq/explorer/about.md", "checkpoints/family/dot/config.json", *(f"checkpoints/gru/{name}" for name in CHECKPOINT)}
 
 
 def git(root: Path, *args: str) -> None:
@@ -100,7 +101,8 @@ def test_space_files_without_git_use_the_allow_list_on_disk(tmp_path):
 
 def test_space_files_of_this_repository():
     files = space_files(ROOT)
-    assert {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/checkpoint.py"} <= set(files)
+    assert {"app.py", "requirements.txt", "README.md", "seq2seq/__init__.py", "seq2seq/checkpoint.py",
+            "seq2seq/explorer/about.md", "seq2seq/explorer/page.css", "seq2seq/explorer/page_head.html"} <= set(files)
     assert "docs/screenshot.png" in files                      # the README's image shows on the Space page too
     assert all(hub.is_space_file(p) for p in files)
     assert not [p for p in files if p.startswith(("tests/", ".", "data/", "logs/")) or "resume" in p or p == "train.py"]

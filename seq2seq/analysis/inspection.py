@@ -27,7 +27,7 @@ from ..checkpoint import read_json
 from ..data import EOS_IDX, tokenizer
 from ..decoding import forced_decode
 from .saliency import saliency
-from .stats import difference, similarity
+from .stats import difference, similarity, summary
 from ..translator import Translation, Translator, alignment, detokenize
 
 SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
@@ -182,3 +182,27 @@ def probes(translator: Translator) -> dict | None:
     """``probes.json`` beside the checkpoint (see ``probes.py``), or None when it has none."""
     path = translator.path / "probes.json" if translator.path else None
     return read_json(path) if path is not None and path.is_file() else None
+
+
+# ---------------------------------------------------------------------------- a whole test set
+
+
+CORPUS_STATISTICS = ("mean_entropy", "entropy_norm", "diagonality", "monotonicity")
+
+
+def corpus_map_statistics(translator: Translator, texts: list[str]) -> dict:
+    """The mean over ``texts`` of each sentence's map statistics (``stats.summary`` of the greedy
+    translation's cross-attention averaged over layers and heads): mean_entropy (bits), entropy_norm,
+    diagonality, monotonicity; with the number of sentences that had a map."""
+    if not translator.has_attention:
+        raise ValueError(f"{translator.arch} has no attention: its saliency maps are too slow for a whole test set")
+    totals, n = dict.fromkeys(CORPUS_STATISTICS, 0.0), 0
+    for t in translator.translate(texts):
+        kind, weights = map_of(translator, t)
+        s = summary(weights, t.src_tokens)
+        if s["diagonality"] is None:
+            continue
+        n += 1
+        for key in CORPUS_STATISTICS:
+            totals[key] += s[key]
+    return {"sentences": n, **{k: round(v / max(n, 1), 4) for k, v in totals.items()}}

@@ -28,6 +28,22 @@ from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, M
                       RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
                       translate_all)
 
+# What the API page says of the two endpoints (app.py gives them these docstrings).
+TRANSLATE_ENDPOINT = """Translate German text with the named models (default: all). beam_size 1 is greedy search;
+max_len 0 means 1.5 x the source length + 10. Returns, per model, the translation, its tokens,
+log-probability, seconds, sentence BLEU (for test sentences) and attention matrices:
+cross [T][layers][heads][S], decoder_self [T][layers][heads][T], encoder_self [layers][heads][S][S];
+models without attention return a saliency matrix [T][S] instead. "statistics" describes each
+model's map (cross-attention averaged over layers and heads, or saliency; "map" says which):
+entropy per output word in bits, mean_entropy, entropy_norm (0..1), diagonality, monotonicity,
+coverage per source word, and the share of weight on punctuation and on <eos> (None: no such column)."""
+CONTINUE_ENDPOINT = """What-if decoding: the model ``architecture`` must start its translation of the German ``text``
+with ``prefix`` (English words) and continues greedily from there (max_len 0: 1.5 x the source
+length + 10, plus the prefix). Returns the tokens, forced_words (how many were forced),
+unknown_words (prefix words outside its vocabulary, written as <unk>; raw_tokens has the <unk>,
+tokens the source word copied in its place), text, log-probability,
+its map [T][S] ("map": cross-attention averaged over layers and heads, or saliency for models
+without attention) and the map's statistics."""
 KEEP_DOWNLOADS = 200         # JSON files kept for the download buttons (gradio copies each into its cache)
 
 

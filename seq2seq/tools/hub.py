@@ -72,12 +72,14 @@ def model_repo_files(checkpoints) -> dict[str, Path]:
 
 
 def is_space_file(path: str) -> bool:
-    """The allow-list of the Space: app.py, requirements.txt, README.md and its screenshot, the package, the checkpoints."""
+    """The allow-list of the Space: app.py, requirements.txt, README.md and its screenshot, the package (code and
+the page's assets), the checkpoints and the attention family's (checkpoints/family/NAME)."""
     parts = PurePosixPath(path).parts
     if path in SPACE_TOP_FILES:
         return True
-    if parts[0] == "seq2seq":
-        return path.endswith(".py") and "__pycache__" not in parts
+    if parts[0] == "seq2seq":   # the package: its code, and the page's text, style and script (seq2seq/explorer)
+        assets = parts[:2] == ("seq2seq", "explorer") and path.endswith((".md", ".css", ".html"))
+        return (path.endswith(".py") or assets) and "__pycache__" not in parts
     # checkpoints/NAME/FILE, and the attention family's checkpoints/family/NAME/FILE
     if parts[0] != "checkpoints" or parts[-1] not in CHECKPOINT_FILES:
         return False
@@ -96,7 +98,7 @@ def git_tracked(root: Path) -> list[str] | None:
 def candidate_files(root: Path) -> list[str]:
     """Without git: every file the allow-list could match, found on disk."""
     paths = [p for p in SPACE_TOP_FILES if (root / p).is_file()]
-    paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("seq2seq/**/*.py"))]
+    paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("seq2seq/**/*")) if p.is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted([*root.glob("checkpoints/*/*"), *root.glob("checkpoints/family/*/*")])]
     return paths
 

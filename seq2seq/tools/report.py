@@ -1,7 +1,12 @@
-"""The results table, generated from each checkpoint's ``metrics.json``.
+"""The README's results tables, generated from each checkpoint's ``metrics.json`` (``seq2seq.results``).
 
-    python -m seq2seq.tools.report                 # print the markdown table
-    python -m seq2seq.tools.report --update README.md   # rewrite the table between its markers
+    python -m seq2seq.tools.report                          # print the six architectures' table
+    python -m seq2seq.tools.report --update README.md       # rewrite it between its markers
+    python -m seq2seq.tools.report --family --update README.md   # the attention family's table
+
+The family table adds each member's score formula and the statistics of its maps over the whole
+test_2016_flickr (mean over sentences of the greedy translation's cross-attention statistics);
+a member whose metrics.json lacks them is measured first (``map_statistics`` is written there).
 """
 
 from __future__ import annotations
@@ -11,33 +16,72 @@ import re
 import sys
 from pathlib import Path
 
-from ..results import README_COLUMNS, markdown, result_rows
+from ..checkpoint import read_metrics, write_json
+from ..results import FAMILY_COLUMNS, README_COLUMNS, Column, markdown, result_rows
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+FAMILY_START, FAMILY_END = "<!-- family:start -->", "<!-- family:end -->"
 
 
 def results_table(root="checkpoints") -> str:
-    """The README's markdown table: one row per checkpoint under ``root`` (``seq2seq.results``)."""
+    """The README's markdown table: one row per checkpoint under ``root``."""
     return markdown(result_rows(root), README_COLUMNS)
 
 
-def update_readme(readme: Path, table: str) -> None:
+def measure_map_statistics(path: Path, data_dir=None, split: str = "test_2016_flickr") -> dict:
+    """Mean map statistics of the checkpoint at ``path`` over ``split``, stored in its metrics.json."""
+    from ..analysis.inspection import corpus_map_statistics
+    from ..data import load_split
+    from ..translator import load_checkpoint
+
+    translator = load_checkpoint(path)
+    data = load_split(split, translator.config["src_lang"], translator.config["trg_lang"], data_dir)
+    stats = {"split": split, **corpus_map_statistics(translator, data.src_text)}
+    metrics = read_metrics(path)
+    write_json(path / "metrics.json", {**metrics, "map_statistics": stats})
+    return stats
+
+
+def family_table(root="checkpoints/family", data_dir=None, measure: bool = True) -> str:
+    """The attention family's markdown table, members in the order of FAMILY."""
+    from ..explorer.family import MEMBERS
+    from ..models.luong import FAMILY
+
+    rows = result_rows(root)
+    if measure:
+        for r in rows:
+            if r.metrics and "map_statistics" not in r.metrics:
+                print(f"measuring the maps of {r.name} on test_2016_flickr ...", file=sys.stderr)
+                r.metrics["map_statistics"] = measure_map_statistics(r.path, data_dir)
+    order = list(FAMILY)
+    rows.sort(key=lambda r: order.index(r.name) if r.name in order else len(order))
+    formula = Column("score", lambda r: f"${MEMBERS[r.name].formula}$" if r.name in MEMBERS else None, str, "---")
+    return markdown(rows, (FAMILY_COLUMNS[0], "formula", *FAMILY_COLUMNS[1:]), {"formula": formula})
+
+
+def update_readme(readme: Path, table: str, start: str = START, end: str = END) -> None:
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
-        raise SystemExit(f"{readme} has no {START} ... {END} markers")
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{table}\n{END}", text, flags=re.S)
+    if start not in text or end not in text:
+        raise SystemExit(f"{readme} has no {start} ... {end} markers")
+    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
     readme.write_text(text, encoding="utf-8")
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.report", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--update", metavar="README", help="rewrite the table between the results markers")
+    parser.add_argument("--checkpoints", help="default: checkpoints (checkpoints/family with --family)")
+    parser.add_argument("--family", action="store_true", help="the attention family's table")
+    parser.add_argument("--data-dir", help="Multi30k, to measure map statistics (default: $SEQ2SEQ_DATA_DIR)")
+    parser.add_argument("--update", metavar="README", help="rewrite the table between its markers")
     args = parser.parse_args(argv)
-    table = results_table(args.checkpoints)
+    if args.family:
+        table = family_table(args.checkpoints or "checkpoints/family", args.data_dir)
+        markers = (FAMILY_START, FAMILY_END)
+    else:
+        table, markers = results_table(args.checkpoints or "checkpoints"), (START, END)
     if args.update:
-        update_readme(Path(args.update), table)
+        update_readme(Path(args.update), table, *markers)
     else:
         print(table)
     return 0

@@ -1,0 +1,109 @@
+"""The attention family: its presets, its table, and the Family tab (library and a real browser)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from conftest import serve_app, tiny_model
+from seq2seq import load_checkpoint, save_checkpoint
+from seq2seq.explorer.family import MEMBERS, family_maps, member_header
+from seq2seq.explorer.service import ModelSet, RequestError
+from seq2seq.models import ARCHITECTURES, build_model
+from seq2seq.models.luong import FAMILY, FAMILY_SIZE, family_hparams
+from seq2seq.tools.report import family_table
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+MEMBERS_HERE = ("dot", "ntm", "hard")      # a soft, the NTM and the hard member: three kinds of map
+
+
+@pytest.fixture(scope="module")
+def family_root(checkpoint_root, vocabs, tmp_path_factory):
+    """checkpoints/ with the six tiny architectures and family/ holding three tiny members."""
+    root = tmp_path_factory.mktemp("with_family")
+    for arch in ARCHITECTURES:
+        shutil.copytree(checkpoint_root / arch, root / arch)
+    src_vocab, trg_vocab = vocabs
+    for i, name in enumerate(MEMBERS_HERE):
+        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
+        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
+        metrics = {"arch": "luong", "family": name, "parameters": model.num_parameters(),
+                   "test": {"greedy": {"bleu": 30.0 + i}, "beam5": {"bleu": 31.5 + i}},
+                   "map_statistics": {"mean_entropy": 1.0 + i, "diagonality": 0.5, "monotonicity": 0.75}}
+        save_checkpoint(root / "family" / name, model, src_vocab, trg_vocab, "de", "en", metrics=metrics)
+    return root
+
+
+def test_every_family_member_is_a_luong_preset_of_at_most_4m_parameters():
+    assert set(MEMBERS) == set(FAMILY)
+    for name in FAMILY:
+        model = build_model("luong", 7851, 5892, **family_hparams(name))      # the shipped vocabulary sizes
+        assert model.num_parameters() <= 4_000_000, name
+        assert model.config.emb_dim == FAMILY_SIZE["emb_dim"] and model.config.hidden_dim == FAMILY_SIZE["hidden_dim"]
+    assert family_hparams("local_p")["local"] and family_hparams("hard")["hard"]
+    assert family_hparams("hard")["score"] == "general"      # the hard member's soft twin is "general"
+    with pytest.raises(ValueError, match="unknown family member"):
+        family_hparams("nope")
+
+
+def test_family_maps_run_every_member_on_one_sentence(family_root):
+    family = ModelSet(family_root / "family", device="cpu", references={})
+    maps, reference, messages = family_maps(family, SENTENCE)
+    assert [m.name for m in maps] == list(MEMBERS_HERE) and reference is None and not messages
+    for m in maps:
+        t = m.result.translation
+        expected = load_checkpoint(family_root / "family" / m.name).translate([SENTENCE])[0]
+        assert t.tokens == expected.tokens
+        assert m.weights.shape == (len(t.output_labels), len(t.src_tokens))
+        torch.testing.assert_close(m.weights.sum(-1), torch.ones(len(t.output_labels)))
+    hard = next(m for m in maps if m.name == "hard")
+    assert ((hard.weights == 0) | (hard.weights == 1)).all()          # one source position per step
+    with pytest.raises(RequestError, match="Empty input"):
+        family_maps(family, "  ")
+
+
+def test_member_header_names_the_score_its_formula_and_test_bleu():
+    header = member_header("scaled_dot", {"test": {"beam5": {"bleu": 35.04}}})
+    assert "scaled dot product" in header and "BLEU 35.0" in header and r"\sqrt{n}" in header
+    assert "Vaswani" in header
+
+
+def test_family_table_in_the_order_of_the_family_with_formulas(family_root):
+    lines = family_table(family_root / "family", measure=False).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == [f"`{n}`" for n in MEMBERS_HERE]
+    ntm = [c.strip() for c in lines[3].strip("|").split("|")]
+    assert "interpolate" in ntm[1] and ntm[3:7] == ["31.00", "32.50", "2.00", "0.50"]
+
+
+def test_family_tab_in_a_browser(family_root, tmp_path):
+    from test_browser import ARGS, CHROMIUM, require_browser
+
+    sync_api = require_browser()
+    with serve_app(family_root, tmp_path / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(url)
+            page.wait_for_selector("#translate-button", timeout=60_000)
+            page.get_by_role("tab", name="Family").click()
+            page.fill("#family-text textarea", SENTENCE)
+            page.click("#family-button")
+            try:
+                for name in MEMBERS_HERE:
+                    page.wait_for_selector(f"#family-{name} .js-plotly-plot .xtick text", timeout=60_000)
+            finally:
+                page.screenshot(path=str(tmp_path / "family.png"), full_page=True)
+            for name in MEMBERS_HERE:
+                card = page.query_selector(f"#family-{name}")
+                [t] = load_checkpoint(family_root / "family" / name).translate([SENTENCE])
+                ticks = card.eval_on_selector_all(".xtick text", "els => els.map(e => e.textContent)")
+                assert ticks == t.src_tokens, name
+                assert MEMBERS[name].title in card.inner_text() and card.query_selector(".katex"), name
+                assert t.text in card.inner_text()
+            browser.close()
+    log = (tmp_path / "app.log").read_text()
+    assert "the attention family: dot, ntm, hard" in log
+    assert json.loads((family_root / "family" / "ntm" / "metrics.json").read_text())["family"] == "ntm"
