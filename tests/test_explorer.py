@@ -1,0 +1,110 @@
+"""The app's library (seq2seq.explorer): a set of models, translating with several, an inspection,
+a comparison, the JSON answers and the text helpers, without Gradio."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from seq2seq import load_checkpoint
+from seq2seq.explorer import api
+from seq2seq.explorer.service import (MAX_INPUT_CHARS, Inspection, ModelSet, RequestError, card_figures, checked,
+                                      compare, translate_all)
+from seq2seq.explorer.examples import normalise_sentence
+from seq2seq.explorer.text import md
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+
+
+def test_one_broken_model_does_not_take_the_others_down(checkpoint_root, tmp_path, monkeypatch):
+    for arch in ("gru", "transformer"):
+        shutil.copytree(checkpoint_root / arch, tmp_path / arch)
+    models = ModelSet(tmp_path, device="cpu", references={})
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(models.translators["gru"], "translate", boom)
+    results, reference, messages = translate_all(models, SENTENCE, ["gru", "transformer"])
+    assert list(results) == ["transformer"] and messages == ["gru failed: out of memory"] and reference is None
+    [expected] = load_checkpoint(tmp_path / "transformer").translate([SENTENCE])
+    assert results["transformer"].translation.tokens == expected.tokens
+
+
+def test_a_test_sentence_brings_its_reference_and_sentence_bleu(models):
+    key = normalise_sentence("Ein Hund rennt.")
+    models.references[key] = "A dog runs."
+    try:
+        results, reference, _ = translate_all(models, "  Ein   HUND rennt. ", ["transformer"])
+    finally:
+        del models.references[key]
+    assert reference == "A dog runs." and 0 <= results["transformer"].bleu <= 100
+
+
+def test_long_input_is_cut_and_said(models):
+    results, _, messages = translate_all(models, "Hund " * 10_000, ["gru"])
+    assert messages[0] == f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read."
+    assert results["gru"].translation.truncated
+
+
+@pytest.mark.parametrize("value, ok", [(3, 3), ("4", 4), (4.0, 4), (0, None), (11, None), (2.5, None), ("x", None),
+                                       (float("nan"), None), (None, None)])
+def test_checked_keeps_what_the_sliders_allow(value, ok):
+    if ok is None:
+        with pytest.raises(RequestError, match="beam_size must be a whole number from 1 to 10"):
+            checked("beam_size", value, 1, 10)
+    else:
+        assert checked("beam_size", value, 1, 10) == ok
+
+
+def test_card_figures_clamp_the_layer_and_head_and_title_the_choice(models):
+    results, _, _ = translate_all(models, SENTENCE, ["transformer"])
+    r = results["transformer"]
+    f = card_figures(models, r, "cross", 7, 3)                  # layer 7 does not exist: the last one
+    assert (f.layer, f.head) == (1, 3) and f.title == "cross-attention · layer 2 of 2 · head 4 of 4"
+    torch.testing.assert_close(f.shown, r.translation.attention["cross"][:, 1, 3].float())
+    mean = card_figures(models, r, "cross", 0, -1)
+    torch.testing.assert_close(mean.shown, r.translation.attention["cross"][:, 0].float().mean(1))
+
+
+def test_an_inspection_without_a_page(models):
+    i = Inspection.run(models, "convs2s", SENTENCE)
+    t = i.translation
+    assert i.steps.written == t.raw_tokens and i.map[1].shape == (len(t.output_labels), len(t.src_tokens))
+    w = i.continue_with(models, ["a", "dogs", "zebra"])
+    assert w["translation"].raw_tokens[:3] == ["a", "dogs", "<unk>"] and w["forced"] == 3 and w["unknown"] == ["zebra"]
+    assert i.force(models, "   ") is None and i.forced is None
+    f = i.force(models, "A man in an orange hat.")
+    assert f["translation"].output_labels == ["a", "man", "in", "an", "orange", "hat", ".", "<eos>"]
+    b = i.beam_search(models, 3, 0.0)
+    rows = i.nbest_rows()
+    assert [r[0] for r in rows] == list(range(1, len(rows) + 1)) and b["beam_size"] == 3
+    scores = [r[2] for r in rows]
+    assert scores == sorted(scores, reverse=True)                # length penalty 0: the score is the log-probability
+    assert all(r[2] == pytest.approx(r[3], abs=1e-3) for r in rows)
+    data = api.inspection_json(models, i)
+    assert json.loads(json.dumps(data)) == data
+    assert data["forced"]["reference"] == "A man in an orange hat." and data["what_if"]["forced_words"] == 3
+    with pytest.raises(RequestError, match="Choose a model"):
+        Inspection.run(models, "nope", SENTENCE)
+    with pytest.raises(RequestError, match="beam size"):
+        i.beam_search(models, 0, 1.0)
+
+
+def test_compare_needs_two_models_and_a_reference_for_the_reference(models):
+    c, tokens = compare(models, SENTENCE, "transformer", "gru", "a")
+    assert c.rows == tokens + ["<eos>"] and c.kinds == ("alignment", "saliency")
+    data = api.comparison_json(SENTENCE, "a", ("transformer", "gru"), c)
+    torch.testing.assert_close(torch.tensor(data["difference"]), c.difference, atol=1e-4, rtol=0)
+    with pytest.raises(RequestError, match="no reference"):
+        compare(models, SENTENCE, "transformer", "gru", "reference")
+    with pytest.raises(RequestError, match="Choose two models"):
+        compare(models, SENTENCE, "transformer", "nope", "a")
+
+
+def test_markdown_text_is_shown_literally():
+    assert md("*a* _b_ <script>`x`</script> [l](u) #h |t|") == (
+        "&#42;a&#42; &#95;b&#95; &lt;script&gt;&#96;x&#96;&lt;/script&gt; &#91;l&#93;(u) &#35;h &#124;t&#124;")
