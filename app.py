@@ -240,10 +240,12 @@ class UI:
             return (gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(str(e)),
                     gr.Plot(value=None, visible=False), "")
         v = f.view
-        layers = gr.Dropdown([(str(i + 1), i) for i in range(v.layers)], value=f.layer, visible=v.layers > 1)
+        layers = gr.Dropdown([("mean", MEAN)] + [(str(i + 1), i) for i in range(v.layers)], value=f.layer,
+                             visible=v.layers > 1)
         heads = gr.Dropdown([("mean", MEAN)] + [(str(i + 1), i) for i in range(v.heads)], value=f.head,
                             visible=v.heads > 1)
-        stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns)
+        stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
+                                   self_attention=kind.endswith("_self"))
         return layers, heads, f.plot, gr.Plot(value=f.overview, visible=f.overview is not None), stats
 
 
@@ -394,7 +396,8 @@ class Inspector:
         names = list(m)
         attending = [n for n in names if m.translators[n].has_attention] or names
         gr.Markdown("Two models' maps of one sentence, along the same output (each model is forced to write it), "
-                    "so the rows and columns line up: their difference on one scale, -1 to 1, and one similarity "
+                    "so the rows and columns line up: their difference (purple where A puts more weight, orange where B does, on a "
+                    "scale fitted to the largest difference) and one similarity "
                     "number. A model without attention (LSTM, GRU) takes part with its saliency map.")
         with gr.Row(equal_height=True):
             self.c_text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=3,
@@ -569,7 +572,7 @@ class Inspector:
                 self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {kinds[0]}"),
                 self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {kinds[1]}"),
                 self.c_diff: difference_heatmap(map_view("difference", c.difference, c.rows, c.columns),
-                                                f"A − B ({a} − {b}): blue where A puts more weight, red where B does")}
+                                                f"A − B ({a} − {b}): purple where A puts more weight, orange where B does")}
 
 
 def main(argv=None):

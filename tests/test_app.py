@@ -102,7 +102,8 @@ def test_views_of_a_transformer_translation(checkpoint_root):
     assert dec.weights.shape == (2, 4, T, T) and dec.columns[0] == "<sos>" and dec.columns[1:] == t.output_labels[:-1]
     assert enc.weights.shape == (2, 4, S, S) and enc.rows == enc.columns == SRC_TOKENS
     assert torch.allclose(cross.select(0, None), t.attention["cross"][:, 0].mean(1))
-    assert torch.allclose(cross.select(None, 2), t.attention["cross"][:, 1, 2])
+    assert torch.allclose(cross.select(None, 2), t.attention["cross"][:, :, 2].mean(1))      # mean of the layers
+    assert torch.allclose(cross.select(), t.attention["cross"].mean((1, 2)))
     small = overview(cross)
     assert len(small.data) == 8 and small.layout.coloraxis.cmin == 0 and small.layout.coloraxis.cmax == 1
     sal = saliency_view(t, translation_saliency(translator, t))
@@ -215,9 +216,12 @@ def test_changing_map_layer_and_head_redraws_one_card(ui):
     assert "layer 1 of 2" in fig.layout.title.text and "head 2 of 4" in fig.layout.title.text
     assert layer.value == 0 and head.value == 1 and small.visible
     assert "encoder self-attention · layer 1 of 2 · head 2 of 4" in stats and "diagonality" in stats  # the map shown
-    layer, head, fig, _, _ = ui.on_view("transformer", results, "decoder_self", 7, MEAN)  # out of range: clamped
-    assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the heads" in fig.layout.title.text
-    assert layer.value == 1
+    layer, head, fig, _, stats = ui.on_view("transformer", results, "decoder_self", 7, MEAN)  # no layer 7: the mean
+    assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the layers and heads" in fig.layout.title.text
+    assert layer.value == MEAN and head.value == MEAN
+    # decoder self-attention speaks of query and key words, and names the <sos> column as such
+    assert "bits a query word" in stats and "each key word received" in stats and "on &lt;sos&gt;" in stats
+    assert "on &lt;eos&gt;" not in stats                  # its keys are <sos> and the words written before
     _, _, fig, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
     assert "saliency" in fig.layout.title.text and "no attention" not in fig.layout.title.text
     assert "gradient × input saliency" in stats and "entropy" in stats

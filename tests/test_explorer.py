@@ -63,11 +63,16 @@ def test_checked_keeps_what_the_sliders_allow(value, ok):
 def test_card_figures_clamp_the_layer_and_head_and_title_the_choice(models):
     results, _, _ = translate_all(models, SENTENCE, ["transformer"])
     r = results["transformer"]
-    f = card_figures(models, r, "cross", 7, 3)                  # layer 7 does not exist: the last one
-    assert (f.layer, f.head) == (1, 3) and f.title == "cross-attention · layer 2 of 2 · head 4 of 4"
-    torch.testing.assert_close(f.shown, r.translation.attention["cross"][:, 1, 3].float())
-    mean = card_figures(models, r, "cross", 0, -1)
-    torch.testing.assert_close(mean.shown, r.translation.attention["cross"][:, 0].float().mean(1))
+    cross = r.translation.attention["cross"].float()           # [T, layers, heads, S]
+    f = card_figures(models, r, "cross", 7, 3)                  # layer 7 does not exist: the mean of the layers
+    assert (f.layer, f.head) == (-1, 3) and f.title == "cross-attention · mean of the layers · head 4 of 4"
+    torch.testing.assert_close(f.shown, cross[:, :, 3].mean(1))
+    one = card_figures(models, r, "cross", 0, -1)
+    assert one.title == "cross-attention · layer 1 of 2 · mean of the heads"
+    torch.testing.assert_close(one.shown, cross[:, 0].mean(1))
+    default = card_figures(models, r, "cross", None, None)     # what the card opens with: the Inspect tab's map
+    assert default.title == "cross-attention · mean of the layers and heads"
+    torch.testing.assert_close(default.shown, cross.mean((1, 2)))
 
 
 def test_an_inspection_without_a_page(models):

@@ -189,7 +189,10 @@ def test_two_models_compared_on_the_same_tokens(checkpoint_root):
     assert c.kinds == ("alignment", "saliency") and c.a.shape == c.b.shape == (4, 10)
     assert 0 <= c.similarity < 1 and c.difference.abs().max() <= 1
     fig = figures.difference_heatmap(figures.map_view("difference", c.difference, c.rows, c.columns))
-    assert (fig.data[0].zmin, fig.data[0].zmax) == (-1.0, 1.0) and list(fig.layout.yaxis.ticktext)[-1] == "&lt;eos&gt;"
+    top = c.difference.abs().max().item()                        # a diverging scale fitted symmetrically to the data
+    assert fig.data[0].zmin == pytest.approx(-top) and fig.data[0].zmax == pytest.approx(top) and top < 1
+    assert fig.data[0].colorscale[0][1] == "rgb(127,59,8)"        # PuOr: orange below 0, not the maps' blue
+    assert list(fig.layout.yaxis.ticktext)[-1] == "&lt;eos&gt;"
 
 
 # ---------------------------------------------------------------------------- alignment over epochs

@@ -17,8 +17,10 @@ j = 0..S-1:
                     and with no pair left it is 1.
     coverage        per source word, the total weight it received over all rows (sums to T).
     punctuation     the share of all weight on punctuation columns ("." "," "!" ...).
-    eos             the share on <eos>/<sos> columns; None when the map has no such column
+    eos             the share on <eos> columns; None when the map has no such column
                     (the sources here carry no <eos>, so cross-attention and saliency maps have none).
+    sos             the share on <sos> columns (decoder self-attention's first key, the start
+                    symbol); None when the map has none.
 
 ``difference`` and ``similarity`` compare two maps of the same sentence with the same output:
 similarity = 1 - the mean over rows of the total-variation distance between them
@@ -32,7 +34,6 @@ import unicodedata
 
 import torch
 
-SPECIAL = {"<eos>", "<sos>"}
 
 
 def normalise_rows(w: torch.Tensor) -> torch.Tensor:
@@ -96,8 +97,8 @@ def summary(w: torch.Tensor, columns: list[str]) -> dict:
     T, S = w.shape
     if T == 0 or S == 0:  # nothing to measure
         return {"entropy": [0.0] * T, "mean_entropy": 0.0, "entropy_norm": 0.0, "diagonality": None,
-                "monotonicity": None, "coverage": [0.0] * S, "punctuation": 0.0, "eos": None}
-    special = [c in SPECIAL for c in columns]
+                "monotonicity": None, "coverage": [0.0] * S, "punctuation": 0.0, "eos": None, "sos": None}
+    eos, sos = [c == "<eos>" for c in columns], [c == "<sos>" for c in columns]
     h = entropy(w)
     return {
         "entropy": h.tolist(),                                 # [T] bits
@@ -107,7 +108,8 @@ def summary(w: torch.Tensor, columns: list[str]) -> dict:
         "monotonicity": monotonicity(w),
         "coverage": coverage(w).tolist(),                      # [S], sums to T
         "punctuation": column_share(w, [is_punctuation(c) for c in columns]),
-        "eos": column_share(w, special) if any(special) else None,
+        "eos": column_share(w, eos) if any(eos) else None,
+        "sos": column_share(w, sos) if any(sos) else None,
     }
 
 

@@ -48,8 +48,8 @@ class View:
         return self.weights.size(1)
 
     def select(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
-        """[rows, columns]: one layer (None: the last) and one head (None: the mean of the heads)."""
-        w = self.weights[self.layers - 1 if layer is None else layer]
+        """[rows, columns]: one layer (None: the mean of the layers) and one head (None: the mean of the heads)."""
+        w = self.weights.mean(dim=0) if layer is None else self.weights[layer]
         return w.mean(dim=0) if head is None else w[head]
 
 
@@ -100,13 +100,28 @@ def _axes(view: View, font_size: int = 12, show_labels: tuple[bool, bool] = (Tru
     return x, y
 
 
+def color_range(view: View, shown: torch.Tensor) -> tuple[tuple[float, float], str]:
+    """The colour scale of a map and its colour bar's title. Attention weights: 0 to 1, so maps compare.
+    Saliency spreads each row over every source word, so on 0-1 it looks blank: 0 to its largest cell."""
+    if view.kind == "saliency":
+        top = max(float(shown.max()), 1e-6) if shown.numel() else 1.0
+        return (0.0, top), f"0–{top:.2f}"
+    return (0.0, 1.0), "weight"
+
+
 def heatmap(view: View, layer: int | None = None, head: int | None = None, title: str = "",
-            colorscale=COLORSCALE, zrange: tuple[float, float] = (0.0, 1.0), value_name: str = "weight") -> go.Figure:
-    """One map: source (or key) tokens across, output (or query) tokens down; hover shows both and the weight."""
-    z = view.select(layer, head).round(decimals=4).tolist()
+            colorscale=COLORSCALE, zrange: tuple[float, float] | None = None, value_name: str = "weight",
+            scale_title: str | None = None) -> go.Figure:
+    """One map: source (or key) tokens across, output (or query) tokens down; hover shows both and the weight.
+    ``zrange`` None: the kind's own scale (``color_range``)."""
+    shown = view.select(layer, head)
+    if zrange is None:
+        zrange, scale_title = color_range(view, shown)
+    z = shown.round(decimals=4).tolist()
     customdata, template = _hover(view, value_name)
     fig = go.Figure(go.Heatmap(z=z, customdata=customdata, hovertemplate=template, colorscale=colorscale,
-                               zmin=zrange[0], zmax=zrange[1], xgap=1, ygap=1, colorbar=dict(thickness=10, len=0.8)))
+                               zmin=zrange[0], zmax=zrange[1], xgap=1, ygap=1,
+                               colorbar=dict(thickness=10, len=0.8, title=dict(text=scale_title or "", side="right"))))
     x, y = _axes(view)
     longest = max((len(t) for t in view.columns), default=1)
     fig.update_layout(title=dict(text=escape(title), font=dict(size=13), y=0.99, yanchor="top"), xaxis=x, yaxis=y,
@@ -144,7 +159,7 @@ def overview(view: View, title: str = "") -> go.Figure:
 
 # ---------------------------------------------------------------------------- deeper views (the Inspect and Compare tabs)
 
-DIVERGING = "RdBu"            # differences: red below 0, white at 0, blue above
+DIVERGING = "PuOr"            # differences: orange below 0, white at 0, purple above (blue already means weight)
 HIGHLIGHT, MUTED, EDGE = "#d62728", "#8fa8c8", "#c3cad3"
 
 
@@ -161,8 +176,10 @@ def mark_forced(fig: go.Figure, n: int) -> go.Figure:
 
 
 def difference_heatmap(view: View, title: str = "") -> go.Figure:
-    """A map of differences on one scale, -1 to 1 (white at 0)."""
-    return heatmap(view, title=title, colorscale=DIVERGING, zrange=(-1.0, 1.0), value_name="difference")
+    """A map of differences (A - B) on a diverging scale fitted symmetrically to the data, white at 0."""
+    top = max(float(view.weights.abs().max()) if view.weights.numel() else 0.0, 0.05)
+    return heatmap(view, title=title, colorscale=DIVERGING, zrange=(-top, top), value_name="A − B",
+                   scale_title=f"A − B, ±{top:.2f}")
 
 
 def message_figure(text: str, height: int = 120) -> go.Figure:

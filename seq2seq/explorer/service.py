@@ -223,7 +223,7 @@ class CardFigures:
     """What a card shows for one choice of map, layer and head (clamped to what exists)."""
 
     view: View
-    layer: int
+    layer: int               # MEAN or a layer index
     head: int                # MEAN or a head index
     title: str               # e.g. "cross-attention · layer 3 of 3 · mean of the heads"
     plot: object             # the heatmap (a Plotly figure)
@@ -232,17 +232,22 @@ class CardFigures:
 
 
 def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None, head: int | None) -> CardFigures:
+    """The default everywhere (None or MEAN, or a layer or head that does not exist) is the mean over all
+    layers and heads, the map the Inspect and Compare tabs show; the title names the choice."""
     v = view(models, result, kind)
-    layer = v.layers - 1 if layer is None or not 0 <= layer < v.layers else layer
+    layer = None if layer is None or layer == MEAN or not 0 <= layer < v.layers else layer
     head = None if head is None or head == MEAN or not 0 <= head < v.heads else head
-    where = [f"layer {layer + 1} of {v.layers}"] if v.layers > 1 else []
-    where += [("mean of the heads" if head is None else f"head {head + 1} of {v.heads}")] if v.heads > 1 else []
+    if v.layers > 1 and v.heads > 1 and layer is None and head is None:
+        where = ["mean of the layers and heads"]
+    else:
+        where = [("mean of the layers" if layer is None else f"layer {layer + 1} of {v.layers}")] if v.layers > 1 else []
+        where += [("mean of the heads" if head is None else f"head {head + 1} of {v.heads}")] if v.heads > 1 else []
     what = KIND_NAMES[kind]
     if kind == "saliency" and not models.translators[result.name].has_attention:
         what = f"no attention, so {what}"
     small = v.layers * v.heads > 1 and len(v.rows) * len(v.columns) <= OVERVIEW_MAX_CELLS
     title = " · ".join([what, *where])
-    return CardFigures(v, layer, MEAN if head is None else head, title,
+    return CardFigures(v, MEAN if layer is None else layer, MEAN if head is None else head, title,
                        heatmap(v, layer, head, f"{result.name}: {title}"),
                        overview(v, f"{result.name}: {what}, every layer × head") if small else None,
                        v.select(layer, head))

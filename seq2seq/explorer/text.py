@@ -28,16 +28,19 @@ def result_line(result: Result) -> str:
     return " · ".join(parts)
 
 
-def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str]) -> str:
-    """The statistics of one map, for under its heatmap: the numbers, then per word (see the About tab)."""
+def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], self_attention: bool = False) -> str:
+    """The statistics of one map, for under its heatmap: the numbers, then per word (see the About tab).
+    Self-attention maps speak of query and key words; the others of output and source words."""
     if s["diagonality"] is None:
         return ""
-    eos = "none in this map" if s["eos"] is None else f"{100 * s['eos']:.0f}%"
-    line = (f"<small>**{md(name)}** · entropy **{s['mean_entropy']:.2f}** bits a word "
-            f"({s['entropy_norm']:.2f} of the maximum) · diagonality **{s['diagonality']:.2f}** · "
-            f"monotonicity **{s['monotonicity']:.2f}** · weight on punctuation {100 * s['punctuation']:.0f}% · "
-            f"on &lt;eos&gt; {eos}</small>")
+    row, column = ("query", "key") if self_attention else ("output", "source")
+    special = [f"on {md(token)} {100 * s[key]:.0f}%" for key, token in (("eos", "<eos>"), ("sos", "<sos>"))
+               if s.get(key) is not None]
+    line = " · ".join([f"<small>**{md(name)}**", f"entropy **{s['mean_entropy']:.2f}** bits a {row} word "
+                       f"({s['entropy_norm']:.2f} of the maximum)", f"diagonality **{s['diagonality']:.2f}**",
+                       f"monotonicity **{s['monotonicity']:.2f}**",
+                       f"weight on punctuation {100 * s['punctuation']:.0f}%", *special]) + "</small>"
     per_row = ", ".join(f"“{md(w)}” {h:.2f}" for w, h in zip(rows, s["entropy"]))
     per_column = ", ".join(f"“{md(w)}” {c:.2f}" for w, c in zip(columns, s["coverage"]))
-    return (f"{line}\n\n<small>entropy per output word (bits): {per_row}<br>"
-            f"coverage (total weight each source word received): {per_column}</small>")
+    return (f"{line}\n\n<small>entropy per {row} word (bits): {per_row}<br>"
+            f"coverage (total weight each {column} word received): {per_column}</small>")

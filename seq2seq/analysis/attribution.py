@@ -1,0 +1,346 @@
+"""Signed attributions of each output word to the source words, with Captum, for every model.
+
+Teacher-force an output ``y`` and explain each output word's log-probability
+
+    f_t(x) = log p(y_t | y_<t, x)          (or, contrastively, log p(y_t | ...) - log p(w' | ...))
+
+by the source word embeddings ``x = (e_1 .. e_S)`` (the output of ``model.src_embedding``):
+
+* **Integrated gradients** (Sundararajan et al. 2017; ``captum.attr.IntegratedGradients``):
+  ``(e_j - e'_j) . integral_0^1 d f_t(e' + a (e - e')) / d e_j da``, with the baseline ``e'`` the
+  zero vector at every position, which is the ``<pad>`` embedding of every model (``padding_idx``
+  rows are zero); positions, lengths and attention masks stay those of the real sentence, since the
+  model still reads the real token ids (only the embeddings' output is replaced). The integral is
+  Gauss-Legendre quadrature with ``N_STEPS`` = 32 points (Captum's default method). Completeness:
+  a row sums to ``f_t(x) - f_t(baseline)`` (``completeness_gap`` measures how closely).
+* **Input x gradient** (Shrikumar et al. 2016; ``captum.attr.InputXGradient``): ``e_j . d f_t / d e_j``.
+
+Both are summed over the embedding dimensions and kept SIGNED (positive: the word raised the
+probability). Maps are ``[T, S]``: rows the output words (ending with ``<eos>`` if it is among them),
+columns the source words in source order (the LSTM embeds its source reversed, ``reverses_source``;
+the embeddings fed to it are flipped, so its columns come out in source order like every other's).
+
+How it is batched: each output step t needs its own gradient, so the sentence is copied once per
+output step (copy t is differentiated for step t only, as in ``saliency.py``), and Captum stacks the
+copies once per quadrature point; the model is run through its contract (``encode``, ``init_state``,
+``decoder_step``, ``logits``), copy t leaving the batch after step t and the output layer applied only
+to the one row each copy needs. Captum's ``internal_batch_size`` cuts the copies into chunks of at most
+``CHUNK_TOKENS`` token passes. The work grows with ``cost`` (quadrature points x output length x
+(source + output length)); maps above ``MAX_COST`` are refused (``AttributionTooLong``).
+
+Also here: :func:`contrastive` (why y_t rather than w' at step t), :func:`source_and_prefix`
+(integrated gradients over the source and the target-side input embeddings at once: how much of each
+output word comes from the source and how much from the words already written), and a benchmark,
+``python -m seq2seq.analysis.attribution --bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+from captum.attr import InputXGradient, IntegratedGradients
+
+from ..data import EOS_IDX, PAD_IDX, SOS_IDX
+from ..models.base import Seq2Seq, index_batch
+
+N_STEPS = 32                 # Gauss-Legendre points of integrated gradients
+BASELINE = "zero embedding at every position (= the <pad> embedding); ids, positions and masks unchanged"
+METHODS = ("integrated_gradients", "input_x_gradient")
+CHUNK_TOKENS = 12_000        # token passes per forward/backward (bounds memory; larger gains little on CPU)
+# Token passes a map may take (``cost``). A 12-word sentence at 32 points costs ~8,000; the longest
+# Multi30k test sentences (~30 words) ~60,000, a few seconds per model on 2 CPUs. None: no limit.
+MAX_COST = 100_000
+
+
+class AttributionTooLong(ValueError):
+    """The attribution would cost more than ``MAX_COST`` token passes."""
+
+
+def cost(src_len: int, out_len: int, n_steps: int = N_STEPS, prefix: bool = False) -> int:
+    """Token passes (forward and backward) of an attribution of ``out_len`` output words: each copy
+    of the sentence reads the source and the output as far as its step, once per quadrature point."""
+    return n_steps * (out_len * src_len + out_len * (out_len + 1) // 2)
+
+
+def check_cost(src_len: int, out_len: int, n_steps: int = N_STEPS) -> None:
+    if MAX_COST is not None and cost(src_len, out_len, n_steps) > MAX_COST:
+        raise AttributionTooLong(
+            f"No attribution for a translation this long ({out_len} output × {src_len} source words, "
+            f"{n_steps} integration steps): it would cost {cost(src_len, out_len, n_steps):,} token passes, "
+            f"more than the limit of {MAX_COST:,}.")
+
+
+# ---------------------------------------------------------------------------- the function Captum differentiates
+
+
+class _Forced:
+    """``f(src_emb[, trg_emb], step, target, foil) -> [N]``: per row, the log-probability of the
+    forced word ``target`` at output step ``step`` (minus that of ``foil`` where ``foil >= 0``), the
+    model reading the embeddings given instead of its own (forward hooks on its embedding layers)."""
+
+    def __init__(self, model: Seq2Seq, src_ids: list[int], trg_in: list[int], with_prefix: bool):
+        self.model, self.with_prefix = model, with_prefix
+        device = next(model.parameters()).device
+        self.src = torch.tensor(src_ids, device=device)
+        self.trg_in = torch.tensor(trg_in, device=device)        # <sos>, y_0 .. y_{T-2}
+        if with_prefix and not isinstance(getattr(model, "trg_embedding", None), torch.nn.Module):
+            raise ValueError(f"{model.arch or type(model).__name__} has no trg_embedding: no prefix attribution")
+
+    def __call__(self, *args):
+        if self.with_prefix:
+            src_emb, trg_emb, step, target, foil = args
+        else:
+            (src_emb, step, target, foil), trg_emb = args, None
+        model, n = self.model, src_emb.size(0)
+        src = self.src.expand(n, -1)
+        lens = torch.full((n,), src.size(1), device=src.device)
+        fed = src_emb.flip(1) if model.reverses_source else src_emb   # the LSTM embeds its source reversed
+        rows = torch.arange(n, device=src.device)                         # rows of the batch still decoding
+        hooks = [model.src_embedding.register_forward_hook(lambda m, i, out: fed)]
+        if trg_emb is not None:
+            position = [0]
+
+            def feed_target(module, inputs, out):                         # one decoder input per step
+                return trg_emb[rows, position[0]].reshape(out.shape)
+
+            hooks.append(model.trg_embedding.register_forward_hook(feed_target))
+        try:
+            enc = model.encode(src, lens)
+            enc = {k: v for k, v in enc.items() if k != "encoder_self"}   # never read by the decoder
+            state = model.init_state(enc)
+            done_rows, values = [], []
+            last = int(step.max())
+            for t in range(last + 1):
+                if trg_emb is not None:
+                    position[0] = t
+                features, state, _ = model.decoder_step(self.trg_in[t].expand(len(rows)), state, enc)
+                here = step[rows] == t
+                if bool(here.any()):
+                    finished = rows[here]
+                    logits = model.logits(features[here]).float()
+                    logits = logits.masked_fill(_never_output(logits), float("-inf"))   # as decoding does
+                    log_probs = torch.log_softmax(logits, dim=-1)
+                    value = log_probs.gather(1, target[finished, None])[:, 0]
+                    foils = foil[finished]
+                    contrast = log_probs.gather(1, foils.clamp_min(0)[:, None])[:, 0]
+                    values.append(torch.where(foils >= 0, value - contrast, value))
+                    done_rows.append(finished)
+                if t < last:
+                    keep = (step[rows] > t).nonzero()[:, 0]
+                    if len(keep) < len(rows):
+                        rows, state, enc = rows[keep], index_batch(state, keep), index_batch(enc, keep)
+        finally:
+            for h in hooks:
+                h.remove()
+        order = torch.cat(done_rows)
+        return torch.zeros(n, device=src.device, dtype=values[0].dtype).index_put((order,), torch.cat(values))
+
+
+def _never_output(logits: torch.Tensor) -> torch.Tensor:
+    """<pad> and <sos> are never outputs (``decoding._log_probs``)."""
+    mask = torch.zeros(logits.size(-1), dtype=torch.bool, device=logits.device)
+    mask[[PAD_IDX, SOS_IDX]] = True
+    return mask
+
+
+# ---------------------------------------------------------------------------- the attributions
+
+
+@dataclass
+class Attribution:
+    """Signed attributions along one forced output."""
+
+    source: torch.Tensor              # [R, S] to each source word (source order)
+    prefix: torch.Tensor | None       # [R, T] to each decoder input (<sos>, y_0 .. y_{T-2}); None: not asked
+    steps: list[int]                  # the output step of each row
+    value: torch.Tensor               # [R] f at the input (log p, or the log-probability difference)
+    baseline_value: torch.Tensor | None   # [R] f at the baseline (integrated gradients only)
+
+    @property
+    def completeness_gap(self) -> torch.Tensor:
+        """[R] |sum of a row's attributions - (f(input) - f(baseline))| / |f(input) - f(baseline)|."""
+        total = self.source.sum(-1) + (self.prefix.sum(-1) if self.prefix is not None else 0)
+        diff = self.value - self.baseline_value
+        return (total - diff).abs() / diff.abs().clamp_min(1e-6)
+
+
+def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: str = "integrated_gradients",
+              steps: list[int] | None = None, foils: list[int] | None = None, prefix: bool = False,
+              n_steps: int = N_STEPS) -> Attribution:
+    """Attributions of the forced output ``trg_ids`` (without <sos>; end it with <eos> to include that step)
+    to the source embeddings (and, with ``prefix``, to the decoder's input embeddings too).
+
+    ``method``: "integrated_gradients" or "input_x_gradient". ``steps``: which output steps (rows),
+    default all. ``foils``: per row a word id to contrast with (log p(y_t) - log p(foil)), or -1 / None
+    for plain log p(y_t)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
+    model.eval()
+    device = next(model.parameters()).device
+    T, S = len(trg_ids), len(src_ids)
+    steps = list(range(T)) if steps is None else [int(s) for s in steps]
+    if any(not 0 <= s < T for s in steps):
+        raise ValueError(f"output steps must lie in 0..{T - 1}")
+    foils = [-1 if f is None else int(f) for f in (foils if foils is not None else [None] * len(steps))]
+    if len(foils) != len(steps):
+        raise ValueError("one foil per step")
+    R = len(steps)
+    if not R or not S:
+        return Attribution(torch.zeros(R, S), torch.zeros(R, T) if prefix else None, steps, torch.zeros(R),
+                           torch.zeros(R) if method == "integrated_gradients" else None)
+    points = n_steps if method == "integrated_gradients" else 1
+    check_cost(S, max(steps) + 1, points)
+    forward = _Forced(model, src_ids, [SOS_IDX] + list(trg_ids[:-1]), prefix)
+    step = torch.tensor(steps, device=device)
+    target = torch.tensor([trg_ids[s] for s in steps], device=device)
+    foil = torch.tensor(foils, device=device)
+    with torch.no_grad():
+        src_emb = model.src_embedding(torch.tensor([src_ids], device=device)).float().expand(R, -1, -1).contiguous()
+        inputs = (src_emb,)
+        if prefix:
+            trg_emb = model.trg_embedding(forward.trg_in[None]).float().expand(R, -1, -1).contiguous()
+            inputs = (src_emb, trg_emb)
+    extra = (step, target, foil)
+    # cuDNN's RNN backward refuses eval mode; the native kernels do not.
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+        if method == "integrated_gradients":
+            baselines = tuple(torch.zeros_like(x) for x in inputs)
+            per_copy = S + max(steps) + 1
+            batch = max(R, (CHUNK_TOKENS // per_copy) // R * R)
+            attributions = IntegratedGradients(forward).attribute(
+                inputs, baselines, additional_forward_args=extra, n_steps=n_steps, method="gausslegendre",
+                internal_batch_size=batch)
+            with torch.no_grad():
+                value, base = forward(*inputs, *extra), forward(*baselines, *extra)
+        else:
+            attributions = InputXGradient(forward).attribute(inputs, additional_forward_args=extra)
+            with torch.no_grad():
+                value, base = forward(*inputs, *extra), None
+    source = attributions[0].detach().sum(-1).float().cpu()
+    pre = attributions[1].detach().sum(-1).float().cpu() if prefix else None
+    return Attribution(source, pre, steps, value.detach().float().cpu(),
+                       None if base is None else base.detach().float().cpu())
+
+
+def integrated_gradients(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], n_steps: int = N_STEPS) -> torch.Tensor:
+    """[T, S] signed integrated gradients of each output word's log-probability over the source words."""
+    return attribute(model, src_ids, trg_ids, "integrated_gradients", n_steps=n_steps).source
+
+
+def input_x_gradient(model: Seq2Seq, src_ids: list[int], trg_ids: list[int]) -> torch.Tensor:
+    """[T, S] signed input x gradient of each output word's log-probability over the source words."""
+    return attribute(model, src_ids, trg_ids, "input_x_gradient").source
+
+
+def attribution_map(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: str,
+                    n_steps: int = N_STEPS) -> torch.Tensor:
+    """[T, S] by method name ("integrated_gradients" or "input_x_gradient")."""
+    return attribute(model, src_ids, trg_ids, method, n_steps=n_steps).source
+
+
+def contrastive(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], step: int, foil: int,
+                method: str = "integrated_gradients", n_steps: int = N_STEPS) -> torch.Tensor:
+    """[S] attribution of log p(y_step) - log p(foil) at output step ``step`` (the same forced prefix
+    ``trg_ids[:step]``): which source words made the model write y_step rather than ``foil``."""
+    return attribute(model, src_ids, trg_ids[: step + 1], method, steps=[step], foils=[foil],
+                     n_steps=n_steps).source[0]
+
+
+@dataclass
+class SourcePrefix:
+    """Integrated gradients over the source and the decoder's input embeddings at once."""
+
+    source: torch.Tensor              # [T, S] signed, to each source word
+    prefix: torch.Tensor              # [T, T] signed, to each decoder input: <sos>, y_0 .. y_{T-2} (row t:
+                                      # only columns 0..t can be non-zero, the decoders being causal)
+    source_share: torch.Tensor        # [T] sum |source| / (sum |source| + sum |prefix|), in [0, 1]
+    prefix_share: torch.Tensor        # [T] 1 - source_share (the <sos> column counts as prefix)
+    completeness_gap: torch.Tensor    # [T] see Attribution.completeness_gap
+
+
+def source_and_prefix(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], n_steps: int = N_STEPS) -> SourcePrefix:
+    """Per output word, how much of its log-probability integrated gradients put on the source and how
+    much on the words already written (the target prefix, starting with <sos>); baseline zero for both."""
+    a = attribute(model, src_ids, trg_ids, "integrated_gradients", prefix=True, n_steps=n_steps)
+    on_source, on_prefix = a.source.abs().sum(-1), a.prefix.abs().sum(-1)
+    share = on_source / (on_source + on_prefix).clamp_min(1e-12)
+    return SourcePrefix(a.source, a.prefix, share, 1 - share, a.completeness_gap)
+
+
+def translation_ids(translator, translation) -> tuple[list[int], list[int]]:
+    """(source ids, output ids ending with <eos> if finished) of a :class:`~seq2seq.translator.Translation`."""
+    src_ids = translator.src_vocab.encode(translation.src_tokens)
+    trg_ids = translator.trg_vocab.encode(translation.raw_tokens) + ([EOS_IDX] if translation.finished else [])
+    return src_ids, trg_ids
+
+
+# ---------------------------------------------------------------------------- benchmark
+
+
+def benchmark(checkpoints: str = "checkpoints", split: str = "test_2016_flickr", sentences: int = 20,
+              words: int = 12, n_steps: int = N_STEPS, archs: list[str] | None = None) -> dict:
+    """Seconds of integrated gradients (all output words of each model's greedy translation) for
+    ``sentences`` test sentences of about ``words`` words (the ones nearest that length), per model:
+    p50, p95; and the total over the models per sentence."""
+    from pathlib import Path
+
+    from ..data import find_split_files, read_lines
+    from ..translator import load_checkpoint
+
+    root = Path(checkpoints)
+    names = archs or [a for a in ("lstm", "gru", "bahdanau", "luong", "convs2s", "transformer") if (root / a).is_dir()]
+    translators = {a: load_checkpoint(root / a) for a in names}
+    [path] = find_split_files(split, ["de"])
+    lines = read_lines(path)
+    first = next(iter(translators.values()))
+    lengths = [len(first.tokenize(line)[0]) for line in lines]
+    chosen = sorted(range(len(lines)), key=lambda i: (abs(lengths[i] - words), i))[:sentences]
+    texts = [lines[i] for i in chosen]
+    times = {a: [] for a in names}
+    for a, tr in translators.items():
+        outputs = tr.translate(texts)
+        integrated_gradients(tr.model, *translation_ids(tr, outputs[0]), n_steps=n_steps)   # warm-up
+        for t in outputs:
+            src_ids, trg_ids = translation_ids(tr, t)
+            start = time.perf_counter()
+            integrated_gradients(tr.model, src_ids, trg_ids, n_steps=n_steps)
+            times[a].append(time.perf_counter() - start)
+    totals = [sum(times[a][i] for a in names) for i in range(len(texts))]
+
+    def pct(xs, q):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
+
+    return {"sentences": len(texts), "mean_source_words": sum(lengths[i] for i in chosen) / len(chosen),
+            "n_steps": n_steps, "threads": torch.get_num_threads(),
+            "models": {a: {"p50": pct(times[a], 0.5), "p95": pct(times[a], 0.95)} for a in names},
+            "total": {"p50": pct(totals, 0.5), "p95": pct(totals, 0.95)}}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bench", action="store_true", help="time integrated gradients through every model")
+    parser.add_argument("--checkpoints", default="checkpoints")
+    parser.add_argument("--split", default="test_2016_flickr")
+    parser.add_argument("--sentences", type=int, default=20)
+    parser.add_argument("--words", type=int, default=12)
+    parser.add_argument("--n-steps", type=int, default=N_STEPS)
+    parser.add_argument("--archs", nargs="*")
+    args = parser.parse_args(argv)
+    if not args.bench:
+        parser.error("nothing to do: pass --bench")
+    r = benchmark(args.checkpoints, args.split, args.sentences, args.words, args.n_steps, args.archs)
+    print(f"integrated gradients, {r['n_steps']} steps, {r['sentences']} sentences of {r['mean_source_words']:.1f} "
+          f"source words on average, torch threads {r['threads']}")
+    print(f"{'model':<12} {'p50 s':>7} {'p95 s':>7}")
+    for a, m in r["models"].items():
+        print(f"{a:<12} {m['p50']:7.3f} {m['p95']:7.3f}")
+    print(f"{'all':<12} {r['total']['p50']:7.3f} {r['total']['p95']:7.3f}")
+
+
+if __name__ == "__main__":
+    main()
