@@ -27,18 +27,19 @@ from seq2seq.analysis.inspection import KIND_NAMES
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
-from seq2seq.explorer.examples import DEMO, EVERYDAY, TEST_EXAMPLES
+from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, epochs_figure, heatmap, map_view, mark_forced
 from seq2seq.explorer.figures import message_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, compare, has_words,
                                       output_tokens, translate_all)
-from seq2seq.explorer.text import ABOUT, map_stats_markdown, md, result_line
+from seq2seq.explorer.text import ABOUT, SECTIONS, map_stats_markdown, md, result_line
 from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "seq2seq" / "explorer"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+NBEST_HEADERS = ["#", "translation", "score = log-prob / length^α", "log-probability"]
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
 
 
@@ -62,6 +63,8 @@ def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Bloc
     ui = UI(models, family)
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
+        if models.translators:  # the page opens on the first example, translated
+            demo.load(ui.on_open, None, ui.translate_outputs, api_visibility="private", concurrency_id="models")
     return demo, ui
 
 
@@ -90,13 +93,12 @@ class UI:
     def __init__(self, models: ModelSet, family: ModelSet | None = None):
         self.models, self.family = models, family
         self.cards: dict[str, Card] = {}
+        self.opening = None
         self.inspector = Inspector(models)
 
     def layout(self):
         m = self.models
-        gr.Markdown("# seq2seq attention explorer\nType a German sentence: six classic neural translation "
-                    "architectures translate it side by side, each with a map of where it looked while writing "
-                    "each English word.")
+        gr.Markdown(SECTIONS["title"])
         if m.failures:
             lines = "\n".join(f"- `{html.escape(n)}`: {html.escape(r)}" for n, r in m.failures)
             gr.Markdown(f"**Could not load {len(m.failures)} checkpoint(s)** (the others are served):\n{lines}",
@@ -152,13 +154,16 @@ class UI:
         with gr.Row():
             gr.Examples([[s] for s, _ in TEST_EXAMPLES], self.text, label="From test_2016_flickr (with references)",
                         cache_examples=False, examples_per_page=8)
-            gr.Examples([[s] for s in EVERYDAY], self.text, label="Everyday German", cache_examples=False)
+            gr.Examples([[s] for s in CAPTIONS], self.text, label="More captions (no reference)", cache_examples=False)
+        gr.Markdown(SECTIONS["domain"], elem_id='domain-note')
         with gr.Accordion("Models and decoding", open=True):
             self.names = gr.CheckboxGroup([(m.title(n), n) for n in m], value=list(m), label="Architectures")
             with gr.Row():
                 self.decoding = gr.Radio(["greedy", "beam"], value="greedy", label="Search", scale=1)
-                self.beam = gr.Slider(1, 10, value=5, step=1, label="Beam size", scale=1)
-                self.penalty = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Length penalty (beam)", scale=1)
+                self.beam = gr.Slider(1, 10, value=5, step=1, label="Beam size", scale=1, interactive=False,
+                                      elem_id="beam-size")
+                self.penalty = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Length penalty (beam)", scale=1,
+                                         interactive=False, elem_id="length-penalty")
                 self.max_len = gr.Slider(0, 200, value=0, step=1, label="Max length (0: 1.5 × source + 10)", scale=1)
         self.status = gr.Markdown(elem_id="status")
         self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=False,
@@ -173,9 +178,12 @@ class UI:
                     self.cards[name] = self.card(name)
         outputs = [self.state, self.status, self.reference, self.download]
         outputs += [component for card in self.cards.values() for component in card.outputs()]
+        self.translate_outputs = outputs
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_translate, inputs, outputs, api_visibility="private", concurrency_id="models")
+        self.decoding.change(lambda d: [gr.Slider(interactive=d == "beam")] * 2, [self.decoding],
+                             [self.beam, self.penalty], api_visibility="private")
 
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
@@ -199,6 +207,12 @@ class UI:
                           [self.state, kind, layer, head], [layer, head, plot, small, map_stats],
                           api_visibility="private")
         return card
+
+    def on_open(self) -> dict:
+        """What the page opens with: the first example translated by every model (computed once)."""
+        if self.opening is None:
+            self.opening = self.on_translate(DEMO, list(self.models), "greedy", 5, 1.0, 0)
+        return self.opening
 
     def on_translate(self, text, names, decoding, beam, penalty, max_len) -> dict:
         """Translate with every chosen model; fill each card (hide the others)."""
@@ -252,10 +266,7 @@ class UI:
     # -- the Family tab
 
     def family_tab(self):
-        gr.Markdown("### The attention family\nOne Luong model per attention score, all of one size (about 3.5M "
-                    "parameters) and trained by one recipe (`python train.py --family`), so only the attention "
-                    "differs. One sentence through every member; every map on the same 0–1 scale. BLEU: "
-                    "test_2016_flickr, beam 5. The About tab explains each member.", latex_delimiters=LATEX)
+        gr.Markdown(SECTIONS["family"], latex_delimiters=LATEX)
         with gr.Row(equal_height=True):
             self.f_text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=5,
                                      elem_id="family-text")
@@ -306,9 +317,7 @@ class Inspector:
     def inspect_tab(self):
         m = self.models
         names = list(m)
-        gr.Markdown("One model and one sentence in depth: how it decoded word by word, what it writes when the "
-                    "start of its output is changed, where it looks when forced along the reference, its beam "
-                    "search, and how its alignment emerged during training.")
+        gr.Markdown(SECTIONS["inspect"])
         with gr.Row(equal_height=True):
             self.text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=4,
                                    elem_id="inspect-text")
@@ -322,14 +331,11 @@ class Inspector:
         self.download = gr.DownloadButton("Download this inspection (JSON)", visible=False, size="sm",
                                           elem_id="inspect-download")
 
-        gr.Markdown("### Step by step\nOne frame per word written (press ▶ or drag the slider): the map row "
-                    "behind the word, outlined, and the five words the model found most probable at that step.")
+        gr.Markdown(SECTIONS["steps"])
         self.steps = gr.Plot(show_label=False, elem_id="inspect-steps")
         self.steps_stats = gr.Markdown(elem_classes=["map-stats"])
 
-        gr.Markdown("### What if …\nEdit the start of the output, or pick another of the five most probable words "
-                    "at a step: the model is forced along that start and continues on its own (the dashed line "
-                    "ends the forced words).")
+        gr.Markdown(SECTIONS["what_if"])
         with gr.Row(equal_height=True):
             self.prefix = gr.Textbox(label="Start of the output (the words as the model wrote them)", lines=1,
                                      scale=4, elem_id="whatif-prefix")
@@ -341,8 +347,7 @@ class Inspector:
         self.whatif = gr.Plot(show_label=False, elem_id="whatif-plot")
         self.whatif_stats = gr.Markdown(elem_classes=["map-stats"])
 
-        gr.Markdown("### Teacher forcing\nThe model's own (free-running) output beside the reference forced "
-                    "through it word by word: where it looks when it is told what to write.")
+        gr.Markdown(SECTIONS["forcing"])
         with gr.Row(equal_height=True):
             self.reference = gr.Textbox(label="Reference translation (filled in for test sentences; or type one)",
                                         lines=1, scale=4, elem_id="force-reference")
@@ -355,17 +360,15 @@ class Inspector:
                 self.forced = gr.Plot(show_label=False, elem_id="forced-plot")
                 self.forced_stats = gr.Markdown(elem_classes=["map-stats"])
 
-        gr.Markdown("### Beam search\nThe finished hypotheses, best first, and the search tree: every word the "
-                    "beam kept at each step; squares end a hypothesis, red is the path of the winner.")
+        gr.Markdown(SECTIONS["beam"])
         with gr.Row():
-            self.beam = gr.Slider(1, 10, value=4, step=1, label="Beam size", elem_id="inspect-beam")
+            self.beam = gr.Slider(1, 10, value=5, step=1, label="Beam size", elem_id="inspect-beam")
             self.penalty = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Length penalty")
-        self.nbest = gr.Dataframe(headers=["#", "translation", "score", "log-probability"], interactive=False,
-                                  elem_id="nbest")
+        gr.Markdown(SECTIONS["nbest"])
+        self.nbest = gr.Dataframe(headers=NBEST_HEADERS, interactive=False, elem_id="nbest")
         self.tree = gr.Plot(show_label=False, elem_id="beam-tree")
 
-        gr.Markdown("### How alignment emerged\nDuring training the model translated four fixed probe sentences "
-                    "after every epoch (`probes.json` beside the checkpoint); slide through the epochs.")
+        gr.Markdown(SECTIONS["epochs"])
         self.probe = gr.Dropdown([(s, i) for i, s in enumerate(PROBE_SENTENCES)], value=0, label="Probe sentence",
                                  elem_id="probe-sentence")
         self.epochs = gr.Plot(show_label=False, elem_id="epochs-plot")
@@ -388,17 +391,16 @@ class Inspector:
         for slider in (self.beam, self.penalty):
             slider.release(self.on_beam, [self.state, self.beam, self.penalty],
                            [self.state, self.download, self.nbest, self.tree], **run_opts)
-        for control in (self.probe, self.name):
-            control.input(self.on_probe, [self.name, self.probe], [self.epochs], api_visibility="private")
+        self.probe.input(self.on_probe, [self.name, self.probe], [self.epochs], api_visibility="private")
+        # one model per inspection: choosing another model inspects the same sentence again with it
+        self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
+                        inspect_out, **run_opts)
 
     def compare_tab(self):
         m = self.models
         names = list(m)
         attending = [n for n in names if m.translators[n].has_attention] or names
-        gr.Markdown("Two models' maps of one sentence, along the same output (each model is forced to write it), "
-                    "so the rows and columns line up: their difference (purple where A puts more weight, orange where B does, on a "
-                    "scale fitted to the largest difference) and one similarity "
-                    "number. A model without attention (LSTM, GRU) takes part with its saliency map.")
+        gr.Markdown(SECTIONS["compare"])
         with gr.Row(equal_height=True):
             self.c_text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=3,
                                      elem_id="compare-text")
@@ -461,6 +463,12 @@ class Inspector:
         out.update(self.beam_search(i, beam, penalty))
         out.update({self.epochs: self.on_probe(name, probe), self.state: i, self.download: self.export(i)})
         return out
+
+    def on_model(self, i: Inspection | None, text, name, beam, penalty, probe) -> dict:
+        """Another model chosen: every view is redone for it (before any inspection, only the epochs view)."""
+        if i is None:
+            return {self.epochs: self.on_probe(name, probe)}
+        return self.on_inspect(text if has_words(text or "") else i.text, name, beam, penalty, probe)
 
     def on_continue(self, i: Inspection | None, prefix: str) -> dict:
         """What-if: force the typed start of the output and let the model continue."""
@@ -532,7 +540,7 @@ class Inspector:
         b = i.beam_search(self.models, beam, penalty)
         title = f"{i.name}: beam search, beam size {b['beam_size']}, length penalty {b['length_penalty']:g}"
         return {self.tree: beam_tree(b["tree"], title),
-                self.nbest: gr.Dataframe(value=i.nbest_rows(), headers=["#", "translation", "score", "log-probability"])}
+                self.nbest: gr.Dataframe(value=i.nbest_rows(), headers=NBEST_HEADERS)}
 
     def on_probe(self, name, probe):
         """One probe sentence's alignment after each epoch (the checkpoint's probes.json)."""

@@ -16,7 +16,7 @@ import app
 from conftest import tiny_model
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.data import read_lines
-from seq2seq.explorer.examples import DEMO, TEST_EXAMPLES, load_references, normalise_sentence
+from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES, load_references, normalise_sentence
 from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, saliency_view
 from seq2seq.analysis.saliency import saliency, translation_saliency
 from seq2seq.explorer import api
@@ -119,7 +119,7 @@ def test_examples_carry_references_and_lookup_ignores_spacing_and_case(monkeypat
     assert 10 <= len(TEST_EXAMPLES) <= 50 and len(refs) == len(TEST_EXAMPLES)
     german, english = TEST_EXAMPLES[0]
     assert refs[normalise_sentence("  " + german.upper().replace(" ", "   "))] == english
-    assert normalise_sentence(DEMO) not in refs
+    assert refs[normalise_sentence(DEMO)] == TEST_EXAMPLES[0][1]        # the page opens with a reference
 
 
 def test_whole_test_split_is_used_when_the_data_is_there(data_dir, monkeypatch):
@@ -242,7 +242,7 @@ def test_test_sentences_show_their_reference_and_bleu(ui):
     for name, card in ui.cards.items():
         assert "BLEU" in out[card.stats]
         assert out[ui.state][name].bleu is not None
-    out = translate(ui, text=DEMO)
+    out = translate(ui, text=CAPTIONS[0])                              # our own caption: no reference
     assert not out[ui.reference].visible and "BLEU" not in out[ui.cards["gru"].stats]
 
 

@@ -64,13 +64,36 @@ def tick_labels(card, axis: str) -> list[str]:
     return card.eval_on_selector_all(f".heatmap .{axis}tick text", "els => els.map(e => e.textContent)")
 
 
+def wait_for_ticks(page, selector: str, expected: list[str], timeout: int = 60_000):
+    """Wait until the card's map has these column labels (the page opens with another sentence's maps)."""
+    page.wait_for_function("([sel, want]) => JSON.stringify([...document.querySelectorAll(sel + ' .heatmap .xtick text')]"
+                           ".map(e => e.textContent)) === JSON.stringify(want)", arg=[selector, expected], timeout=timeout)
+
+
+def test_the_page_opens_with_the_first_example_translated(page, checkpoint_root):
+    from seq2seq.explorer.examples import DEMO, TEST_EXAMPLES
+
+    [t] = load_checkpoint(checkpoint_root / "transformer").translate([DEMO])
+    wait_for_ticks(page, "#card-transformer", t.src_tokens)
+    assert page.input_value("#reference textarea") == TEST_EXAMPLES[0][1]             # a test sentence: its reference
+    assert "sentence BLEU" in page.inner_text("#card-transformer")
+    # beam settings apply only to beam search: shown disabled under greedy, enabled with beam
+    assert page.is_disabled("#beam-size input[type=range]") and page.is_disabled("#length-penalty input[type=range]")
+    page.get_by_label("beam", exact=True).check()
+    page.wait_for_function("() => !document.querySelector('#beam-size input[type=range]').disabled", timeout=10_000)
+    assert not page.is_disabled("#length-penalty input[type=range]")
+    page.get_by_label("greedy", exact=True).check()
+    page.wait_for_function("() => document.querySelector('#beam-size input[type=range]').disabled", timeout=10_000)
+
+
 def test_translate_renders_a_heatmap_per_architecture(page, checkpoint_root, tmp_path):
     page.fill("#source-text textarea", SENTENCE)
     page.click("#translate-button")
     cards = {arch: f"#card-{arch}" for arch in ARCHITECTURES}
     try:
-        for selector in cards.values():
-            page.wait_for_selector(f"{selector} .heatmap .js-plotly-plot .xtick text", timeout=60_000)
+        for arch, selector in cards.items():
+            [t] = load_checkpoint(checkpoint_root / arch).translate([SENTENCE])
+            wait_for_ticks(page, selector, t.src_tokens)
     finally:
         page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
         print(f"screenshot: {tmp_path / 'app.png'}")

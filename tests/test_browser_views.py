@@ -84,11 +84,19 @@ def click_rail(page, plot: str, where: float):
 
 
 def inspect(page, arch: str):
+    """Inspect SENTENCE with ``arch``: the first time by pressing Inspect; after that, choosing the model is
+    enough, since another model re-runs every view (one model per inspection, never a mix)."""
     page.get_by_role("tab", name="Inspect").click()
     page.fill("#inspect-text textarea", SENTENCE)
+    first = page.query_selector("#inspect-steps .gtitle") is None
     choose(page, "#inspect-model", arch)
-    page.click("#inspect-button")
+    if first:
+        page.click("#inspect-button")
     wait_title(page, "#inspect-steps", f"{arch} · step 1 of")
+    for plot in ("#free-plot", "#beam-tree"):                                    # every view names the new model
+        wait_title(page, plot, arch)
+    page.wait_for_function("() => document.querySelector('#whatif-text').innerText.trim() === ''",
+                           timeout=30_000)                                  # the last model's what-if is gone
 
 
 @pytest.mark.slow
@@ -177,8 +185,11 @@ def test_difference_view_of_two_models(page, views_root):
     assert "saliency" in title(page, "#compare-plot-b")
     status = page.inner_text("#compare-status")
     assert "Similarity" in status and "1.000" not in status
-    colour = page.eval_on_selector("#compare-difference .js-plotly-plot", "gd => [gd.data[0].zmin, gd.data[0].zmax]")
-    assert colour == [-1, 1]
+    low, high, scale, z = page.eval_on_selector("#compare-difference .js-plotly-plot",
+                                                "gd => [gd.data[0].zmin, gd.data[0].zmax, gd.data[0].colorscale, gd.data[0].z]")
+    top = max(abs(v) for row in z for v in row)
+    assert low == pytest.approx(-top, abs=1e-3) and high == pytest.approx(top, abs=1e-3)   # diverging, fitted, symmetric
+    assert scale[0][1] == "rgb(127,59,8)" and scale[-1][1] == "rgb(45,0,75)"                 # orange ... purple
     choose(page, "#compare-b", "transformer")                         # a model against itself
     page.click("#compare-button")
     wait_title(page, "#compare-difference", "transformer − transformer")

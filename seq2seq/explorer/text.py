@@ -11,6 +11,39 @@ from .service import Result
 
 ABOUT = (Path(__file__).with_name("about.md")).read_text(encoding="utf-8")
 
+# The fixed text of the page: its title, and the introduction of each tab and section.
+SECTIONS = {
+    "title": ('# seq2seq attention explorer\nType a German sentence: six classic neural translation architectures '
+        'translate it side by side, each with a map of where it looked while writing each English word.'),
+    "domain": ('<small>The models learned from 29,000 image captions (Multi30k): they translate descriptions of '
+        'people, animals and scenes well, and everyday German outside that domain poorly.</small>'),
+    "family": ('### The attention family\nOne Luong model per attention score, all of one size (about 3.5M '
+        'parameters) and trained by one recipe (`python train.py --family`), so only the attention differs. '
+        'One sentence through every member; every map on the same 0–1 scale. BLEU: test_2016_flickr, beam 5. '
+        'The About tab explains each member.'),
+    "inspect": ('One model and one sentence in depth: how it decoded word by word, what it writes when the start of '
+        'its output is changed, where it looks when forced along the reference, its beam search, and how its '
+        'alignment emerged during training.'),
+    "steps": ('### Step by step\nOne frame per word written (press ▶ or drag the slider): the map row behind the '
+        'word, outlined, and the five words the model found most probable at that step.'),
+    "what_if": ('### What if …\nEdit the start of the output, or pick another of the five most probable words at a '
+        'step: the model is forced along that start and continues on its own (the dashed line ends the '
+        'forced words).'),
+    "forcing": ("### Teacher forcing\nThe model's own (free-running) output beside the reference forced through it "
+        'word by word: where it looks when it is told what to write.'),
+    "beam": ('### Beam search\nThe finished hypotheses, best first, and the search tree: every word the beam kept '
+        'at each step; squares end a hypothesis, red is the path of the winner.'),
+    "nbest": ('<small>The n-best list is ranked by the score beam search uses, the log-probability divided by '
+        'length<sup>α</sup> (α the length penalty; 0: the plain log-probability), so a longer hypothesis can '
+        'rank above a shorter one of higher log-probability.</small>'),
+    "epochs": ('### How alignment emerged\nDuring training the model translated four fixed probe sentences after '
+        'every epoch (`probes.json` beside the checkpoint); slide through the epochs.'),
+    "compare": ("Two models' maps of one sentence, along the same output (each model is forced to write it), so the "
+        'rows and columns line up: their difference (purple where A puts more weight, orange where B does, '
+        'on a scale fitted to the largest difference) and one similarity number. A model without attention '
+        '(LSTM, GRU) takes part with its saliency map.'),
+}
+
 
 def md(text: str) -> str:
     """Text shown literally in gr.Markdown: HTML-escaped, and markdown's own characters as entities."""
