@@ -156,14 +156,14 @@ class UI:
                         cache_examples=False, examples_per_page=8)
             gr.Examples([[s] for s in CAPTIONS], self.text, label="More captions (no reference)", cache_examples=False)
         gr.Markdown(SECTIONS["domain"], elem_id='domain-note')
-        with gr.Accordion("Models and decoding", open=True):
+        with gr.Accordion("Models and decoding (all six, greedy search)", open=False):
             self.names = gr.CheckboxGroup([(m.title(n), n) for n in m], value=list(m), label="Architectures")
             with gr.Row():
                 self.decoding = gr.Radio(["greedy", "beam"], value="greedy", label="Search", scale=1)
-                self.beam = gr.Slider(1, 10, value=5, step=1, label="Beam size", scale=1, interactive=False,
+                self.beam = gr.Slider(1, 10, value=5, step=1, label="Beam size", scale=1, visible=False,
                                       elem_id="beam-size")
                 self.penalty = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Length penalty (beam)", scale=1,
-                                         interactive=False, elem_id="length-penalty")
+                                         visible=False, elem_id="length-penalty")
                 self.max_len = gr.Slider(0, 200, value=0, step=1, label="Max length (0: 1.5 × source + 10)", scale=1)
         self.status = gr.Markdown(elem_id="status")
         self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=False,
@@ -182,7 +182,7 @@ class UI:
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_translate, inputs, outputs, api_visibility="private", concurrency_id="models")
-        self.decoding.change(lambda d: [gr.Slider(interactive=d == "beam")] * 2, [self.decoding],
+        self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding],
                              [self.beam, self.penalty], api_visibility="private")
 
     def card(self, name: str) -> Card:

@@ -220,7 +220,7 @@ def test_changing_map_layer_and_head_redraws_one_card(ui):
     assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the layers and heads" in fig.layout.title.text
     assert layer.value == MEAN and head.value == MEAN
     # decoder self-attention speaks of query and key words, and names the <sos> column as such
-    assert "bits a query word" in stats and "each key word received" in stats and "on &lt;sos&gt;" in stats
+    assert "bits per query word" in stats and "each key word received" in stats and "on &lt;sos&gt;" in stats
     assert "on &lt;eos&gt;" not in stats                  # its keys are <sos> and the words written before
     _, _, fig, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
     assert "saliency" in fig.layout.title.text and "no attention" not in fig.layout.title.text

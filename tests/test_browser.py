@@ -77,13 +77,15 @@ def test_the_page_opens_with_the_first_example_translated(page, checkpoint_root)
     wait_for_ticks(page, "#card-transformer", t.src_tokens)
     assert page.input_value("#reference textarea") == TEST_EXAMPLES[0][1]             # a test sentence: its reference
     assert "sentence BLEU" in page.inner_text("#card-transformer")
-    # beam settings apply only to beam search: shown disabled under greedy, enabled with beam
-    assert page.is_disabled("#beam-size input[type=range]") and page.is_disabled("#length-penalty input[type=range]")
+    # beam settings apply only to beam search: shown with beam, hidden under greedy
+    page.get_by_text("Models and decoding").click()
+    page.get_by_label("greedy", exact=True).wait_for(state="visible")
+    assert not page.is_visible("#beam-size") and not page.is_visible("#length-penalty")
     page.get_by_label("beam", exact=True).check()
-    page.wait_for_function("() => !document.querySelector('#beam-size input[type=range]').disabled", timeout=10_000)
-    assert not page.is_disabled("#length-penalty input[type=range]")
+    page.wait_for_selector("#beam-size input[type=range]", state="visible", timeout=10_000)
+    assert page.is_visible("#length-penalty input[type=range]")
     page.get_by_label("greedy", exact=True).check()
-    page.wait_for_function("() => document.querySelector('#beam-size input[type=range]').disabled", timeout=10_000)
+    page.wait_for_selector("#beam-size", state="hidden", timeout=10_000)
 
 
 def test_translate_renders_a_heatmap_per_architecture(page, checkpoint_root, tmp_path):

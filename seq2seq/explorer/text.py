@@ -69,7 +69,7 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
     row, column = ("query", "key") if self_attention else ("output", "source")
     special = [f"on {md(token)} {100 * s[key]:.0f}%" for key, token in (("eos", "<eos>"), ("sos", "<sos>"))
                if s.get(key) is not None]
-    line = " · ".join([f"<small>**{md(name)}**", f"entropy **{s['mean_entropy']:.2f}** bits a {row} word "
+    line = " · ".join([f"<small>**{md(name)}**", f"entropy **{s['mean_entropy']:.2f}** bits per {row} word "
                        f"({s['entropy_norm']:.2f} of the maximum)", f"diagonality **{s['diagonality']:.2f}**",
                        f"monotonicity **{s['monotonicity']:.2f}**",
                        f"weight on punctuation {100 * s['punctuation']:.0f}%", *special]) + "</small>"
