@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +15,7 @@ from seq2seq import load_checkpoint, save_checkpoint
 from seq2seq.explorer.family import MEMBERS, family_maps, member_header
 from seq2seq.explorer.service import ModelSet, RequestError
 from seq2seq.models import ARCHITECTURES, build_model
-from seq2seq.models.luong import FAMILY, FAMILY_SIZE, family_hparams
+from seq2seq.models.luong import FAMILY, FAMILY_SIZE, LuongConfig, family_hparams
 from seq2seq.tools.report import family_table
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
@@ -107,3 +109,31 @@ def test_family_tab_in_a_browser(family_root, tmp_path):
     log = (tmp_path / "app.log").read_text()
     assert "the attention family: dot, ntm, hard" in log
     assert json.loads((family_root / "family" / "ntm" / "metrics.json").read_text())["family"] == "ntm"
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_FAMILY = sorted(p for p in (ROOT / "checkpoints" / "family").glob("*") if (p / "metrics.json").is_file())
+
+
+@pytest.mark.skipif(not SHIPPED_FAMILY, reason="no family checkpoint is committed")
+def test_shipped_family_members_were_trained_by_train_py_family(monkeypatch):
+    """`python train.py --family NAME` reproduces each shipped member: one recipe, the member's preset."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    import train
+
+    for directory in SHIPPED_FAMILY:
+        name = directory.name
+        config = json.loads((directory / "config.json").read_text())
+        metrics = json.loads((directory / "metrics.json").read_text())
+        assert metrics["command"] == f"python train.py --family {name}" and metrics["family"] == name
+        default = train.recipe_for("luong", train.parse_args(["--family", name]), name)
+        assert {k: v for k, v in metrics["recipe"].items() if k != "hparams"} == \
+            {k: v for k, v in default.items() if k != "hparams"}, name
+        assert config["hparams"] == dataclasses.asdict(LuongConfig(**family_hparams(name))), name
+        assert config["parameters"] <= 4_000_000, name
+        assert metrics["test"]["beam5"]["bleu"] > 0 and metrics["val_bleu"] > 0
+
+
+def test_all_tracked_checkpoints_fit_96_mb():
+    files = [p for p in (ROOT / "checkpoints").rglob("*") if p.is_file() and "resume" not in p.parts]
+    assert sum(p.stat().st_size for p in files) <= 96_000_000
