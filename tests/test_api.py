@@ -8,6 +8,7 @@ import pytest
 gradio_client = pytest.importorskip("gradio_client")
 
 import app  # noqa: E402
+from seq2seq import load_checkpoint  # noqa: E402
 from seq2seq.explorer.service import ModelSet  # noqa: E402
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
@@ -30,7 +31,7 @@ def test_translate_endpoint_is_documented(client):
     assert names == ["text", "architectures", "beam_size", "length_penalty", "max_len"]
 
 
-def test_translate_returns_translations_and_attention_as_json(client):
+def test_translate_returns_translations_and_attention_as_json(client, checkpoint_root):
     out = client.predict(text=SENTENCE, architectures=["lstm", "bahdanau", "transformer"], beam_size=2,
                          api_name="/translate")
     assert out["source"] == SENTENCE and set(out["models"]) == {"lstm", "bahdanau", "transformer"}
@@ -40,7 +41,8 @@ def test_translate_returns_translations_and_attention_as_json(client):
     cross = tf["attention"]["cross"]                                 # [T][layers][heads][S]
     assert (len(cross), len(cross[0]), len(cross[0][0]), len(cross[0][0][0])) == (T, 2, 4, S)
     assert abs(sum(cross[0][0][0]) - 1) < 1e-2
-    assert isinstance(tf["text"], str) and isinstance(tf["log_prob"], float) and tf["seconds"] >= 0
+    [t] = load_checkpoint(checkpoint_root / "transformer").translate([SENTENCE], beam_size=2)
+    assert tf["text"] == t.text and tf["log_prob"] == pytest.approx(t.log_prob, abs=1e-3) and tf["seconds"] > 0
     lstm = out["models"]["lstm"]
     assert lstm["attention"] == {} and len(lstm["saliency"]) == len(lstm["output_labels"])
 

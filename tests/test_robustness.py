@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from seq2seq import Tokenizer, load_checkpoint
+from seq2seq import detokenize
 from seq2seq.checkpoint import find_checkpoints
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,8 @@ def test_tokenizer_takes_any_unicode(text):
 def test_every_model_translates_any_unicode(checkpoint_root, text):
     for path in find_checkpoints(checkpoint_root):
         [t] = load_translator(path).translate([text], beam_size=2, max_len=8)
-        assert isinstance(t.text, str)
+        assert t.text == detokenize(t.tokens) and len(t.raw_tokens) <= 8
+        assert len(t.output_labels) == len(t.raw_tokens) + t.finished
 
 
 _translators = {}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seq2seq import load_checkpoint
+from seq2seq import detokenize, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +40,8 @@ def test_train_writes_a_loadable_scored_checkpoint(arch, data_dir, tmp_path):
     else:
         assert first["alignment"] is None
     assert (out / "probes.json").stat().st_size < 50_000
-    assert load_checkpoint(out).translate(["Ein Hund."])[0].text is not None
+    [t] = load_checkpoint(out).translate(["Ein Hund."])
+    assert t.src_tokens == ["ein", "hund", "."] and t.text == detokenize(t.tokens)
 
     result = run("-m", "seq2seq.evaluate", str(out), "--split", "val", "--limit", "30", "--beam", "2",
                  "--data-dir", str(data_dir), "--json")

@@ -147,9 +147,9 @@ class Attention(nn.Module):
         left = nn.functional.pad(gated[:, :-1], (1, 0))                                # w^g(i - 1)
         right = nn.functional.pad(gated[:, 1:], (0, 1))                                # w^g(i + 1)
         shifted = shift[:, 2:3] * left + shift[:, 1:2] * gated + shift[:, 0:1] * right
-        shifted = shifted.masked_fill(~mask, 0.0)                                      # nothing shifts onto padding
-        sharp = shifted.clamp(min=1e-30) ** gamma * mask
-        return sharp / sharp.sum(dim=-1, keepdim=True)
+        # sharpening w~^gamma / sum w~^gamma, as a softmax of gamma * log w~: the same weights, but when w~ is
+        # tiny everywhere (the focus shifted past the last word) the powers no longer underflow to 0 / 0
+        return masked_softmax(gamma * shifted.clamp(min=1e-30).log(), mask)
 
     def local_log_gaussian(self, query: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """[B, S]: log of the Gaussian around the predicted position, -inf outside the window."""
