@@ -32,7 +32,7 @@ from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, epochs_figure, heatmap, map_view, mark_forced
 from seq2seq.explorer.figures import message_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, compare, has_words,
-                                      output_tokens, translate_all)
+                                      output_tokens, translate_all, well_formed)
 from seq2seq.explorer.text import ABOUT, SECTIONS, map_stats_markdown, md, result_line
 from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
 
@@ -216,7 +216,7 @@ class UI:
 
     def on_translate(self, text, names, decoding, beam, penalty, max_len) -> dict:
         """Translate with every chosen model; fill each card (hide the others)."""
-        text = (text or "").strip()
+        text = well_formed(text or "").strip()
         names = [n for n in self.models if n in (names or [])]
         problem = ("Type a German sentence to translate." if not has_words(text) else
                    "Choose at least one architecture." if not names else None)

@@ -12,7 +12,7 @@ import torch
 from seq2seq import load_checkpoint
 from seq2seq.explorer import api
 from seq2seq.explorer.service import (MAX_INPUT_CHARS, Inspection, ModelSet, RequestError, card_figures, checked,
-                                      compare, translate_all)
+                                      compare, translate_all, well_formed)
 from seq2seq.explorer.examples import normalise_sentence
 from seq2seq.explorer.text import md
 
@@ -113,3 +113,14 @@ def test_compare_needs_two_models_and_a_reference_for_the_reference(models):
 def test_markdown_text_is_shown_literally():
     assert md("*a* _b_ <script>`x`</script> [l](u) #h |t|") == (
         "&#42;a&#42; &#95;b&#95; &lt;script&gt;&#96;x&#96;&lt;/script&gt; &#91;l&#93;(u) &#35;h &#124;t&#124;")
+
+
+def test_lone_surrogates_are_replaced_so_answers_can_be_written(models):
+    """A Python str may hold a lone surrogate (hypothesis found "0\\ud800"), which UTF-8 cannot encode: the
+    JSON download then failed. Input is made well-formed on the way in; real characters pass unchanged."""
+    assert well_formed("0\ud800 Hund \udfff") == "0\ufffd Hund \ufffd"
+    assert well_formed("Grüße 😀") == "Grüße 😀"
+    results, _, _ = translate_all(models, "0\ud800 Hund", ["gru"])
+    data = api.results_json(models, "0\ud800 Hund", results, None, [])
+    path = api.download_file(data, "translations")
+    assert json.loads(open(path, encoding="utf-8").read())["models"]["gru"]["src_tokens"][:2] == ["0", "\ufffd"]

@@ -26,7 +26,7 @@ from ..analysis.stats import summary
 from ..translator import Translation
 from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, MODEL_LOCK, Inspection, ModelSet,
                       RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
-                      translate_all)
+                      translate_all, well_formed)
 
 # What the API page says of the two endpoints (app.py gives them these docstrings).
 TRANSLATE_ENDPOINT = """Translate German text with the named models (default: all). beam_size 1 is greedy search;
@@ -157,7 +157,7 @@ def download_file(data: dict, stem: str) -> str:
     folder = Path(tempfile.gettempdir()) / "seq2seq-explorer"
     folder.mkdir(exist_ok=True)
     path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json"
-    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    path.write_text(well_formed(json.dumps(data, ensure_ascii=False)), encoding="utf-8")   # no lone surrogates
     old = sorted(folder.glob("*.json"), key=lambda p: p.name[len(stem):] if p.name.startswith(stem) else p.name)
     for p in old[:-KEEP_DOWNLOADS]:
         p.unlink(missing_ok=True)

@@ -96,6 +96,12 @@ class ModelSet:
 # ---------------------------------------------------------------------------- requests
 
 
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate (possible in a Python str, not in UTF-8) replaced by U+FFFD, so
+    that it can be tokenized, written to JSON files and sent back; surrogate pairs become their character."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
 def has_words(text: str) -> bool:
     """Whether there is anything to translate: not only spaces, control and invisible characters."""
     return any(c.isprintable() and not c.isspace() for c in text)
@@ -116,7 +122,7 @@ def checked(name: str, value, low: float, high: float, integer: bool = True) -> 
 def checked_text(text) -> str:
     if not isinstance(text, (str, type(None))):
         raise RequestError(f"text must be a string, not {type(text).__name__}.")
-    text = (text or "").strip()
+    text = well_formed(text or "").strip()
     if not has_words(text):
         raise RequestError("Empty input: give a German sentence to translate.")
     return text
@@ -137,7 +143,7 @@ def checked_names(models: ModelSet, architectures) -> list[str]:
 
 def output_tokens(translator, text: str) -> list[str]:
     """A typed output (what-if prefix, reference) as the model's target tokens, cut to MAX_FORCED_WORDS."""
-    return inspection.target_tokens(translator, (text or "")[:MAX_INPUT_CHARS])[:MAX_FORCED_WORDS]
+    return inspection.target_tokens(translator, well_formed(text or "")[:MAX_INPUT_CHARS])[:MAX_FORCED_WORDS]
 
 
 # ---------------------------------------------------------------------------- translating with several models
@@ -159,7 +165,7 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
     """Translate ``text`` with each named model. Returns the results, the reference translation
     (when the input is a test sentence) and messages for the user. A model that fails is left out
     with a message; the others still translate."""
-    messages = []
+    messages, text = [], well_formed(text)
     if len(text) > MAX_INPUT_CHARS:
         text = text[:MAX_INPUT_CHARS]
         messages.append(f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read.")
@@ -273,7 +279,7 @@ class Inspection:
 
     @classmethod
     def run(cls, models: ModelSet, name: str, text: str) -> "Inspection":
-        text = (text or "").strip()[:MAX_INPUT_CHARS]
+        text = well_formed(text or "").strip()[:MAX_INPUT_CHARS]
         if not has_words(text):
             raise RequestError("Type a German sentence to inspect.")
         if name not in models.translators:
@@ -338,7 +344,7 @@ class Inspection:
 def compare(models: ModelSet, text: str, a: str, b: str, along: str) -> tuple[inspection.Comparison, list[str]]:
     """Both models forced along one output ("a": A's translation, "b": B's, "reference": the test
     reference): their maps, the difference and the similarity, and the output's tokens."""
-    text = (text or "").strip()[:MAX_INPUT_CHARS]
+    text = well_formed(text or "").strip()[:MAX_INPUT_CHARS]
     if not has_words(text):
         raise RequestError("Type a German sentence to compare on.")
     if a not in models.translators or b not in models.translators:
