@@ -1,0 +1,284 @@
+"""How truthful is each map: ERASER's deletion tests (DeYoung et al. 2020) on forced outputs.
+
+A map ranks the source words for each output word. If it is faithful, removing the words it ranks
+highest should hurt that output word most, and keeping only them should keep most of it. With the
+output forced (the model's own greedy translation, or the reference), for each output word y_t:
+
+    comprehensiveness(k) = p(y_t | full source) - p(y_t | the map's top-k source words removed)   higher: better
+    sufficiency(k)       = p(y_t | full source) - p(y_t | only the top-k kept)                    lower: better
+
+with k = 1, 2 and 20% of the source (``ceil(S / 5)``, so at least 1; k never exceeds S). A word is
+"removed" by replacing it with ``<unk>``, which keeps every position (and the source length) as it was;
+each masked copy of the sentence is decoded along the same forced output prefix, many copies at once
+through ``forced_decode``. Probabilities, not log-probabilities. Both are averaged over every output word
+(``<eos>`` included) of every sentence, pooled.
+
+The maps (``MAP_KINDS``; ``compute_maps``), each [T, S], ranked highest value first:
+
+    alignment              cross-attention, mean over layers and heads (the app's map); models with attention
+    attention_layer_N      one layer's cross-attention, mean over heads (N from 1), for multi-layer attention
+    saliency               the app's gradient x input saliency (norm, so never negative; ``saliency.py``)
+    integrated_gradients   signed, ranked by the signed value: the words that raised p(y_t) most (``attribution.py``)
+    input_x_gradient       signed, likewise
+    occlusion              p(y_t | full) - p(y_t | word j removed) itself: the best possible ranking for k = 1
+                           (a ceiling for comprehensiveness at k = 1, not a map a model shows)
+    random                 uniform random scores (seeded per sentence): the floor
+
+    python -m seq2seq.analysis.faithfulness CHECKPOINT [--split test_2016_flickr] [--limit N] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..data import EOS_IDX, UNK_IDX
+from ..decoding import forced_decode
+from ..models.base import Seq2Seq
+from ..translator import alignment as mean_cross_attention
+from .attribution import AttributionTooLong, attribute
+from .saliency import SaliencyTooLong, saliency
+
+MAP_KINDS = ("alignment", "attention_layer", "saliency", "integrated_gradients", "input_x_gradient", "occlusion",
+             "random")
+KS = ("1", "2", "20%")
+METRICS = ("comprehensiveness", "sufficiency")
+BATCH_ROWS = 256      # masked copies decoded at once
+
+
+def top_k_count(label: str, src_len: int) -> int:
+    """How many source words "1", "2" or "20%" means for a source of ``src_len`` words (at least 1, at most S)."""
+    k = -(-src_len // 5) if label == "20%" else int(label)
+    return max(1, min(k, src_len))
+
+
+def ranking(scores: torch.Tensor) -> list[int]:
+    """Source positions, highest score first (ties: the earlier position first)."""
+    order = sorted(range(len(scores)), key=lambda j: (-float(scores[j]), j))
+    return order
+
+
+def masked(src_ids: list[int], positions, keep: bool) -> tuple[int, ...]:
+    """The source with ``positions`` replaced by <unk> (``keep=False``), or all but them (``keep=True``)."""
+    chosen = set(positions)
+    return tuple(w if ((j in chosen) == keep) else UNK_IDX for j, w in enumerate(src_ids))
+
+
+def forced_probs(model: Seq2Seq, requests: list[tuple[int, tuple[int, ...]]], trg_ids: list[int]) -> dict:
+    """p(y_t | masked source) for each (t, masked source): each copy is decoded along ``trg_ids[:t + 1]``,
+    copies sorted by t and decoded ``BATCH_ROWS`` at a time."""
+    out = {}
+    todo = sorted(set(requests))
+    for first in range(0, len(todo), BATCH_ROWS):
+        chunk = todo[first: first + BATCH_ROWS]
+        hyps = forced_decode(model, [list(src) for _, src in chunk], [trg_ids[: t + 1] for t, _ in chunk])
+        for (t, src), hyp in zip(chunk, hyps):
+            out[(t, src)] = math.exp(hyp.step_log_probs[t])
+    return out
+
+
+def occlusion(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], full: list[float] | None = None) -> torch.Tensor:
+    """[T, S]: p(y_t | full source) - p(y_t | source word j replaced by <unk>), the drop each single word's
+    removal causes (one forced decoding per source word)."""
+    if full is None:
+        [hyp] = forced_decode(model, [src_ids], [trg_ids])
+        full = [math.exp(lp) for lp in hyp.step_log_probs]
+    hyps = forced_decode(model, [list(masked(src_ids, [j], keep=False)) for j in range(len(src_ids))],
+                         [trg_ids] * len(src_ids))
+    removed = torch.tensor([[math.exp(lp) for lp in h.step_log_probs] for h in hyps])  # [S, T]
+    return torch.tensor(full)[:, None] - removed.T
+
+
+def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=MAP_KINDS, seed: int = 0,
+                 attention: dict | None = None, full: list[float] | None = None) -> dict[str, torch.Tensor]:
+    """Every map of ``kinds`` that the model has, each [T, S] (rows ``trg_ids``, columns ``src_ids``).
+    "attention_layer" expands to attention_layer_1 .. L when the model's cross-attention has more than one
+    layer. ``attention``/``full``: the forced decoding's attention and p(y_t), if already computed."""
+    T, S = len(trg_ids), len(src_ids)
+    if attention is None or (full is None and "occlusion" in kinds):
+        [hyp] = forced_decode(model, [src_ids], [trg_ids])
+        attention, full = hyp.attention, [math.exp(lp) for lp in hyp.step_log_probs]
+    maps = {}
+    cross = attention.get("cross")                                      # [T, layers, heads, S]
+    for kind in kinds:
+        if kind == "alignment" and cross is not None:
+            maps[kind] = mean_cross_attention(attention).float()
+        elif kind == "attention_layer" and cross is not None and cross.size(1) > 1:
+            for layer in range(cross.size(1)):
+                maps[f"attention_layer_{layer + 1}"] = cross[:, layer].mean(dim=1).float()
+        elif kind == "saliency":
+            maps[kind] = saliency(model, src_ids, trg_ids)
+        elif kind in ("integrated_gradients", "input_x_gradient"):
+            maps[kind] = attribute(model, src_ids, trg_ids, kind).source
+        elif kind == "occlusion":
+            maps[kind] = occlusion(model, src_ids, trg_ids, full)
+        elif kind == "random":
+            generator = torch.Generator().manual_seed(seed)
+            maps[kind] = torch.rand(T, S, generator=generator)
+    return maps
+
+
+@dataclass
+class Scores:
+    """Per map kind, metric and k: one value per output word (pooled over the sentences scored)."""
+
+    values: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
+    sentences: int = 0
+    words: int = 0
+    skipped: int = 0                  # sentences too long for the gradient maps (``MAX_COST``)
+
+    def add(self, kind: str, metric: str, k: str, value: float) -> None:
+        self.values.setdefault(kind, {}).setdefault(metric, {}).setdefault(k, []).append(value)
+
+    def merge(self, other: "Scores") -> None:
+        for kind, metrics in other.values.items():
+            for metric, ks in metrics.items():
+                for k, vs in ks.items():
+                    self.values.setdefault(kind, {}).setdefault(metric, {}).setdefault(k, []).extend(vs)
+        self.sentences += other.sentences
+        self.words += other.words
+        self.skipped += other.skipped
+
+    def means(self) -> dict[str, dict[str, dict[str, float]]]:
+        return {kind: {metric: {k: sum(vs) / len(vs) for k, vs in ks.items()} for metric, ks in metrics.items()}
+                for kind, metrics in self.values.items()}
+
+
+def sentence_scores(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], maps: dict[str, torch.Tensor] | None = None,
+                    ks=KS, seed: int = 0) -> Scores:
+    """Comprehensiveness and sufficiency of each map (``compute_maps`` unless given) for one sentence along
+    the forced output ``trg_ids`` (end it with <eos> to score that step too)."""
+    T, S = len(trg_ids), len(src_ids)
+    scores = Scores(sentences=1, words=T)
+    if not T or not S:
+        return scores
+    [hyp] = forced_decode(model, [src_ids], [trg_ids])
+    full = [math.exp(lp) for lp in hyp.step_log_probs]
+    if maps is None:
+        maps = compute_maps(model, src_ids, trg_ids, seed=seed, attention=hyp.attention, full=full)
+    plan = []                                        # (kind, k, t, comprehensiveness copy, sufficiency copy)
+    for kind, weights in maps.items():
+        for t in range(T):
+            order = ranking(weights[t])
+            for k in ks:
+                top = order[: top_k_count(k, S)]
+                plan.append((kind, k, t, masked(src_ids, top, keep=False), masked(src_ids, top, keep=True)))
+    probs = forced_probs(model, [(t, c) for *_, t, c, _ in plan] + [(t, s) for *_, t, _, s in plan], trg_ids)
+    for kind, k, t, comp, suff in plan:
+        scores.add(kind, "comprehensiveness", k, full[t] - probs[(t, comp)])
+        scores.add(kind, "sufficiency", k, full[t] - probs[(t, suff)])
+    return scores
+
+
+# ---------------------------------------------------------------------------- a test set
+
+
+def corpus_scores(translator, src_texts: list[str], references: list[list[str]] | None = None, ks=KS,
+                  kinds=MAP_KINDS, seed: int = 0, progress=None) -> tuple[Scores, dict[str, float]]:
+    """ERASER scores of every map kind over sentences: the output forced is each sentence's greedy
+    translation (``references`` None) or its reference tokens. Returns the scores and seconds spent per part."""
+    model = translator.model
+    seconds = {"translate": 0.0, "maps": 0.0, "deletion": 0.0}
+    start = time.perf_counter()
+    if references is None:
+        outputs = translator.translate(src_texts)
+        pairs = [(translator.src_vocab.encode(t.src_tokens),
+                  translator.trg_vocab.encode(t.raw_tokens) + ([EOS_IDX] if t.finished else [])) for t in outputs]
+    else:
+        pairs = [(translator.src_vocab.encode(translator.tokenize(s)[0]), translator.trg_vocab.encode(r) + [EOS_IDX])
+                 for s, r in zip(src_texts, references)]
+    seconds["translate"] += time.perf_counter() - start
+    total = Scores()
+    for i, (src_ids, trg_ids) in enumerate(pairs):
+        if not src_ids or not trg_ids:
+            continue
+        start = time.perf_counter()
+        [hyp] = forced_decode(model, [src_ids], [trg_ids])
+        full = [math.exp(lp) for lp in hyp.step_log_probs]
+        try:
+            maps = compute_maps(model, src_ids, trg_ids, kinds, seed=seed * 1_000_003 + i, attention=hyp.attention,
+                                full=full)
+        except (AttributionTooLong, SaliencyTooLong):
+            total.skipped += 1                       # too long for the gradient maps: left out of every map's mean
+            continue
+        seconds["maps"] += time.perf_counter() - start
+        start = time.perf_counter()
+        total.merge(sentence_scores(model, src_ids, trg_ids, maps, ks))
+        seconds["deletion"] += time.perf_counter() - start
+        if progress:
+            progress(i + 1, len(pairs))
+    return total, seconds
+
+
+def table(means: dict, ks=KS) -> str:
+    """One line per map kind: comprehensiveness and sufficiency at each k."""
+    head = (f"{'map':<22}" + "".join(f"{'comp@' + k:>10}" for k in ks) + "".join(f"{'suff@' + k:>10}" for k in ks))
+    lines = [head, "-" * len(head)]
+    for kind, m in means.items():
+        lines.append(f"{kind:<22}" + "".join(f"{m['comprehensiveness'][k]:10.4f}" for k in ks)
+                     + "".join(f"{m['sufficiency'][k]:10.4f}" for k in ks))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seq2seq.analysis.faithfulness",
+                                     description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", help="checkpoint directory, or hf://USER/NAME[@REVISION][/MODEL]")
+    parser.add_argument("--split", default="test_2016_flickr")
+    parser.add_argument("--limit", type=int, help="only the first N sentences")
+    parser.add_argument("--force", choices=("greedy", "reference"), default="greedy",
+                        help="the output forced: the model's greedy translation (default) or the reference")
+    parser.add_argument("--seed", type=int, default=0, help="of the random maps")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args(argv)
+
+    from ..checkpoint import CheckpointError
+    from ..data import DataNotFoundError, load_split
+    from ..tools.hub import resolve_model
+    from ..translator import load_checkpoint
+
+    try:
+        translator = load_checkpoint(resolve_model(args.checkpoint))
+        split = load_split(args.split, translator.config["src_lang"], translator.config["trg_lang"],
+                           args.data_dir).limit(args.limit)
+    except (CheckpointError, DataNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    start = time.perf_counter()
+
+    def progress(done, total):
+        if done % 25 == 0 or done == total:
+            print(f"  {done}/{total} sentences, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+
+    scores, seconds = corpus_scores(translator, split.src_text,
+                                    split.trg_tokens if args.force == "reference" else None,
+                                    seed=args.seed, progress=progress)
+    means = scores.means()
+    elapsed = time.perf_counter() - start
+    print(f"{translator.arch}: {scores.sentences} sentences of {args.split}, {scores.words} output words "
+          f"({args.force} output forced), {elapsed:.0f} s; removal = <unk>, k = 1, 2, 20% of the source"
+          + (f"; {scores.skipped} too long, left out" if scores.skipped else ""))
+    print("comprehensiveness: p(y|full) - p(y|top-k removed), higher is better; "
+          "sufficiency: p(y|full) - p(y|only top-k kept), lower is better")
+    print(table(means))
+    if args.json:
+        out = {"arch": translator.arch, "checkpoint": str(args.checkpoint), "split": args.split,
+               "sentences": scores.sentences, "skipped": scores.skipped, "words": scores.words, "force": args.force, "removal": "<unk>",
+               "ks": list(KS), "seconds": round(elapsed, 1), "seconds_by_part": {k: round(v, 1) for k, v in seconds.items()},
+               "torch_threads": torch.get_num_threads(), "scores": means}
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
