@@ -6,7 +6,6 @@ included), contrastive attributions, the source/prefix split and the cost limit.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
