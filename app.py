@@ -21,19 +21,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from seq2seq import CheckpointError
-from seq2seq.analysis import inspection
 from seq2seq.analysis.inspection import KIND_NAMES
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
-from seq2seq.explorer.figures import beam_tree, difference_heatmap, epochs_figure, heatmap, map_view, mark_forced
+from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced
 from seq2seq.explorer.figures import message_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, compare, has_words,
-                                      output_tokens, translate_all, well_formed)
-from seq2seq.explorer.text import ABOUT, SECTIONS, map_stats_markdown, md, result_line
+                                      output_tokens, probe_figure, translate_all, well_formed)
+from seq2seq.explorer.text import ABOUT, SECTIONS, comparison_status, map_stats_markdown, md, result_line
 from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
@@ -41,11 +39,6 @@ ASSETS = ROOT / "seq2seq" / "explorer"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 NBEST_HEADERS = ["#", "translation", "score = log-prob / length^α", "log-probability"]
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
-
-
-def user_error(e: Exception) -> gr.Error:
-    """A library RequestError as the message Gradio shows (or sends to an API client)."""
-    return gr.Error(str(e))
 
 
 def map_figure(kind: str, weights, rows: list[str], columns: list[str], title: str):
@@ -131,7 +124,7 @@ class UI:
             try:
                 return api.translate_json(m, text, architectures, beam_size, length_penalty, max_len)
             except RequestError as e:
-                raise user_error(e) from None
+                raise gr.Error(str(e)) from None   # the message the page shows or the API client receives
 
         translate.__doc__ = api.TRANSLATE_ENDPOINT
         gr.api(translate, api_name="translate", concurrency_id="models")
@@ -140,7 +133,7 @@ class UI:
             try:
                 return api.continue_json(m, text, architecture, prefix, max_len)
             except RequestError as e:
-                raise user_error(e) from None
+                raise gr.Error(str(e)) from None
 
         continue_.__doc__ = api.CONTINUE_ENDPOINT
         gr.api(continue_, api_name="continue", concurrency_id="models")
@@ -544,18 +537,7 @@ class Inspector:
 
     def on_probe(self, name, probe):
         """One probe sentence's alignment after each epoch (the checkpoint's probes.json)."""
-        translator = self.models.translators.get(name)
-        if translator is None:
-            return None
-        try:
-            log = inspection.probes(translator)
-        except CheckpointError as e:
-            return message_figure(f"probes.json could not be read: {e}")
-        if log is None:
-            return message_figure(f"{name} has no probes.json (it was trained before probes were recorded).")
-        probe = int(probe or 0)
-        sentence = log.get("sentences", PROBE_SENTENCES)[probe] if probe < len(log.get("sentences", [])) else ""
-        return epochs_figure(log, probe, f"{name}: {sentence}")
+        return probe_figure(self.models, name, int(probe or 0))
 
     # -- callback of the Compare tab
 
@@ -567,15 +549,9 @@ class Inspector:
             return {self.c_status: f"**{md(str(e))}**"}
         except Exception as e:  # e.g. the models read the sentence differently
             return {self.c_status: f"**Comparison failed:** {html.escape(str(e))}"}
-        which = {"a": f"A's ({a}) translation", "b": f"B's ({b}) translation", "reference": "the reference"}[along]
         kinds = [KIND_NAMES[k] for k in c.kinds]
-        status = (f"Similarity **{c.similarity:.3f}** (1 − the mean total-variation distance between their rows: "
-                  f"1 for the same map, 0 for maps that share no weight), along {md(which)}: "
-                  f"*{md(' '.join(tokens) or '(empty)')}*")
-        if c.kinds[0] != c.kinds[1]:
-            status += f"  \nA's map is its {md(kinds[0])}, B's its {md(kinds[1])}."
         data = api.comparison_json((text or "").strip(), along, (a, b), c)
-        return {self.c_status: status,
+        return {self.c_status: comparison_status(c, (a, b), along, tokens),
                 self.c_download: gr.DownloadButton(value=api.download_file(data, f"compare-{a}-{b}"), visible=True),
                 self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {kinds[0]}"),
                 self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {kinds[1]}"),

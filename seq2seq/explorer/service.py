@@ -20,13 +20,14 @@ import torch
 
 from ..analysis import inspection
 from ..analysis.saliency import SaliencyTooLong, translation_saliency
-from ..checkpoint import FILES, find_checkpoints
+from ..analysis.probes import PROBE_SENTENCES
+from ..checkpoint import FILES, CheckpointError, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
 from ..analysis.inspection import KIND_NAMES
-from .figures import View, attention_view, heatmap, overview, saliency_view
+from .figures import View, attention_view, epochs_figure, heatmap, message_figure, overview, saliency_view
 
 MEAN = -1                    # the head choice "mean of the heads"
 OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
@@ -336,6 +337,21 @@ class Inspection:
         nodes = self.beam["tree"]
         return [[i + 1, s, round(score, 3), round(next((n["log_prob"] for n in nodes if n["rank"] == i), 0.0), 3)]
                 for i, (s, score) in enumerate(self.beam["translation"].nbest)]
+
+
+def probe_figure(models: ModelSet, name: str, probe: int):
+    """One probe sentence's alignment after each epoch (the checkpoint's probes.json), or a figure saying why not."""
+    translator = models.translators.get(name)
+    if translator is None:
+        return None
+    try:
+        log = inspection.probes(translator)
+    except CheckpointError as e:
+        return message_figure(f"probes.json could not be read: {e}")
+    if log is None:
+        return message_figure(f"{name} has no probes.json (it was trained before probes were recorded).")
+    sentences = log.get("sentences", PROBE_SENTENCES)
+    return epochs_figure(log, probe, f"{name}: {sentences[probe] if probe < len(sentences) else ''}")
 
 
 # ---------------------------------------------------------------------------- two models compared

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from ..analysis.inspection import KIND_NAMES, Comparison
 from .service import Result
 
 ABOUT = (Path(__file__).with_name("about.md")).read_text(encoding="utf-8")
@@ -59,6 +60,18 @@ def result_line(result: Result) -> str:
     if not t.finished:
         parts.append("stopped at the length limit")
     return " · ".join(parts)
+
+
+def comparison_status(c: Comparison, names: tuple[str, str], along: str, tokens: list[str]) -> str:
+    """The Compare tab's line: the similarity, what it means, and the output both were forced along."""
+    a, b = names
+    which = {"a": f"A's ({a}) translation", "b": f"B's ({b}) translation", "reference": "the reference"}[along]
+    status = (f"Similarity **{c.similarity:.3f}** (1 − the mean total-variation distance between their rows: "
+              f"1 for the same map, 0 for maps that share no weight), along {md(which)}: "
+              f"*{md(' '.join(tokens) or '(empty)')}*")
+    if c.kinds[0] != c.kinds[1]:
+        status += f"  \nA's map is its {md(KIND_NAMES[c.kinds[0]])}, B's its {md(KIND_NAMES[c.kinds[1]])}."
+    return status
 
 
 def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], self_attention: bool = False) -> str:
