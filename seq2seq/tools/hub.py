@@ -41,7 +41,7 @@ from ..models import ARCHITECTURES
 
 HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json")  # what a model directory ships; never resume/
-SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png")  # the README shows the screenshot
+SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png", "docs/family.png")  # the README shows the screenshot
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
 LICENSE = "cc-by-nc-4.0"                           # the models inherit Multi30k's non-commercial terms
