@@ -4,6 +4,7 @@ written through the real ``save_checkpoint`` so tests never depend on the shippe
 from __future__ import annotations
 
 import contextlib
+import gzip
 import os
 import socket
 import subprocess
@@ -19,12 +20,12 @@ from seq2seq import ARCHITECTURES, Vocab, build_model, save_checkpoint
 
 torch.set_num_threads(1)
 ROOT = Path(__file__).resolve().parent.parent
-# The data tests run on the slice of Multi30k shipped in tests/data/multi30k (a few hundred pairs, see
-# its README), so a fresh clone runs them all. The few that check the full set itself read it from
-# $SEQ2SEQ_DATA_DIR, else ../shared/data/multi30k beside the clone, and skip, saying why, without it.
-DATA_DIR = ROOT / "tests" / "data" / "multi30k"
+# Multi30k is never copied into the project: the tests read it from $SEQ2SEQ_DATA_DIR, else
+# ../shared/data/multi30k beside the clone (where CI has it), and skip, saying why, without it. Most data
+# tests run on a slice of it cut at test time (``data_dir``: the first SLICE lines of each file).
 FULL_DATA_DIR = Path(os.environ.get("SEQ2SEQ_DATA_DIR") or ROOT.parent / "shared" / "data" / "multi30k")
 FULL_SIZES = {"train": 29_000, "val": 1_014, "test_2016_flickr": 1_000}
+SLICE = {"train": 400, "val": 100, "test_2016_flickr": 100}
 
 # Small sizes so each model builds and runs in milliseconds.
 TINY = {
@@ -81,22 +82,27 @@ def ui(models):
 
 
 @pytest.fixture(scope="session")
-def data_dir() -> Path:
-    """The shipped slice of Multi30k: always there, so data tests never skip."""
-    assert (DATA_DIR / "train.de.gz").is_file(), f"the test slice of Multi30k is missing from {DATA_DIR}"
-    return DATA_DIR
-
-
-@pytest.fixture(scope="session")
 def full_data_dir() -> Path:
-    """The full Multi30k, for the tests that check the full set itself; they skip without it."""
+    """The full Multi30k; tests that need it skip, saying where it was looked for, without it."""
     missing = [f"{split}.{lang}.gz" for split in FULL_SIZES for lang in ("de", "en")
                if not (FULL_DATA_DIR / f"{split}.{lang}.gz").is_file()]
     if missing:
         pytest.skip(f"needs the full Multi30k (29,000/1,014/1,000 pairs), not found at {FULL_DATA_DIR} "
-                    f"(missing {', '.join(missing)}): set SEQ2SEQ_DATA_DIR to it; "
-                    "the other data tests ran on the slice in tests/data/multi30k")
+                    f"(missing {', '.join(missing)}): set SEQ2SEQ_DATA_DIR to it")
     return FULL_DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def data_dir(full_data_dir, tmp_path_factory) -> Path:
+    """The first SLICE lines of every Multi30k file, written to a temporary directory under the same names:
+    training, loading and batching on a few hundred pairs take seconds."""
+    root = tmp_path_factory.mktemp("multi30k")
+    for path in full_data_dir.glob("*.gz"):
+        split = path.name.split(".")[0]
+        if split in SLICE:
+            with gzip.open(path, "rt", encoding="utf-8") as f, gzip.open(root / path.name, "wt", encoding="utf-8") as out:
+                out.writelines(line for _, line in zip(range(SLICE[split]), f))
+    return root
 
 
 def free_port() -> int:
@@ -139,7 +145,7 @@ def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
 # Skips that leave a whole kind of test unrun, repeated just above pytest's summary line (not
 # only under -rs) with how many tests each skipped: reason prefix -> what to call them.
 SUMMARISED_SKIPS = {"browser tests skipped": "",          # test_browser.require_browser says it itself
-                    "needs the full Multi30k": "full-data tests skipped",   # the full_data_dir fixture
+                    "needs the full Multi30k": "data tests skipped",        # the full_data_dir and data_dir fixtures
                     "no CUDA device": "CUDA tests skipped"}                 # tests/test_cuda.py
 
 

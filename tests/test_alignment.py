@@ -101,7 +101,7 @@ def test_eflomal_links_orientation():
 
 
 def test_command_with_a_given_reference(checkpoint_root, data_dir, tmp_path, capsys):
-    """The command end to end on a tiny random checkpoint, the shipped slice of Multi30k and a reference file
+    """The command end to end on a tiny random checkpoint, a slice of Multi30k and a reference file
     (no eflomal run): a word-for-word diagonal, sure links, and a possible link beside each."""
     import json
 

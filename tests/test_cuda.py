@@ -3,7 +3,7 @@ trains on CUDA with bfloat16 autocast (its default there) and with ``--no-autoca
 
 The tests marked ``cuda`` skip with "no CUDA device" where ``torch.cuda.is_available()`` is
 False (``-m cuda`` selects them, ``-m "not cuda"`` leaves them out). They are kept cheap: a
-handful of sentences per checkpoint, and one epoch on 200 pairs of the shipped data slice."""
+handful of sentences per checkpoint, and one epoch on 200 pairs of a slice of Multi30k."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ import pytest
 import torch
 
 from seq2seq import load_checkpoint
-from seq2seq.data import read_lines
+from seq2seq.explorer.examples import TEST_EXAMPLES
 
-from conftest import DATA_DIR, ROOT
+from conftest import ROOT
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
 # Every shipped checkpoint, the attention family's members (checkpoints/family/*) included.
 SHIPPED = sorted(p.parent for p in (ROOT / "checkpoints").rglob("config.json") if "resume" not in p.parts)
-SENTENCES = read_lines(DATA_DIR / "test_2016_flickr.de.gz")[:8]
+SENTENCES = [s for s, _ in TEST_EXAMPLES[:8]]          # test_2016_flickr's first sentences, built in
 ATTENTION_TOLERANCE = 1e-4   # float32 on both sides (TF32 off): differences are ~1e-6
 
 

@@ -99,9 +99,3 @@ def test_the_full_set_has_its_published_sizes(full_data_dir):
                 assert lines(full_data_dir / f"{split}.{lang}.gz") == size, (split, lang)
     assert len(load_split("val", "de", "en", full_data_dir)) == FULL_SIZES["val"]
 
-
-def test_the_shipped_slice_is_the_start_of_the_full_set(data_dir, full_data_dir):
-    for path in sorted(data_dir.glob("*.gz")):
-        ours = read_lines(path)
-        assert 0 < len(ours) < FULL_SIZES[path.name.split(".")[0]]
-        assert read_lines(full_data_dir / path.name)[: len(ours)] == ours, path.name

@@ -138,7 +138,7 @@ def test_top_k_masks_and_batched_probabilities():
 
 
 def test_command(checkpoint_root, data_dir, tmp_path, capsys):
-    """The command end to end on a tiny random checkpoint and the shipped slice of Multi30k."""
+    """The command end to end on a tiny random checkpoint and a slice of Multi30k."""
     out = tmp_path / "f.json"
     assert main([str(checkpoint_root / "convs2s"), "--split", "test_2016_flickr", "--limit", "2",
                  "--data-dir", str(data_dir), "--json", str(out)]) == 0
