@@ -294,8 +294,7 @@ class UI:
             text, plot, stats = self.f_cards[m.name]
             out[text] = f"{md(t.text or '(empty)')} <small>· log-probability {t.log_prob:.2f}</small>"
             out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: cross-attention")
-            out[stats] = map_stats_markdown(api.map_statistics("alignment", m.weights, t.src_tokens),
-                                            KIND_NAMES["alignment"], t.output_labels, t.src_tokens)
+            out[stats] = map_stats_markdown(m.statistics, KIND_NAMES["alignment"], t.output_labels, t.src_tokens)
         return out
 
 

@@ -13,20 +13,20 @@ import math
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..analysis import inspection
-from ..analysis.saliency import SaliencyTooLong, translation_saliency
+from ..analysis.inspection import KIND_NAMES
 from ..analysis.probes import PROBE_SENTENCES
+from ..analysis.saliency import SaliencyTooLong, translation_saliency
 from ..checkpoint import FILES, CheckpointError, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
-from ..analysis.inspection import KIND_NAMES
 from .figures import View, attention_view, epochs_figure, heatmap, message_figure, overview, saliency_view
 
 MEAN = -1                    # the head choice "mean of the heads"
@@ -276,7 +276,6 @@ class Inspection:
     what_if: dict | None = None      # prefix, translation, map, forced (words forced), unknown
     forced: dict | None = None       # reference, translation, map, unknown
     beam: dict | None = None         # beam_size, length_penalty, translation, tree
-    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def run(cls, models: ModelSet, name: str, text: str) -> "Inspection":
