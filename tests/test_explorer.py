@@ -124,3 +124,14 @@ def test_lone_surrogates_are_replaced_so_answers_can_be_written(models):
     data = api.results_json(models, "0\ud800 Hund", results, None, [])
     path = api.download_file(data, "translations")
     assert json.loads(open(path, encoding="utf-8").read())["models"]["gru"]["src_tokens"][:2] == ["0", "\ufffd"]
+
+
+def test_saliency_maps_are_drawn_on_0_to_their_largest_cell(models):
+    """Saliency spreads each row over every source word: on the 0-1 scale of attention it looked blank."""
+    results, _, _ = translate_all(models, SENTENCE, ["gru", "transformer"])
+    sal = card_figures(models, results["gru"], "saliency", None, None)
+    top = float(sal.shown.max())
+    assert top < 1 and sal.plot.data[0].zmin == 0 and sal.plot.data[0].zmax == pytest.approx(top)
+    assert sal.plot.data[0].colorbar.title.text == f"0–{top:.2f}"
+    cross = card_figures(models, results["transformer"], "cross", None, None)      # attention stays on 0-1
+    assert (cross.plot.data[0].zmin, cross.plot.data[0].zmax) == (0, 1)
