@@ -101,19 +101,27 @@ def test_eflomal_links_orientation():
 
 
 def test_command_with_a_given_reference(checkpoint_root, data_dir, tmp_path, capsys):
-    """The command end to end on a tiny random checkpoint, a slice of Multi30k and a reference file
-    (no eflomal run): a word-for-word diagonal, sure links, and a possible link beside each."""
+    """The alignment half of ``python -m seq2seq.analysis.faithfulness`` end to end on a tiny random
+    checkpoint, a slice of Multi30k and a reference file (no eflomal run): a word-for-word diagonal, sure
+    links, and a possible link beside each; ``--save`` keeps the result in the checkpoint's metrics.json."""
     import json
+    import shutil
 
-    from seq2seq.analysis.alignment import main
+    from seq2seq.analysis.faithfulness import main
+    from seq2seq.results import faithfulness_value
 
+    checkpoint = tmp_path / "transformer"
+    shutil.copytree(checkpoint_root / "transformer", checkpoint)
     reference = tmp_path / "ref.txt"
     reference.write_text("0-0 1-1 2-2 1?0\n" * 3)
     out = tmp_path / "aer.json"
-    assert main([str(checkpoint_root / "transformer"), "--limit", "3", "--data-dir", str(data_dir),
-                 "--reference", str(reference), "--json", str(out)]) == 0
+    assert main([str(checkpoint), "--limit", "3", "--data-dir", str(data_dir), "--only", "alignment",
+                 "--reference", str(reference), "--json", str(out), "--save"]) == 0
     assert "shifted" in capsys.readouterr().out
     result = json.loads(out.read_text())
-    assert result["sentences"] == 3
+    assert result["sentences"] == 3 and "deletion" not in result
     for kind in ("alignment", "attention_layer_1", "integrated_gradients", "random"):
-        assert 0.0 <= result["aer"][kind]["argmax"] <= 1.0 and 0.0 <= result["aer"][kind]["shifted"] <= 1.0
+        aer = result["alignment"]["aer"][kind]
+        assert 0.0 <= aer["argmax"] <= 1.0 and 0.0 <= aer["shifted"] <= 1.0
+    metrics = json.loads((checkpoint / "metrics.json").read_text())
+    assert faithfulness_value(metrics, "alignment", "aer") == round(result["alignment"]["aer"]["alignment"]["argmax"], 3)

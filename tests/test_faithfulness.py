@@ -138,14 +138,17 @@ def test_top_k_masks_and_batched_probabilities():
 
 
 def test_command(checkpoint_root, data_dir, tmp_path, capsys):
-    """The command end to end on a tiny random checkpoint and a slice of Multi30k."""
+    """The deletion half of the command end to end on a tiny random checkpoint and a slice of Multi30k
+    (the alignment half: test_alignment.py)."""
     out = tmp_path / "f.json"
     assert main([str(checkpoint_root / "convs2s"), "--split", "test_2016_flickr", "--limit", "2",
-                 "--data-dir", str(data_dir), "--json", str(out)]) == 0
+                 "--data-dir", str(data_dir), "--json", str(out), "--only", "deletion"]) == 0
     printed = capsys.readouterr().out
     assert "comp@1" in printed and "integrated_gradients" in printed and "attention_layer_2" in printed
     result = json.loads(out.read_text())
-    assert result["sentences"] == 2 and result["removal"] == "<unk>"
+    assert result["sentences"] == 2 and "alignment" not in result
+    deletion = result["deletion"]
+    assert deletion["sentences"] == 2 and deletion["removal"] == "<unk>"
     for kind in ("alignment", "random", "occlusion"):
-        assert set(result["scores"][kind]) == {"comprehensiveness", "sufficiency"}
-        assert set(result["scores"][kind]["comprehensiveness"]) == {"1", "2", "20%"}
+        assert set(deletion["scores"][kind]) == {"comprehensiveness", "sufficiency"}
+        assert set(deletion["scores"][kind]["comprehensiveness"]) == {"1", "2", "20%"}

@@ -19,20 +19,15 @@ links are all "sure". It is computed once per split and cached under ``$SEQ2SEQ_
 (default ``~/.cache/seq2seq``)/alignments/, never in the repository. eflomal samples: a fresh run differs
 slightly, so the cached file is the reference.
 
-    python -m seq2seq.analysis.alignment CHECKPOINT [--split test_2016_flickr] [--limit N] [--reference FILE] [--json OUT]
-
-scores every map of ``faithfulness.compute_maps`` (attention, saliency, integrated gradients, ...) with the
+``python -m seq2seq.analysis.faithfulness CHECKPOINT`` (its alignment half; ``--only alignment``) scores every map of ``faithfulness.compute_maps`` (attention, saliency, integrated gradients, ...) with the
 reference translation forced through the model. ``--reference FILE``: Pharaoh links, one line per sentence
 of the split, ``i-j`` sure and ``i?j`` possible (source i, target j).
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
-import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -237,58 +232,3 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
         if progress:
             progress(i + 1, len(src_texts))
     return {kind: {variant: corpus_aer(c) for variant, c in v.items()} for kind, v in counts.items()}
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.analysis.alignment", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="checkpoint directory, or hf://USER/NAME[@REVISION][/MODEL]")
-    parser.add_argument("--split", default="test_2016_flickr")
-    parser.add_argument("--limit", type=int, help="only the first N sentences")
-    parser.add_argument("--reference", help="Pharaoh links for the split (default: eflomal + grow-diag-final, cached)")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args(argv)
-
-    from ..checkpoint import CheckpointError
-    from ..data import DataNotFoundError, load_split
-    from ..tools.hub import resolve_model
-    from ..translator import load_checkpoint
-
-    try:
-        translator = load_checkpoint(resolve_model(args.checkpoint))
-        src, trg = translator.config["src_lang"], translator.config["trg_lang"]
-        split = load_split(args.split, src, trg, args.data_dir)
-        if args.reference:
-            parsed = [parse_links(line) for line in Path(args.reference).read_text().split("\n")[: len(split)]]
-            sure, possible = [p[0] for p in parsed], [p[1] for p in parsed]
-        else:
-            sure, possible = reference_alignments(args.split, src, trg, args.data_dir,
-                                                  log=lambda m: print(m, file=sys.stderr)), None
-    except (CheckpointError, DataNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    split = split.limit(args.limit)
-    start = time.perf_counter()
-
-    def progress(done, total):
-        if done % 50 == 0 or done == total:
-            print(f"  {done}/{total} sentences, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-
-    result = corpus_alignment_error(translator, split.src_text, split.trg_tokens, sure, possible, progress=progress)
-    elapsed = time.perf_counter() - start
-    print(f"{translator.arch}: AER on {len(split)} sentences of {args.split} (reference forced), against "
-          f"{args.reference or 'eflomal + grow-diag-final'}; {elapsed:.0f} s. Lower is better.")
-    print(f"{'map':<22}{'argmax':>10}{'shifted':>10}")
-    for kind, v in result.items():
-        print(f"{kind:<22}{v['argmax']:10.4f}{v['shifted']:10.4f}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"arch": translator.arch, "split": args.split, "sentences": len(split),
-                                               "reference": args.reference or "eflomal+grow-diag-final",
-                                               "seconds": round(elapsed, 1), "aer": result}, indent=1))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -24,7 +24,10 @@ The maps (``MAP_KINDS``; ``compute_maps``), each [T, S], ranked highest value fi
                            (a ceiling for comprehensiveness at k = 1, not a map a model shows)
     random                 uniform random scores (seeded per sentence): the floor
 
-    python -m seq2seq.analysis.faithfulness CHECKPOINT [--split test_2016_flickr] [--limit N] [--json OUT]
+The same command scores each map's alignment quality too (AER against a statistical aligner, ``alignment.py``):
+
+    python -m seq2seq.analysis.faithfulness CHECKPOINT [--split test_2016_flickr] [--limit N] [--only deletion|alignment]
+                                            [--reference FILE] [--json OUT]
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from ..data import EOS_IDX, UNK_IDX
 from ..decoding import forced_decode
 from ..models.base import Seq2Seq
 from ..translator import alignment as mean_cross_attention
-from .attribution import AttributionTooLong, attribute
+from .attribution import N_STEPS, AttributionTooLong, attribute
 from .saliency import SaliencyTooLong, saliency
 
 MAP_KINDS = ("alignment", "attention_layer", "saliency", "integrated_gradients", "input_x_gradient", "occlusion",
@@ -235,49 +238,91 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="test_2016_flickr")
     parser.add_argument("--limit", type=int, help="only the first N sentences")
     parser.add_argument("--force", choices=("greedy", "reference"), default="greedy",
-                        help="the output forced: the model's greedy translation (default) or the reference")
+                        help="the output forced in the deletion test: the model's greedy translation (default) "
+                             "or the reference (the alignment test always forces the reference)")
+    parser.add_argument("--only", choices=("deletion", "alignment"), help="run one of the two tests")
+    parser.add_argument("--reference", help="Pharaoh links for the split (default: eflomal + grow-diag-final, cached)")
     parser.add_argument("--seed", type=int, default=0, help="of the random maps")
     parser.add_argument("--data-dir")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--save", action="store_true",
+                        help="also keep the results in the checkpoint's metrics.json (the README, Leaderboard and "
+                             "cards read them there)")
     args = parser.parse_args(argv)
 
     from ..checkpoint import CheckpointError
     from ..data import DataNotFoundError, load_split
     from ..tools.hub import resolve_model
     from ..translator import load_checkpoint
+    from .alignment import corpus_alignment_error, parse_links, reference_alignments
 
     try:
         translator = load_checkpoint(resolve_model(args.checkpoint))
-        split = load_split(args.split, translator.config["src_lang"], translator.config["trg_lang"],
-                           args.data_dir).limit(args.limit)
-    except (CheckpointError, DataNotFoundError) as e:
+        src, trg = translator.config["src_lang"], translator.config["trg_lang"]
+        split = load_split(args.split, src, trg, args.data_dir)
+        sure = possible = None
+        if args.only != "deletion":
+            if args.reference:
+                parsed = [parse_links(line) for line in Path(args.reference).read_text().split("\n")[: len(split)]]
+                sure, possible = [p[0] for p in parsed], [p[1] for p in parsed]
+            else:
+                sure = reference_alignments(args.split, src, trg, args.data_dir, log=lambda m: print(m, file=sys.stderr))
+    except (CheckpointError, DataNotFoundError, OSError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    start = time.perf_counter()
+    split = split.limit(args.limit)
+    out = {"arch": translator.arch, "checkpoint": str(args.checkpoint), "split": args.split, "sentences": len(split),
+           "n_steps": N_STEPS, "torch_threads": torch.get_num_threads()}
 
-    def progress(done, total):
-        if done % 25 == 0 or done == total:
-            print(f"  {done}/{total} sentences, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    def progress_from(start, every):
+        def progress(done, total):
+            if done % every == 0 or done == total:
+                print(f"  {done}/{total} sentences, {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+        return progress
 
-    scores, seconds = corpus_scores(translator, split.src_text,
-                                    split.trg_tokens if args.force == "reference" else None,
-                                    seed=args.seed, progress=progress)
-    means = scores.means()
-    elapsed = time.perf_counter() - start
-    print(f"{translator.arch}: {scores.sentences} sentences of {args.split}, {scores.words} output words "
-          f"({args.force} output forced), {elapsed:.0f} s; removal = <unk>, k = 1, 2, 20% of the source"
-          + (f"; {scores.skipped} too long, left out" if scores.skipped else ""))
-    print("comprehensiveness: p(y|full) - p(y|top-k removed), higher is better; "
-          "sufficiency: p(y|full) - p(y|only top-k kept), lower is better")
-    print(table(means))
+    if args.only != "alignment":
+        start = time.perf_counter()
+        scores, seconds = corpus_scores(translator, split.src_text,
+                                        split.trg_tokens if args.force == "reference" else None,
+                                        seed=args.seed, progress=progress_from(start, 25))
+        means, elapsed = scores.means(), time.perf_counter() - start
+        print(f"{translator.arch}: deletion test on {scores.sentences} sentences of {args.split}, {scores.words} "
+              f"output words ({args.force} output forced), {elapsed:.0f} s; removal = <unk>, k = 1, 2, 20% of the source"
+              + (f"; {scores.skipped} too long, left out" if scores.skipped else ""))
+        print("comprehensiveness: p(y|full) - p(y|top-k removed), higher is better; "
+              "sufficiency: p(y|full) - p(y|only top-k kept), lower is better")
+        print(table(means))
+        out["deletion"] = {"sentences": scores.sentences, "skipped": scores.skipped, "words": scores.words,
+                           "force": args.force, "removal": "<unk>", "ks": list(KS), "seconds": round(elapsed, 1),
+                           "seconds_by_part": {k: round(v, 1) for k, v in seconds.items()}, "scores": means}
+    if args.only != "deletion":
+        start = time.perf_counter()
+        result = corpus_alignment_error(translator, split.src_text, split.trg_tokens, sure, possible,
+                                        progress=progress_from(start, 50))
+        elapsed = time.perf_counter() - start
+        reference = args.reference or "eflomal + grow-diag-final"
+        print(f"{translator.arch}: AER on {len(split)} sentences of {args.split} (reference forced), against "
+              f"{reference}; {elapsed:.0f} s. Lower is better.")
+        print(f"{'map':<22}{'argmax':>10}{'shifted':>10}")
+        for kind, v in result.items():
+            print(f"{kind:<22}{v['argmax']:10.4f}{v['shifted']:10.4f}")
+        out["alignment"] = {"sentences": len(split), "reference": reference, "seconds": round(elapsed, 1),
+                            "aer": result}
     if args.json:
-        out = {"arch": translator.arch, "checkpoint": str(args.checkpoint), "split": args.split,
-               "sentences": scores.sentences, "skipped": scores.skipped, "words": scores.words, "force": args.force, "removal": "<unk>",
-               "ks": list(KS), "seconds": round(elapsed, 1), "seconds_by_part": {k: round(v, 1) for k, v in seconds.items()},
-               "torch_threads": torch.get_num_threads(), "scores": means}
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=1))
+    if args.save:
+        save(resolve_model(args.checkpoint), out)
     return 0
+
+
+def save(checkpoint, result: dict) -> None:
+    """Keep a run's results (``main``'s JSON) in the checkpoint's metrics.json under "faithfulness"."""
+    from ..checkpoint import read_metrics, write_json
+
+    metrics = read_metrics(checkpoint)
+    metrics["faithfulness"] = {k: v for k, v in result.items() if k != "checkpoint"}
+    write_json(Path(checkpoint) / "metrics.json", metrics)
 
 
 if __name__ == "__main__":
