@@ -27,6 +27,8 @@ MEMBERS: dict[str, Member] = {
     "general": Member("general", r"s_t^\top W_a h_i", "Luong et al. 2015"),
     "concat": Member("concat (additive)", r"v_a^\top \tanh(W_q s_t + W_k h_i)", "Bahdanau et al. 2015; Luong et al. 2015"),
     "scaled_dot": Member("scaled dot product", r"s_t^\top h_i / \sqrt{n}", "Vaswani et al. 2017"),
+    "scaled_dot_ln": Member("scaled dot product, normalised states", r"\mathrm{LN}(s_t)^\top \mathrm{LN}(h_i) / \sqrt{n}",
+                            "Vaswani et al. 2017's scaling on states brought to mean 0, variance 1 (its premise)"),
     "cosine": Member("content-based (cosine)", r"\beta \cos(s_t, h_i)", "Graves et al. 2014"),
     "location": Member("location-based", r"a_t = \mathrm{softmax}(W_a s_t)\text{, no } h_i", "Luong et al. 2015"),
     "local_p": Member("local-p", r"s_t^\top W_a h_i \text{ in } [p_t - D, p_t + D] \times e^{-(i - p_t)^2 / 2(D/2)^2},\ "

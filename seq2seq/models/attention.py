@@ -6,6 +6,7 @@ context is ``c = sum_i a_i h_i``.
 
     dot         s^T h_i                         Luong et al. 2015
     scaled_dot  s^T h_i / sqrt(n)               Vaswani et al. 2017
+    scaled_dot_ln  LN(s)^T LN(h_i) / sqrt(n)    the same on layer-normalised states (below)
     general     s^T W_a h_i                     Luong et al. 2015
     concat      v_a^T tanh(W_q s + W_k h_i)     Bahdanau et al. 2015 ("additive")
     cosine      beta * cos(s, h_i)              Graves et al. 2014 (content-based), beta learned
@@ -18,6 +19,14 @@ from 0 so ``p`` lies in ``[0, S - 1]``), weights only inside ``[p - D, p + D]``,
 Gaussian ``exp(-(i - p)^2 / (2 (D/2)^2))``. We renormalise after the Gaussian (softmax of score +
 log-Gaussian over the window) so that, as for every other kind, the weights are a distribution over
 the source.
+
+``scaled_dot_ln``: Vaswani et al. scale by ``1/sqrt(n)`` because a dot product of two vectors whose ``n``
+components have mean 0 and variance 1 has variance ``n``. A Transformer's learned projections can meet
+that premise; an LSTM's states cannot (every component is squashed into (-1, 1), most lie near 0), so
+``scaled_dot`` scores are tiny and its weights near uniform. ``LN`` here is layer normalisation without
+learned parameters (each vector to mean 0 and variance 1), which restores the premise: scores start with
+variance about 1 and can reach ``sqrt(n)`` (so this is a cosine of the centred states with a fixed
+``beta = sqrt(n)``).
 
 ``score="ntm"`` addresses the encoder states as an NTM memory, everything predicted from ``s``:
 content ``w_c = softmax_i(beta * cos(k, h_i))`` with key ``k = W_k s`` and strength
@@ -41,7 +50,7 @@ from torch import nn
 
 from .base import masked_softmax
 
-SCORES = ("dot", "scaled_dot", "general", "concat", "cosine", "location", "ntm")
+SCORES = ("dot", "scaled_dot", "scaled_dot_ln", "general", "concat", "cosine", "location", "ntm")
 
 
 class Attention(nn.Module):
@@ -51,7 +60,7 @@ class Attention(nn.Module):
         super().__init__()
         if score not in SCORES:
             raise ValueError(f"unknown attention score {score!r}; choose from {', '.join(SCORES)}")
-        if score in ("dot", "scaled_dot", "cosine") and query_dim != key_dim:
+        if score in ("dot", "scaled_dot", "scaled_dot_ln", "cosine") and query_dim != key_dim:
             raise ValueError(f"{score} attention needs query and key sizes equal, got {query_dim} and {key_dim}")
         if score == "ntm" and local:
             raise ValueError("ntm addressing moves its own focus (interpolation and shift); it takes no local window")
@@ -83,6 +92,8 @@ class Attention(nn.Module):
             return self.W_k(keys)
         if self.score in ("cosine", "ntm"):
             return nn.functional.normalize(keys, dim=-1)
+        if self.score == "scaled_dot_ln":
+            return nn.functional.layer_norm(keys, keys.shape[-1:])
         return keys
 
     @property
@@ -108,6 +119,9 @@ class Attention(nn.Module):
         if self.score in ("dot", "general"):
             scores = torch.einsum("bd,bsd->bs", query, projected)
         elif self.score == "scaled_dot":
+            scores = torch.einsum("bd,bsd->bs", query, projected) / math.sqrt(query.size(-1))
+        elif self.score == "scaled_dot_ln":
+            query = nn.functional.layer_norm(query, query.shape[-1:])
             scores = torch.einsum("bd,bsd->bs", query, projected) / math.sqrt(query.size(-1))
         elif self.score == "concat":
             scores = self.v_a(torch.tanh(self.W_q(query)[:, None] + projected)).squeeze(-1)

@@ -110,6 +110,7 @@ FAMILY: dict[str, dict] = {
     "general": dict(score="general"),
     "concat": dict(score="concat"),
     "scaled_dot": dict(score="scaled_dot"),
+    "scaled_dot_ln": dict(score="scaled_dot_ln"),   # scaled_dot on layer-normalised states (attention.py)
     "cosine": dict(score="cosine"),
     "location": dict(score="location"),
     "local_p": dict(score="general", local=True),
