@@ -35,14 +35,15 @@ def translate(ui, text=SENTENCE, names=None, decoding="greedy", beam=5, penalty=
 
 
 def naive_saliency(model, src_ids, trg_ids):
-    """One forward and backward pass per output step: what the batched version must equal."""
+    """One forward and backward pass per output step: what the batched version must equal. The
+    log-probability is decoding's, <pad> and <sos> (ids 1, 2) never being outputs."""
     rows = []
     for t in range(len(trg_ids)):
         seen = []
         handle = model.src_embedding.register_forward_hook(lambda m, i, out: seen.append(out))
         with torch.enable_grad():
             logits = model(torch.tensor([src_ids]), torch.tensor([len(src_ids)]), torch.tensor([[2] + trg_ids[:-1]]))
-            lp = torch.log_softmax(logits[0, t], dim=-1)[trg_ids[t]]
+            lp = torch.log_softmax(logits[0, t].index_fill(0, torch.tensor([1, 2]), float("-inf")), dim=-1)[trg_ids[t]]
             [grad] = torch.autograd.grad(lp, seen[0])
         handle.remove()
         rows.append((grad * seen[0]).norm(dim=-1)[0])
@@ -205,7 +206,8 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
     tf = cards["transformer"]
     assert out[tf.layer].visible and out[tf.head].visible and out[tf.overview].visible
     assert len(json.loads(out[tf.overview].value["plot"])["data"]) == 8       # 2 layers x 4 heads
-    assert [c[1] for c in out[tf.kind].choices] == ["cross", "encoder_self", "decoder_self", "saliency"]
+    assert [c[1] for c in out[tf.kind].choices] == ["cross", "encoder_self", "decoder_self", "saliency",
+                                                "integrated_gradients", "input_x_gradient"]
 
 
 def test_changing_map_layer_and_head_redraws_one_card(ui):

@@ -185,13 +185,14 @@ class Attribution:
 
 def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: str = "integrated_gradients",
               steps: list[int] | None = None, foils: list[int] | None = None, prefix: bool = False,
-              n_steps: int = N_STEPS) -> Attribution:
+              n_steps: int = N_STEPS, reduce: str = "sum") -> Attribution:
     """Attributions of the forced output ``trg_ids`` (without <sos>; end it with <eos> to include that step)
     to the source embeddings (and, with ``prefix``, to the decoder's input embeddings too).
 
     ``method``: "integrated_gradients" or "input_x_gradient". ``steps``: which output steps (rows),
     default all. ``foils``: per row a word id to contrast with (log p(y_t) - log p(foil)), or -1 / None
-    for plain log p(y_t)."""
+    for plain log p(y_t). ``reduce``: how a word's attribution is made one number from its embedding
+    dimensions, "sum" (signed, the default) or "norm" (the L2 norm, unsigned: ``saliency.py``)."""
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
     model.eval()
@@ -238,8 +239,11 @@ def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: st
             attributions = InputXGradient(forward).attribute(inputs, additional_forward_args=extra)
             with torch.no_grad():
                 value, base = forward(*inputs, *extra), None
-    source = attributions[0].detach().sum(-1).float().cpu()
-    pre = attributions[1].detach().sum(-1).float().cpu() if prefix else None
+    if reduce not in ("sum", "norm"):
+        raise ValueError(f"reduce must be 'sum' or 'norm', not {reduce!r}")
+    one = (lambda x: x.detach().sum(-1)) if reduce == "sum" else (lambda x: x.detach().norm(dim=-1))  # noqa: E731
+    source = one(attributions[0]).float().cpu()
+    pre = one(attributions[1]).float().cpu() if prefix else None
     return Attribution(source, pre, steps, value.detach().float().cpu(),
                        None if base is None else base.detach().float().cpu())
 
