@@ -21,6 +21,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
+from seq2seq.analysis.attribution import AttributionTooLong
 from seq2seq.analysis.inspection import KIND_NAMES
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
@@ -28,10 +30,12 @@ from seq2seq.explorer import api
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced
-from seq2seq.explorer.figures import message_figure, stepper
-from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, compare, has_words,
-                                      output_tokens, probe_figure, translate_all, well_formed)
-from seq2seq.explorer.text import ABOUT, SECTIONS, comparison_status, map_stats_markdown, md, result_line
+from seq2seq.explorer.figures import contrast_figure, message_figure, source_prefix_figure, stepper
+from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, card_overview, compare,
+                                      has_words, output_tokens, probe_figure, result_attribution, result_map,
+                                      translate_all, well_formed)
+from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, comparison_status, faithfulness_line,
+                                   map_stats_markdown, md, result_line)
 from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
@@ -72,12 +76,13 @@ class Card:
     layer: gr.Dropdown
     head: gr.Dropdown
     plot: gr.Plot
+    overview_box: gr.Accordion
     overview: gr.Plot
     map_stats: gr.Markdown
 
     def outputs(self) -> list:
-        return [self.column, self.text, self.stats, self.kind, self.layer, self.head, self.plot, self.overview,
-                self.map_stats]
+        return [self.column, self.text, self.stats, self.kind, self.layer, self.head, self.plot, self.overview_box,
+                self.overview, self.map_stats]
 
 
 class UI:
@@ -162,19 +167,26 @@ class UI:
         self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=False,
                                     interactive=False, elem_id="reference")
         self.state = gr.State({})
-        self.download = gr.DownloadButton("Download all results (JSON)", visible=False, size="sm",
-                                          elem_id="translate-download")
+        # The JSON of the results is written only when the button is pressed (on_download), from the results
+        # the cards show (self.state) and their source, reference and messages (self.shown, set with them).
+        self.shown = gr.State(None)
+        self.download = gr.Button("Download all results (JSON)", visible=False, size="sm",
+                                  elem_id="translate-download")
+        self.download_file = gr.DownloadButton(visible=False, elem_id="translate-download-file")
         names = list(m)
         for row in range(0, len(names), 2):
             with gr.Row(equal_height=False):
                 for name in names[row: row + 2]:
                     self.cards[name] = self.card(name)
-        outputs = [self.state, self.status, self.reference, self.download]
+        outputs = [self.state, self.status, self.reference, self.download, self.shown]
         outputs += [component for card in self.cards.values() for component in card.outputs()]
         self.translate_outputs = outputs
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_translate, inputs, outputs, api_visibility="private", concurrency_id="models")
+        self.download.click(self.on_download, [self.state, self.shown], [self.download_file], api_visibility="private",
+                            concurrency_id="models").then(None, [self.download_file], None, js=api.SAVE_FILE_JS,
+                                                          api_visibility="private")
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding],
                              [self.beam, self.penalty], api_visibility="private")
 
@@ -188,17 +200,22 @@ class UI:
             choices = self.models.kinds(name)
             with gr.Row():
                 kind = gr.Dropdown([(KIND_NAMES[k], k) for k in choices], value=choices[0], label="Map", scale=3,
-                                   visible=len(choices) > 1, min_width=160)
+                                   visible=len(choices) > 1, min_width=160, elem_id=f"map-{name}")
                 layer = gr.Dropdown([], label="Layer", visible=False, scale=1, min_width=80)
                 head = gr.Dropdown([], label="Head", visible=False, scale=1, min_width=80)
             plot = gr.Plot(show_label=False, elem_classes=["heatmap"])
             map_stats = gr.Markdown(elem_classes=["map-stats"])
-            small = gr.Plot(show_label=False, visible=False, elem_classes=["overview"])
-        card = Card(column, text, stats, kind, layer, head, plot, small, map_stats)
+            # drawn only when opened (the Transformer's 24 panels were half of the page's drawing time)
+            with gr.Accordion("Every layer and head", open=False, visible=False, elem_id=f"overview-{name}",
+                              elem_classes=["overview-box"]) as box:
+                small = gr.Plot(show_label=False, elem_classes=["overview"])
+        card = Card(column, text, stats, kind, layer, head, plot, box, small, map_stats)
         for control in (kind, layer, head):
             control.input(lambda results, k, l, h, name=name: self.on_view(name, results, k, l, h),
-                          [self.state, kind, layer, head], [layer, head, plot, small, map_stats],
+                          [self.state, kind, layer, head], [layer, head, plot, box, small, map_stats],
                           api_visibility="private")
+        box.expand(lambda results, k, name=name: self.on_overview(name, results, k), [self.state, kind], [small],
+                   api_visibility="private", concurrency_id="models")
         return card
 
     def on_open(self) -> dict:
@@ -222,8 +239,8 @@ class UI:
             return {self.status: f"**Translation failed:** {html.escape(str(e))}"}
         out = {self.state: results, self.status: "\n\n".join(html.escape(msg) for msg in messages),
                self.reference: gr.Textbox(value=reference or "", visible=reference is not None),
-               self.download: gr.DownloadButton(visible=bool(results), value=api.download_file(
-                   api.results_json(self.models, text, results, reference, messages), "translations"))}
+               self.download: gr.Button(visible=bool(results)),   # its JSON is written when pressed (on_download)
+               self.shown: {"text": text, "reference": reference, "messages": messages}}
         for name, card in self.cards.items():
             out[card.column] = gr.Column(visible=name in results)
             if name in results:
@@ -232,28 +249,55 @@ class UI:
                             card.stats: result_line(results[name]),
                             card.kind: gr.Dropdown([(KIND_NAMES[k], k) for k in choices], value=choices[0])})
                 views = self.on_view(name, results, choices[0], None, MEAN)
-                out.update(zip([card.layer, card.head, card.plot, card.overview, card.map_stats], views))
+                out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
+                               views))
         return out
+
+    def on_download(self, results: dict, shown: dict | None) -> str | None:
+        """The Translate tab's download, written now that it is asked for: the JSON of the results the cards
+        show (``api.results_json``, as the ``translate`` endpoint answers). None before any translation."""
+        if not results or not shown:
+            return None
+        return api.download_file(api.results_json(self.models, shown["text"], results, shown["reference"],
+                                                  shown["messages"]), "translations")
 
     def on_view(self, name: str, results: dict, kind: str, layer, head):
         """Redraw one card for a choice of map, layer and head (and the statistics of the map shown)."""
+        closed = gr.Accordion(visible=False, open=False)
         if name not in (results or {}):
-            return gr.Dropdown(visible=False), gr.Dropdown(visible=False), None, gr.Plot(value=None, visible=False), ""
+            return gr.Dropdown(visible=False), gr.Dropdown(visible=False), None, closed, None, ""
         result = results[name]
         try:
             f = card_figures(self.models, result, kind, None if layer is None else int(layer),
                              MEAN if head is None else int(head))
-        except SaliencyTooLong as e:
-            return (gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(str(e)),
-                    gr.Plot(value=None, visible=False), "")
+        except (SaliencyTooLong, AttributionTooLong) as e:
+            return gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(str(e)), closed, None, ""
         v = f.view
         layers = gr.Dropdown([("mean", MEAN)] + [(str(i + 1), i) for i in range(v.layers)], value=f.layer,
                              visible=v.layers > 1)
         heads = gr.Dropdown([("mean", MEAN)] + [(str(i + 1), i) for i in range(v.heads)], value=f.head,
                             visible=v.heads > 1)
-        stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
-                                   self_attention=kind.endswith("_self"))
-        return layers, heads, f.plot, gr.Plot(value=f.overview, visible=f.overview is not None), stats
+        if kind in ATTRIBUTIONS:
+            attention = result_map(self.models, result)[1] if self.models.translators[name].has_attention else None
+            stats = attribution_markdown(kind, result_attribution(self.models, result, kind), v.rows, attention)
+        else:
+            stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
+                                       self_attention=kind.endswith("_self"))
+        trust = faithfulness_line(self.models.translators[name].metrics, kind, None if f.layer == MEAN else f.layer)
+        stats = "\n\n".join(x for x in (stats, trust) if x)
+        # the small multiples close and empty: they are drawn again, for this map, when opened (never stale)
+        box = gr.Accordion(visible=f.overview is not None, open=False,
+                           label=f"Small multiples: {f.overview}" if f.overview else "")
+        return layers, heads, f.plot, box, None, stats
+
+    def on_overview(self, name: str, results: dict, kind: str):
+        """The small multiples of a card's current map, when its accordion is opened."""
+        if name not in (results or {}):
+            return None
+        try:
+            return card_overview(self.models, results[name], kind)
+        except (SaliencyTooLong, AttributionTooLong) as e:
+            return message_figure(str(e))
 
 
     # -- the Family tab
@@ -320,8 +364,10 @@ class Inspector:
                     cache_examples=False, examples_per_page=6)
         self.status = gr.Markdown(elem_id="inspect-status")
         self.state = gr.State(None)
-        self.download = gr.DownloadButton("Download this inspection (JSON)", visible=False, size="sm",
-                                          elem_id="inspect-download")
+        # The JSON is written only when the button is pressed (on_download), from the inspection shown then.
+        self.download = gr.Button("Download this inspection (JSON)", visible=False, size="sm",
+                                  elem_id="inspect-download")
+        self.download_file = gr.DownloadButton(visible=False, elem_id="inspect-download-file")
 
         gr.Markdown(SECTIONS["steps"])
         self.steps = gr.Plot(show_label=False, elem_id="inspect-steps")
@@ -360,6 +406,18 @@ class Inspector:
         self.nbest = gr.Dataframe(headers=NBEST_HEADERS, interactive=False, elem_id="nbest")
         self.tree = gr.Plot(show_label=False, elem_id="beam-tree")
 
+        gr.Markdown(SECTIONS["source_prefix"])
+        self.sp_button = gr.Button("Attribute every word", size="sm", elem_id="source-prefix-button")
+        self.sp_plot = gr.Plot(show_label=False, elem_id="source-prefix-plot")
+        self.sp_text = gr.Markdown(elem_classes=["map-stats"], elem_id="source-prefix-text")
+        gr.Markdown(SECTIONS["contrast"])
+        with gr.Row(equal_height=True):
+            self.ct_step = gr.Dropdown([], label="Output word", interactive=True, scale=2, elem_id="contrast-step")
+            self.ct_foil = gr.Textbox(label="… rather than (an English word)", lines=1, scale=2, elem_id="contrast-foil")
+            self.ct_go = gr.Button("Contrast", scale=1, elem_id="contrast-button")
+        self.ct_plot = gr.Plot(show_label=False, elem_id="contrast-plot")
+        self.ct_text = gr.Markdown(elem_classes=["map-stats"], elem_id="contrast-text")
+
         gr.Markdown(SECTIONS["epochs"])
         self.probe = gr.Dropdown([(s, i) for i, s in enumerate(PROBE_SENTENCES)], value=0, label="Probe sentence",
                                  elem_id="probe-sentence")
@@ -368,7 +426,8 @@ class Inspector:
         run_opts = dict(api_visibility="private", concurrency_id="models")
         inspect_out = [self.state, self.status, self.download, self.steps, self.steps_stats, self.prefix, self.at,
                        self.word, self.whatif_text, self.whatif, self.whatif_stats, self.reference, self.free,
-                       self.free_stats, self.forced, self.forced_stats, self.nbest, self.tree, self.epochs]
+                       self.free_stats, self.forced, self.forced_stats, self.nbest, self.tree, self.epochs,
+                       self.sp_plot, self.sp_text, self.ct_step, self.ct_plot, self.ct_text]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_inspect, [self.text, self.name, self.beam, self.penalty, self.probe], inspect_out,
                     **run_opts)
@@ -384,9 +443,14 @@ class Inspector:
             slider.release(self.on_beam, [self.state, self.beam, self.penalty],
                            [self.state, self.download, self.nbest, self.tree], **run_opts)
         self.probe.input(self.on_probe, [self.name, self.probe], [self.epochs], api_visibility="private")
+        self.sp_button.click(self.on_source_prefix, [self.state], [self.sp_plot, self.sp_text], **run_opts)
+        for trigger in (self.ct_go.click, self.ct_foil.submit):
+            trigger(self.on_contrast, [self.state, self.ct_step, self.ct_foil], [self.ct_plot, self.ct_text], **run_opts)
         # one model per inspection: choosing another model inspects the same sentence again with it
         self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
                         inspect_out, **run_opts)
+        self.download.click(self.on_download, [self.state], [self.download_file], **run_opts).then(
+            None, [self.download_file], None, js=api.SAVE_FILE_JS, api_visibility="private")
 
     def compare_tab(self):
         m = self.models
@@ -419,10 +483,16 @@ class Inspector:
 
     # -- callbacks of the Inspect tab
 
-    def export(self, i: Inspection) -> gr.DownloadButton:
-        """The download button, now holding everything this inspection shows as JSON."""
-        return gr.DownloadButton(value=api.download_file(api.inspection_json(self.models, i), f"inspect-{i.name}"),
-                                 visible=True)
+    def export(self, i: Inspection) -> gr.Button:
+        """The download button, shown: pressing it writes everything this inspection shows as JSON (on_download)."""
+        return gr.Button(visible=True)
+
+    def on_download(self, i: Inspection | None) -> str | None:
+        """The Inspect tab's download, written now that it is asked for: the inspection in the tab's state, with
+        its latest what-if, forcing and beam search. None before any inspection."""
+        if not i:
+            return None
+        return api.download_file(api.inspection_json(self.models, i), f"inspect-{i.name}")
 
     def on_inspect(self, text, name, beam, penalty, probe) -> dict:
         """Decode the sentence with one model and fill every view."""
@@ -453,8 +523,47 @@ class Inspector:
         out.update(self.forcing(i, reference) if reference else {
             self.forced: message_figure("Type a reference translation above and press Force it."), self.forced_stats: ""})
         out.update(self.beam_search(i, beam, penalty))
+        labels = t.output_labels
+        out.update({self.sp_plot: message_figure("Press “Attribute every word” to see where each word came from."),
+                    self.sp_text: "", self.ct_plot: message_figure("Pick an output word and type another word."),
+                    self.ct_text: "", self.ct_step: gr.Dropdown([(f"{n + 1}: {w}", n) for n, w in enumerate(labels)],
+                                                             value=None)})
         out.update({self.epochs: self.on_probe(name, probe), self.state: i, self.download: self.export(i)})
         return out
+
+    def on_source_prefix(self, i: Inspection | None):
+        """Integrated gradients of every output word over the source and the words already written."""
+        if i is None:
+            return message_figure("Inspect a sentence first."), ""
+        try:
+            sp = i.source_prefix(self.models)
+        except AttributionTooLong as e:
+            return message_figure(str(e)), ""
+        t = i.translation
+        share = sp.source_share
+        mean = float(share.mean()) if share.numel() else 0.0
+        text = (f"<small>On average **{100 * mean:.0f}%** of a word's attribution came from the source and "
+                f"{100 - 100 * mean:.0f}% from the words already written (shares of the absolute attributions; "
+                f"completeness gap {100 * float(sp.completeness_gap.median()):.1f}% median).</small>")
+        return source_prefix_figure(sp.source, sp.prefix, share, t.output_labels, t.src_tokens,
+                                    f"{i.name}: integrated gradients over source and written words"), text
+
+    def on_contrast(self, i: Inspection | None, step, foil):
+        """Why the word at ``step`` rather than ``foil``."""
+        if i is None:
+            return message_figure("Inspect a sentence first."), ""
+        try:
+            c = i.contrast(self.models, step, foil)
+        except RequestError as e:
+            return message_figure(str(e)), ""
+        except AttributionTooLong as e:
+            return message_figure(str(e)), ""
+        word, other = md(c["word"]), md(c["foil"])
+        text = (f"<small>At step {c['step'] + 1} the model wrote “{word}” (log p {c['log_prob']:.2f}); “{other}” had "
+                f"log p {c['foil_log_prob']:.2f}, a difference of **{c['difference']:.2f}**. The bars sum to that "
+                f"difference minus its value with zero source embeddings ({c['baseline_difference']:.2f}).</small>")
+        return contrast_figure(c["attribution"], i.translation.src_tokens,
+                               f"{i.name}: why “{c['word']}” and not “{c['foil']}”"), text
 
     def on_model(self, i: Inspection | None, text, name, beam, penalty, probe) -> dict:
         """Another model chosen: every view is redone for it (before any inspection, only the epochs view)."""

@@ -106,6 +106,18 @@ def _epochs(r: ResultRow) -> str | None:
     return f"{m['epochs_trained']} ({m.get('best_epoch', MISSING)})" if "epochs_trained" in m else None
 
 
+def faithfulness_value(metrics: dict, kind: str, metric: str, k: str = "20%") -> float | None:
+    """One figure of the checkpoint's faithfulness test (``seq2seq.analysis.faithfulness --save``, kept in
+    metrics.json): ``metric`` "comprehensiveness" or "sufficiency" at ``k``, or "aer" (argmax) / "aer_shifted",
+    of map ``kind`` ("alignment" is the cross-attention the app shows, "integrated_gradients", ...)."""
+    f = metrics.get("faithfulness") or {}
+    if metric.startswith("aer"):
+        v = (f.get("alignment") or {}).get("aer", {}).get(kind, {}).get("shifted" if metric == "aer_shifted" else "argmax")
+    else:
+        v = (f.get("deletion") or {}).get("scores", {}).get(kind, {}).get(metric, {}).get(k)
+    return _number(v, 3)
+
+
 @dataclass(frozen=True)
 class Column:
     header: str
@@ -136,6 +148,16 @@ COLUMNS: dict[str, Column] = {
     "entropy": Column("mean entropy (bits)", lambda r: _number(r.metrics.get("map_statistics", {}).get("mean_entropy"))),
     "diagonality": Column("diagonality", lambda r: _number(r.metrics.get("map_statistics", {}).get("diagonality"))),
     "monotonicity": Column("monotonicity", lambda r: _number(r.metrics.get("map_statistics", {}).get("monotonicity"))),
+    "comp_attention": Column("comp@20% attention", lambda r: faithfulness_value(r.metrics, "alignment", "comprehensiveness"),
+                             lambda v: f"{v:.3f}"),
+    "comp_ig": Column("comp@20% IG", lambda r: faithfulness_value(r.metrics, "integrated_gradients", "comprehensiveness"),
+                      lambda v: f"{v:.3f}"),
+    "comp_random": Column("comp@20% random", lambda r: faithfulness_value(r.metrics, "random", "comprehensiveness"),
+                          lambda v: f"{v:.3f}"),
+    "aer_attention": Column("AER attention", lambda r: faithfulness_value(r.metrics, "alignment", "aer"),
+                            lambda v: f"{v:.3f}"),
+    "aer_ig": Column("AER IG", lambda r: faithfulness_value(r.metrics, "integrated_gradients", "aer"),
+                     lambda v: f"{v:.3f}"),
     "hardware": Column("hardware", lambda r: r.metrics.get("hardware") or None, str, "---"),
     "command": Column("command", lambda r: f"`{r.metrics['command']}`" if r.metrics.get("command") else None, str, "---"),
 }
@@ -146,11 +168,33 @@ CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chr
                 "training", "hardware")
 # The attention family (README, Family tab); the report adds each member's formula.
 FAMILY_COLUMNS = ("member", "parameters", "bleu_greedy", "bleu_beam", "entropy", "diagonality", "monotonicity",
-                  "training")
+                  "aer_attention", "training")
 # The app's column is narrow: the scores first; training cost and hardware are the same for every row,
 # so the Leaderboard says them once, under the table (see ``common``).
 LEADERBOARD_COLUMNS = ("model", "paper", "bleu_beam", "bleu_greedy", "chrf_beam", "parameters", "size",
-                       "speed_greedy", "speed_beam")
+                       "speed_greedy", "speed_beam", "comp_attention", "comp_ig", "comp_random", "aer_attention",
+                       "aer_ig")
+# How truthful the maps are (README section, ``tools/report --faithfulness``): one row per model and map kind.
+FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (|grad × input|)",
+                      "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
+                      "occlusion": "occlusion (ceiling)", "random": "random (floor)"}
+
+
+def faithfulness_markdown(rows: list[ResultRow]) -> str:
+    """Per model and map kind: comprehensiveness and sufficiency at k = 1, 2, 20% and AER (argmax, shifted)."""
+    head = ["model", "map", "comp@1", "comp@2", "comp@20%", "suff@1", "suff@2", "suff@20%", "AER", "AER shifted"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|" + "--:|" * (len(head) - 2)]
+    fmt = lambda v: MISSING if v is None else f"{v:.3f}"  # noqa: E731
+    for r in rows:
+        scores = ((r.metrics.get("faithfulness") or {}).get("deletion") or {}).get("scores", {})
+        kinds = [k for k in scores if k.startswith("attention_layer")]
+        for kind in [k for k in FAITHFULNESS_KINDS if k in scores][:1] + kinds + [k for k in FAITHFULNESS_KINDS if k in scores][1:]:
+            name = FAITHFULNESS_KINDS.get(kind) or f"attention, layer {kind.rsplit('_', 1)[1]}"
+            values = [faithfulness_value(r.metrics, kind, m, k) for m in ("comprehensiveness", "sufficiency")
+                      for k in ("1", "2", "20%")]
+            values += [faithfulness_value(r.metrics, kind, "aer"), faithfulness_value(r.metrics, kind, "aer_shifted")]
+            lines.append(f"| `{r.name}` | {name} | " + " | ".join(fmt(v) for v in values) + " |")
+    return "\n".join(lines)
 
 
 def cell(row: ResultRow, key: str, columns: dict | None = None) -> str:

@@ -196,16 +196,22 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
     for name in ("lstm", "gru"):
         assert "no attention" in out[cards[name].plot].layout.title.text
         assert "saliency" in out[cards[name].plot].layout.title.text
-        assert not out[cards[name].layer].visible and not out[cards[name].overview].visible
+        assert not out[cards[name].layer].visible and not out[cards[name].overview_box].visible
     for name in ("bahdanau", "luong"):  # the one cross-attention
         assert "cross-attention" in out[cards[name].plot].layout.title.text
         assert not out[cards[name].layer].visible and not out[cards[name].head].visible
+        assert not out[cards[name].overview_box].visible
     conv = cards["convs2s"]                                       # one map per decoder layer
-    assert out[conv.layer].visible and not out[conv.head].visible and out[conv.overview].visible
-    assert len(json.loads(out[conv.overview].value["plot"])["data"]) == 2     # 2 layers x 1 head
+    assert out[conv.layer].visible and not out[conv.head].visible and out[conv.overview_box].visible
     tf = cards["transformer"]
-    assert out[tf.layer].visible and out[tf.head].visible and out[tf.overview].visible
-    assert len(json.loads(out[tf.overview].value["plot"])["data"]) == 8       # 2 layers x 4 heads
+    assert out[tf.layer].visible and out[tf.head].visible and out[tf.overview_box].visible
+    # the small multiples are drawn only when opened (closed, and emptied, by every new translation)
+    assert all(out[c.overview] is None and out[c.overview_box].open is False for c in cards.values())
+    assert "one head each" in out[conv.overview_box].label and "2 × 4" in out[tf.overview_box].label
+    results = out[ui.state]
+    assert len(ui.on_overview("convs2s", results, "cross").data) == 2      # 2 layers x 1 head
+    assert len(ui.on_overview("transformer", results, "cross").data) == 8  # 2 layers x 4 heads
+    assert ui.on_overview("gru", results, "saliency") is None
     assert [c[1] for c in out[tf.kind].choices] == ["cross", "encoder_self", "decoder_self", "saliency",
                                                 "integrated_gradients", "input_x_gradient"]
 
@@ -213,21 +219,21 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
 def test_changing_map_layer_and_head_redraws_one_card(ui):
     results = translate(ui)[ui.state]
     src = SRC_TOKENS
-    layer, head, fig, small, stats = ui.on_view("transformer", results, "encoder_self", 0, 1)
+    layer, head, fig, box, small, stats = ui.on_view("transformer", results, "encoder_self", 0, 1)
     assert list(fig.layout.xaxis.ticktext) == src and list(fig.layout.yaxis.ticktext) == src
     assert "layer 1 of 2" in fig.layout.title.text and "head 2 of 4" in fig.layout.title.text
-    assert layer.value == 0 and head.value == 1 and small.visible
+    assert layer.value == 0 and head.value == 1 and box.visible and not box.open and small is None
     assert "encoder self-attention · layer 1 of 2 · head 2 of 4" in stats and "diagonality" in stats  # the map shown
-    layer, head, fig, _, stats = ui.on_view("transformer", results, "decoder_self", 7, MEAN)  # no layer 7: the mean
+    layer, head, fig, _, _, stats = ui.on_view("transformer", results, "decoder_self", 7, MEAN)  # no layer 7: the mean
     assert fig.layout.xaxis.ticktext[0] == "&lt;sos&gt;" and "mean of the layers and heads" in fig.layout.title.text
     assert layer.value == MEAN and head.value == MEAN
     # decoder self-attention speaks of query and key words, and names the <sos> column as such
     assert "bits per query word" in stats and "each key word received" in stats and "on &lt;sos&gt;" in stats
     assert "on &lt;eos&gt;" not in stats                  # its keys are <sos> and the words written before
-    _, _, fig, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
+    _, _, fig, box, _, stats = ui.on_view("convs2s", results, "saliency", None, None)
     assert "saliency" in fig.layout.title.text and "no attention" not in fig.layout.title.text
-    assert "gradient × input saliency" in stats and "entropy" in stats
-    _, _, fig, _, stats = ui.on_view("convs2s", {}, "cross", None, None)  # before any translation
+    assert "gradient × input saliency" in stats and "entropy" in stats and not box.visible
+    _, _, fig, _, _, stats = ui.on_view("convs2s", {}, "cross", None, None)  # before any translation
     assert fig is None and stats == ""
 
 

@@ -4,6 +4,7 @@ random-weight checkpoints (no server, no browser; ``test_browser_views.py`` driv
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -28,6 +29,12 @@ def downloaded(button) -> dict:
     return json.loads(open(button.value["path"], encoding="utf-8").read())
 
 
+def inspection_download(ui, out) -> dict:
+    """What the Inspect tab's download button gives for this answer: shown, its JSON written when pressed."""
+    assert out[ui.inspector.download].visible
+    return json.loads(Path(ui.inspector.on_download(out[ui.inspector.state])).read_text(encoding="utf-8"))
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_inspect_fills_every_view(ui, models, arch):
     i = ui.inspector
@@ -44,7 +51,7 @@ def test_inspect_fills_every_view(ui, models, arch):
     assert len(out[i.nbest].value["data"]) == len(state.beam["translation"].nbest) >= 1
     assert out[i.tree].data and "no probes.json" in out[i.epochs].layout.annotations[0].text   # the fixture has none
     kind = "alignment" if models.translators[arch].has_attention else "saliency"
-    data = downloaded(out[i.download])
+    data = inspection_download(ui, out)
     assert data["translation"]["map"] == kind and data["beam"]["beam_size"] == 3 and data["forced"] is None
     assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state.steps.written[0]
 
@@ -56,7 +63,7 @@ def test_what_if_typed_or_picked(ui, models):
     assert list(out[i.whatif].layout.yaxis.ticktext)[:2] == ["two", "dogs"]
     assert "the first 2 word(s) forced" in out[i.whatif].layout.title.text and "Two dogs" in out[i.whatif_text]
     assert out[i.whatif].layout.shapes[0].y0 == 1.5                            # the line under the forced words
-    assert downloaded(out[i.download])["what_if"]["prefix"] == ["two", "dogs"]
+    assert inspection_download(ui, out)["what_if"]["prefix"] == ["two", "dogs"]
     words = i.on_step(state, 1)
     assert [c[1] for c in words.choices] == state.steps.top_words[1]
     word = state.steps.top_words[1][2]
@@ -80,7 +87,7 @@ def test_a_test_sentence_is_forced_along_its_reference(ui):
     assert unknown and f"read as &lt;unk&gt;: {', '.join(unknown)}" in out[i.forced_stats]
     out = i.on_force(out[i.state], "A dog .")
     assert list(out[i.forced].layout.yaxis.ticktext) == ["a", "dog", ".", "&lt;eos&gt;"]
-    assert downloaded(out[i.download])["forced"]["output_labels"] == ["a", "dog", ".", "<eos>"]
+    assert inspection_download(ui, out)["forced"]["output_labels"] == ["a", "dog", ".", "<eos>"]
 
 
 def test_beam_size_changes_the_tree(ui):
@@ -130,9 +137,8 @@ def test_compare_two_models_along_one_output(ui):
 
 def test_translate_tab_downloads_the_whole_result_as_json(ui):
     out = ui.on_translate(SENTENCE, ["gru", "transformer"], "greedy", 5, 1.0, 0)
-    button = out[ui.download]
-    assert button.visible
-    data = downloaded(button)
+    assert out[ui.download].visible
+    data = json.loads(Path(ui.on_download(out[ui.state], out[ui.shown])).read_text(encoding="utf-8"))
     assert set(data["models"]) == {"gru", "transformer"}
     assert data["models"]["gru"]["statistics"]["map"] == "saliency" and data["models"]["transformer"]["attention"]
     assert "statistics of" not in out[ui.cards["gru"].map_stats] and "saliency" in out[ui.cards["gru"].map_stats]

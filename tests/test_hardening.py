@@ -164,9 +164,11 @@ def test_tokens_in_figures_are_shown_as_text_never_as_html(ui):
     out = ui.on_translate(ODD["HTML and script"], ALL, "greedy", 5, 1.0, 0)
     results, shown = out[ui.state], []
     for name, card in ui.cards.items():
-        shown += [out[card.plot].to_json(), out[card.overview].value and out[card.overview].value["plot"]]
+        shown.append(out[card.plot].to_json())
         for kind in ui.models.kinds(name):
             shown.append(ui.on_view(name, results, kind, None, MEAN)[2].to_json())
+            small = ui.on_overview(name, results, kind)
+            shown.append(small and small.to_json())
     ticks = out[ui.cards["transformer"].plot].layout.xaxis.ticktext
     assert "&lt;" in ticks and "alert(1)&lt;/script" in ticks          # the tokens, escaped: Plotly shows them as text
     for figure in filter(None, shown):                                  # what the browser's Plotly gets

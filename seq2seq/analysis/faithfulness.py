@@ -241,6 +241,8 @@ def main(argv=None) -> int:
                         help="the output forced in the deletion test: the model's greedy translation (default) "
                              "or the reference (the alignment test always forces the reference)")
     parser.add_argument("--only", choices=("deletion", "alignment"), help="run one of the two tests")
+    parser.add_argument("--maps", nargs="+", choices=MAP_KINDS, default=list(MAP_KINDS), metavar="KIND",
+                        help=f"the map kinds to score (default all: {', '.join(MAP_KINDS)})")
     parser.add_argument("--reference", help="Pharaoh links for the split (default: eflomal + grow-diag-final, cached)")
     parser.add_argument("--seed", type=int, default=0, help="of the random maps")
     parser.add_argument("--data-dir")
@@ -284,7 +286,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         scores, seconds = corpus_scores(translator, split.src_text,
                                         split.trg_tokens if args.force == "reference" else None,
-                                        seed=args.seed, progress=progress_from(start, 25))
+                                        kinds=tuple(args.maps), seed=args.seed, progress=progress_from(start, 25))
         means, elapsed = scores.means(), time.perf_counter() - start
         print(f"{translator.arch}: deletion test on {scores.sentences} sentences of {args.split}, {scores.words} "
               f"output words ({args.force} output forced), {elapsed:.0f} s; removal = <unk>, k = 1, 2, 20% of the source"
@@ -298,6 +300,7 @@ def main(argv=None) -> int:
     if args.only != "deletion":
         start = time.perf_counter()
         result = corpus_alignment_error(translator, split.src_text, split.trg_tokens, sure, possible,
+                                        kinds=tuple(k for k in args.maps if k != "occlusion"),
                                         progress=progress_from(start, 50))
         elapsed = time.perf_counter() - start
         reference = args.reference or "eflomal + grow-diag-final"

@@ -39,6 +39,9 @@ KIND_NAMES = {
     "encoder_self": "encoder self-attention",
     "decoder_self": "decoder self-attention",
     "saliency": "gradient × input saliency",
+    "integrated_gradients": "integrated gradients",
+    "input_x_gradient": "input × gradient",
+    "contrastive": "contrastive integrated gradients",
 }
 
 

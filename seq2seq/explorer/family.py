@@ -12,6 +12,7 @@ import torch
 
 from ..analysis.stats import summary
 from ..models.luong import FAMILY
+from ..results import faithfulness_value
 from .service import ModelSet, Result, checked_text, result_map, translate_all
 
 
@@ -43,10 +44,17 @@ assert set(MEMBERS) == set(FAMILY), "every family preset needs its formula here"
 
 
 def member_header(name: str, metrics: dict) -> str:
-    """Markdown (with $LaTeX$) above a member's map: its name, test BLEU (beam 5), formula and source."""
+    """Markdown (with $LaTeX$) above a member's map: its name, test BLEU (beam 5), formula and source, and how
+    far its maps can be trusted where measured (AER and comprehensiveness, ``analysis/faithfulness.py``)."""
     bleu = (metrics.get("test") or {}).get("beam5", {}).get("bleu")
     member = MEMBERS.get(name)
     head = f"**{member.title if member else name}**" + (f" · BLEU {bleu:.1f}" if bleu is not None else "")
+    trust = [f"{label} {v:.2f}" for label, v in (("AER", faithfulness_value(metrics, "alignment", "aer")),
+                                                  ("comprehensiveness", faithfulness_value(metrics, "alignment",
+                                                                                           "comprehensiveness")))
+             if v is not None]
+    if trust:
+        head += f" · {' · '.join(trust)}"
     return f"{head}<br>${member.formula}$<br><small>{member.source}</small>" if member else head
 
 

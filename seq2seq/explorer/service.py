@@ -13,7 +13,7 @@ import math
 import threading
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,17 +21,18 @@ import torch
 from ..analysis import inspection
 from ..analysis.inspection import KIND_NAMES
 from ..analysis.probes import PROBE_SENTENCES
+from ..analysis.attribution import METHODS, N_STEPS, attribute, source_and_prefix, translation_ids
 from ..analysis.saliency import SaliencyTooLong, translation_saliency
 from ..checkpoint import FILES, CheckpointError, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
-from .figures import View, attention_view, epochs_figure, heatmap, message_figure, overview, saliency_view
+from .figures import View, attention_view, epochs_figure, heatmap, map_view, message_figure, overview, saliency_view
 
 MEAN = -1                    # the head choice "mean of the heads"
 OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
-KIND_ORDER = ("cross", "encoder_self", "decoder_self", "saliency")
+KIND_ORDER = ("cross", "encoder_self", "decoder_self", "saliency", *METHODS)
 # What a request may ask for: the ranges of the Translate tab's sliders (API requests are checked against them).
 BEAM_SIZES, LENGTH_PENALTIES, MAX_LENS = (1, 10), (0.0, 2.0), (0, 200)
 MAX_INPUT_CHARS = 20_000     # longer input is cut: the models read at most 200 tokens of it anyway
@@ -89,8 +90,9 @@ class ModelSet:
         return self.references.get(normalise_sentence(text))
 
     def kinds(self, name: str) -> list[str]:
-        """The maps a model offers: its attention kinds, then gradient x input saliency (any model)."""
-        offered = set(self.translators[name].model.attention_kinds) | {"saliency"}
+        """The maps a model offers: its attention kinds, then gradient x input saliency and the two Captum
+        attributions, integrated gradients and input x gradient (any model)."""
+        offered = set(self.translators[name].model.attention_kinds) | {"saliency", *METHODS}
         return [k for k in KIND_ORDER if k in offered]
 
 
@@ -159,6 +161,7 @@ class Result:
     seconds: float
     bleu: float | None = None
     saliency: torch.Tensor | None = None
+    attributions: dict = field(default_factory=dict)   # method -> Attribution, computed on first use
 
 
 def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int = 1, length_penalty: float = 1.0,
@@ -206,6 +209,17 @@ def result_saliency(models: ModelSet, result: Result) -> torch.Tensor:
     return result.saliency
 
 
+def result_attribution(models: ModelSet, result: Result, method: str):
+    """The result's Captum attribution by ``method`` (an ``attribution.Attribution``: rows the output words,
+    columns the source words), computed on first use; AttributionTooLong if the translation is too long."""
+    if method not in result.attributions:
+        translator = models.translators[result.name]
+        with MODEL_LOCK:
+            result.attributions[method] = attribute(translator.model, *translation_ids(translator, result.translation),
+                                                    method)
+    return result.attributions[method]
+
+
 def result_map(models: ModelSet, result: Result) -> tuple[str, torch.Tensor | None]:
     """The map the statistics describe: cross-attention averaged over layers and heads, or saliency (no
     attention; None when the translation is too long for one)."""
@@ -222,6 +236,9 @@ def view(models: ModelSet, result: Result, kind: str) -> View:
     """The chosen map of a result: an attention kind, or saliency."""
     if kind == "saliency":
         return saliency_view(result.translation, result_saliency(models, result))
+    if kind in METHODS:
+        t = result.translation
+        return map_view(kind, result_attribution(models, result, kind).source, t.output_labels, t.src_tokens)
     return attention_view(result.translation, kind)
 
 
@@ -234,7 +251,7 @@ class CardFigures:
     head: int                # MEAN or a head index
     title: str               # e.g. "cross-attention · layer 3 of 3 · mean of the heads"
     plot: object             # the heatmap (a Plotly figure)
-    overview: object | None  # every layer x head, or None
+    overview: str | None     # what the small multiples would show (``card_overview`` draws them), or None
     shown: torch.Tensor      # [rows, columns] the map drawn
 
 
@@ -252,12 +269,29 @@ def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None,
     what = KIND_NAMES[kind]
     if kind == "saliency" and not models.translators[result.name].has_attention:
         what = f"no attention, so {what}"
-    small = v.layers * v.heads > 1 and len(v.rows) * len(v.columns) <= OVERVIEW_MAX_CELLS
+    if kind == "integrated_gradients":
+        what = f"{what} ({N_STEPS} steps from a zero baseline)"
     title = " · ".join([what, *where])
     return CardFigures(v, MEAN if layer is None else layer, MEAN if head is None else head, title,
-                       heatmap(v, layer, head, f"{result.name}: {title}"),
-                       overview(v, f"{result.name}: {what}, every layer × head") if small else None,
-                       v.select(layer, head))
+                       heatmap(v, layer, head, f"{result.name}: {title}"), overview_label(v), v.select(layer, head))
+
+
+def overview_label(v: View) -> str | None:
+    """What the card's small multiples show ("every layer × head"), or None when there is one map only or the
+    maps are too big to draw small."""
+    if v.layers * v.heads <= 1 or len(v.rows) * len(v.columns) > OVERVIEW_MAX_CELLS:
+        return None
+    if v.heads == 1:
+        return f"every layer ({v.layers}, one head each)"
+    return f"every layer × head ({v.layers} × {v.heads})" if v.layers > 1 else f"every head ({v.heads})"
+
+
+def card_overview(models: ModelSet, result: Result, kind: str):
+    """The small multiples of a card's map, drawn only when a person opens them (they are the page's heaviest
+    figures: the Transformer's has 24 panels); None when the map has none."""
+    v = view(models, result, kind)
+    label = overview_label(v)
+    return None if label is None else overview(v, f"{result.name}: {KIND_NAMES[kind]}, {label}")
 
 
 # ---------------------------------------------------------------------------- one model in depth
@@ -318,6 +352,40 @@ class Inspection:
         self.forced = {"reference": reference, "translation": t, "map": (kind, weights),
                        "unknown": inspection.unknown_words(translator, tokens)}
         return self.forced
+
+    def source_prefix(self, models: ModelSet):
+        """Integrated gradients of every word of the greedy output over the source and the words already
+        written (``attribution.source_and_prefix``); AttributionTooLong for a long translation."""
+        translator = models.translators[self.name]
+        with MODEL_LOCK:
+            return source_and_prefix(translator.model, *translation_ids(translator, self.translation))
+
+    def contrast(self, models: ModelSet, step, foil: str) -> dict:
+        """Why the word at ``step`` of the greedy output rather than ``foil`` (one English word): integrated
+        gradients of log p(word) - log p(foil) over the source, with both log-probabilities."""
+        translator = models.translators[self.name]
+        labels = self.translation.output_labels
+        try:
+            step = int(step)
+        except (TypeError, ValueError):
+            raise RequestError("Choose an output word.") from None
+        if not 0 <= step < len(labels):
+            raise RequestError("Choose an output word.")
+        words = output_tokens(translator, foil or "")
+        if len(words) != 1:
+            raise RequestError("Type one English word to contrast with.")
+        word = words[0]
+        foil_id = translator.trg_vocab.stoi.get(word)
+        if foil_id is None or word in ("<unk>", "<pad>", "<sos>"):
+            raise RequestError(f"“{word}” is not in {self.name}'s English vocabulary, so it could never write it: "
+                               "try another word.")
+        src_ids, trg_ids = translation_ids(translator, self.translation)
+        with MODEL_LOCK:
+            a = attribute(translator.model, src_ids, trg_ids[: step + 1], steps=[step], foils=[foil_id])
+        difference, log_prob = float(a.value[0]), self.translation.step_log_probs[step]
+        return {"step": step, "word": labels[step], "foil": word, "attribution": a.source[0],
+                "difference": difference, "log_prob": log_prob, "foil_log_prob": log_prob - difference,
+                "baseline_difference": float(a.baseline_value[0])}
 
     def beam_search(self, models: ModelSet, beam_size: int, length_penalty: float) -> dict:
         """The n-best list and the search tree."""

@@ -37,8 +37,17 @@ SECTIONS = {
     "nbest": ('<small>The n-best list is ranked by the score beam search uses, the log-probability divided by '
         'length<sup>α</sup> (α the length penalty; 0: the plain log-probability), so a longer hypothesis can '
         'rank above a shorter one of higher log-probability.</small>'),
+    "source_prefix": ('### Source or prefix?\nIntegrated gradients (16 steps from zero embeddings) of each word '
+        "the model wrote, over the source words and over the words it had already written: the strip on the right "
+        'says what share of each word came from the German and what share from its own English so far.'),
+    "contrast": ('### Why this word and not another?\nPick a word of the output and type another English word: the '
+        'bars attribute the difference of their log-probabilities at that step to the source words '
+        '(contrastive integrated gradients; green pushed toward the word written, magenta toward yours).'),
     "epochs": ('### How alignment emerged\nDuring training the model translated four fixed probe sentences after '
-        'every epoch (`probes.json` beside the checkpoint); slide through the epochs.'),
+        'every epoch (`probes.json` beside the checkpoint); slide through the epochs. A log starts where recording '
+        'started: `train.py` records the probes after each epoch it trains, and a run that trained its first epochs '
+        'before probes were recorded, then resumed (`--resume`), has none for those epochs (the Transformer\'s '
+        'starts at epoch 3; the figure says so).'),
     "compare": ("Two models' maps of one sentence, along the same output (each model is forced to write it), so the "
         'rows and columns line up: their difference (purple where A puts more weight, orange where B does, '
         'on a scale fitted to the largest difference) and one similarity number. A model without attention '
@@ -90,3 +99,51 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
     per_column = ", ".join(f"“{md(w)}” {c:.2f}" for w, c in zip(columns, s["coverage"]))
     return (f"{line}\n\n<small>entropy per {row} word (bits): {per_row}<br>"
             f"coverage (total weight each {column} word received): {per_column}</small>")
+
+
+# Which of the faithfulness test's maps (``analysis/faithfulness.py``) a card's map is.
+FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "saliency": "saliency",
+                     "integrated_gradients": "integrated_gradients", "input_x_gradient": "input_x_gradient"}
+
+
+def faithfulness_line(metrics: dict, kind: str, layer: int | None = None) -> str:
+    """How far this kind of map can be trusted for this model, measured on test sentences (the checkpoint's
+    metrics.json, ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save``); "" if never measured."""
+    from ..results import faithfulness_value
+
+    f = metrics.get("faithfulness") or {}
+    name = FAITHFULNESS_KIND.get(kind)
+    if kind == "cross" and layer is not None and layer >= 0:
+        name = f"attention_layer_{layer + 1}"
+    scores = (f.get("deletion") or {}).get("scores", {})
+    if name not in scores:
+        return ""
+    comp = lambda k: faithfulness_value(metrics, k, "comprehensiveness")  # noqa: E731
+    others = [f"{label} {comp(k):.3f}" for k, label in (("integrated_gradients", "integrated gradients"),
+                                                         ("alignment", "attention"), ("random", "random"))
+              if k != name and k in scores]
+    parts = [f"comprehensiveness **{comp(name):.3f}** ({', '.join(others)})",
+             f"sufficiency {faithfulness_value(metrics, name, 'sufficiency'):.3f} (lower is better)"]
+    aer = faithfulness_value(metrics, name, "aer")
+    if aer is not None:
+        parts.append(f"AER **{aer:.3f}** against a statistical aligner (eflomal; lower is better)")
+    n = (f.get("deletion") or {}).get("sentences")
+    return (f"<small>**How far to trust this kind of map** ({n} test sentences; removing the 20% of source words "
+            f"it ranks highest, how much each word's probability falls): " + " · ".join(parts) + "</small>")
+
+
+def attribution_markdown(kind: str, a, rows: list[str], attention=None) -> str:
+    """Under a signed attribution map (``attribution.Attribution``): what a cell is, how well the rows add
+    up (integrated gradients), the share that raised the words, and agreement with the attention's argmax."""
+    total = a.source.abs().sum().clamp_min(1e-12)
+    positive = float(a.source.clamp_min(0).sum() / total)
+    parts = [f"<small>**{md(KIND_NAMES[kind])}** of each word's log-probability to each source word (green "
+             f"raised it, magenta lowered it)", f"{100 * positive:.0f}% of the attribution raised the words"]
+    if a.baseline_value is not None:
+        gap = float(a.completeness_gap.median()) if len(a.steps) else 0.0
+        parts.append(f"rows sum to log p(word) − log p(word | zero source embeddings) within {100 * gap:.1f}% "
+                     f"(median; completeness)")
+    if attention is not None and attention.shape == a.source.shape and len(rows):
+        agree = int((attention.argmax(-1) == a.source.argmax(-1)).sum())
+        parts.append(f"its top source word is the attention's top word for {agree} of {len(rows)} output words")
+    return " · ".join(parts) + "</small>"

@@ -3,10 +3,13 @@
     python -m seq2seq.tools.report                          # print the six architectures' table
     python -m seq2seq.tools.report --update README.md       # rewrite it between its markers
     python -m seq2seq.tools.report --family --update README.md   # the attention family's table
+    python -m seq2seq.tools.report --faithfulness --update README.md   # how truthful the maps are
 
 The family table adds each member's score formula and the statistics of its maps over the whole
 test_2016_flickr (mean over sentences of the greedy translation's cross-attention statistics);
 a member whose metrics.json lacks them is measured first (``map_statistics`` is written there).
+The faithfulness table reads what ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save`` wrote
+into each checkpoint's metrics.json (it takes minutes per model, so it is never run from here).
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import read_metrics, write_json
-from ..results import FAMILY_COLUMNS, README_COLUMNS, Column, markdown, result_rows
+from ..results import FAMILY_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, markdown, result_rows
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FAMILY_START, FAMILY_END = "<!-- family:start -->", "<!-- family:end -->"
+FAITHFULNESS_START, FAITHFULNESS_END = "<!-- faithfulness:start -->", "<!-- faithfulness:end -->"
 
 
 def results_table(root="checkpoints") -> str:
@@ -72,12 +76,16 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", help="default: checkpoints (checkpoints/family with --family)")
     parser.add_argument("--family", action="store_true", help="the attention family's table")
+    parser.add_argument("--faithfulness", action="store_true", help="the maps' faithfulness and AER table")
     parser.add_argument("--data-dir", help="Multi30k, to measure map statistics (default: $SEQ2SEQ_DATA_DIR)")
     parser.add_argument("--update", metavar="README", help="rewrite the table between its markers")
     args = parser.parse_args(argv)
     if args.family:
         table = family_table(args.checkpoints or "checkpoints/family", args.data_dir)
         markers = (FAMILY_START, FAMILY_END)
+    elif args.faithfulness:
+        table = faithfulness_markdown(result_rows(args.checkpoints or "checkpoints"))
+        markers = (FAITHFULNESS_START, FAITHFULNESS_END)
     else:
         table, markers = results_table(args.checkpoints or "checkpoints"), (START, END)
     if args.update:

@@ -1,0 +1,451 @@
+"""How long a person waits, in a real browser, from pressing Translate until every card shows its new map.
+
+    python -m seq2seq.tools.browser_bench                          # checkpoints/, 20 clicks, greedy
+    python -m seq2seq.tools.browser_bench --beam 5 --json browser-bench.json
+    python -m seq2seq.tools.browser_bench --runs 40 --threads 2    # the app's torch on 2 threads (OMP_NUM_THREADS)
+
+It starts ``python app.py --checkpoints DIR`` in a subprocess (with Gradio's own profiler on,
+``GRADIO_PROFILING=1``), opens the page in headless Chromium at 1440 x 900 px, waits until every
+card shows the opening example's map, then for each run types the next of a few different test
+sentences and clicks Translate (#translate-button). A run ends when every card's heatmap is drawn
+with the new sentence's source words as its column labels (each card's x tick labels equal to
+that model's tokens of the new sentence, as its tokenizer gives them; the maps shown before the
+click had another sentence's, so an old map, a half-drawn page or "some plot exists" never end
+a run), and then one more frame has been produced. The clock is the page's own
+(``performance.now()``): from the click event reaching the page to that frame.
+
+Where the time goes, per run: the server (Gradio's profiler: the wait in its queue, then pre-
+processing, the callback ``UI.on_translate``, postprocessing), the answer's arrival in the page
+(the queue's ``process_completed`` message, read as it streams in), and the page's work from
+there until the six maps are drawn. ``--warmup`` clicks (default 1) come first and are reported
+apart. The table gives p50, p95, min and max over ``--runs`` clicks (default 20), the machine
+(CPU, cores, torch threads, load average before and after) and the target: p50 under 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TARGET_P50_S = 1.0
+
+# Test sentences (test_2016_flickr, so each card also computes sentence BLEU) and captions of our own,
+# of different lengths; run i translates SENTENCES[i % len], so no run repeats the sentence before it.
+SENTENCES = [
+    "Ein Mädchen in einem Karateanzug bricht ein Brett mit einem Tritt.",
+    "Zwei Hunde spielen im Schnee.",
+    "Ein Mann in einer Weste sitzt auf einem Stuhl und hält Magazine.",
+    "Ein Mann fährt mit dem Fahrrad eine Straße entlang.",
+    "Eine Frau macht einen Salto auf einem Trampolin am Strand.",
+]
+
+# Watches the page from before the click: the click's time, then the first moment every card's heatmap
+# has the wanted column labels (a MutationObserver, so no polling interval), then the next frame.
+ARM = """([cards, want]) => {
+  const labels = (card, axis) => [...card.querySelectorAll(`.heatmap .${axis}tick text`)].map(e => e.textContent);
+  const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const shown = () => cards.every((name, i) => {
+    const card = document.getElementById('card-' + name);
+    return card !== null && card.querySelector('.heatmap .heatmaplayer') !== null && same(labels(card, 'x'), want[i]);
+  });
+  if (window.__benchStop) window.__benchStop();          // a run that never ended stops watching
+  const b = window.__bench = {clicked: null, dom: null, frame: null, shown_before: shown(), columns: null, rows: null};
+  const observer = new MutationObserver(() => {
+    if (b.clicked === null || b.dom !== null || !shown()) return;
+    b.dom = performance.now();
+    observer.disconnect();
+    b.columns = cards.map(name => labels(document.getElementById('card-' + name), 'x'));
+    b.rows = cards.map(name => labels(document.getElementById('card-' + name), 'y'));
+    requestAnimationFrame(() => requestAnimationFrame(() => { b.frame = performance.now(); }));
+  });
+  observer.observe(document.body, {childList: true, subtree: true, characterData: true});
+  const onclick = e => {
+    if (b.clicked === null && e.target.closest('#translate-button')) b.clicked = performance.now();
+  };
+  document.addEventListener('click', onclick, {capture: true});
+  window.__benchStop = () => {
+    observer.disconnect();
+    document.removeEventListener('click', onclick, {capture: true});
+  };
+  return b.shown_before;
+}"""
+
+# Installed before the page's scripts: records when each queue request is sent and answered, and when
+# each process_completed message has fully arrived on the queue's event stream (and its size).
+NETWORK = r"""(() => {
+  const net = window.__net = {joins: [], completed: []};
+  const original = window.fetch;
+  window.fetch = async function (...args) {
+    const url = String(args[0] && args[0].url || args[0]);
+    const sent = performance.now();
+    const response = await original.apply(this, args);
+    if (url.includes('/queue/join')) {
+      const entry = {sent, answered: performance.now(), event_id: null};
+      net.joins.push(entry);
+      response.clone().json().then(d => { entry.event_id = d.event_id || null; }).catch(() => {});
+      return response;
+    }
+    if (!url.includes('/queue/data') || !response.body) return response;
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const watch = new TransformStream({transform(chunk, out) {
+      buffer += decoder.decode(chunk, {stream: true});
+      let end;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const head = message.slice(0, 300);
+        if (/"msg":\s*"process_completed"/.test(head)) {
+          const id = /"event_id":\s*"([^"]+)"/.exec(head);
+          net.completed.push({at: performance.now(), event_id: id && id[1], chars: message.length});
+        }
+      }
+      out.enqueue(chunk);
+    }});
+    return new Response(response.body.pipeThrough(watch),
+                        {status: response.status, statusText: response.statusText, headers: response.headers});
+  };
+})();"""
+
+
+# ---------------------------------------------------------------------------- the app and the page
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_env(threads: int | None, profile: bool) -> dict:
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    if profile:
+        env["GRADIO_PROFILING"] = "1"
+    if threads:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return env
+
+
+@contextlib.contextmanager
+def serve(checkpoints: Path, log: Path, env: dict, timeout: float = 600):
+    """``python app.py --checkpoints DIR --port FREE`` in a subprocess: yields (url, seconds until it answered);
+    stopped afterwards. RuntimeError with the end of its log if it exits or never answers."""
+    port = free_port()
+    started = time.perf_counter()
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
+                                 "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=2).close()
+                break
+            except OSError:
+                if time.perf_counter() - started > timeout:
+                    raise RuntimeError(f"app.py did not answer on {url} within {timeout:.0f} s:\n"
+                                       f"{log.read_text()[-3000:]}")
+                time.sleep(0.25)
+        yield url, time.perf_counter() - started
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def card_names(page) -> list[str]:
+    """The Translate tab's visible model cards, in page order."""
+    return page.eval_on_selector_all(".model-card[id^='card-']",
+                                     "els => els.filter(e => e.offsetParent !== null).map(e => e.id.slice(5))")
+
+
+class SourceTokens:
+    """Each card's source tokens of a sentence, from its checkpoint's config (the tokenizer the app uses),
+    cut to the length the app reads (``translator.MAX_SOURCE_TOKENS``)."""
+
+    def __init__(self, checkpoints: Path):
+        from ..data import tokenizer
+        from ..translator import MAX_SOURCE_TOKENS
+
+        self.checkpoints, self.limit, self.tokenizer = Path(checkpoints), MAX_SOURCE_TOKENS, tokenizer
+
+    def __call__(self, names: list[str], text: str) -> list[list[str]]:
+        out = []
+        for name in names:
+            config = json.loads((self.checkpoints / name / "config.json").read_text())
+            tokenize = self.tokenizer(config["src_lang"], config.get("tokenizer", {}).get("lowercase", True))
+            out.append(tokenize(text)[: self.limit])
+        return out
+
+
+def wait_until_shown(page, names: list[str], want: list[list[str]], timeout_s: float):
+    """Until every card's heatmap has these column labels (e.g. the opening example's)."""
+    page.wait_for_function(
+        """([cards, want]) => cards.every((name, i) => {
+             const card = document.getElementById('card-' + name);
+             const got = card ? [...card.querySelectorAll('.heatmap .xtick text')].map(e => e.textContent) : [];
+             return card && card.querySelector('.heatmap .heatmaplayer')
+                    && JSON.stringify(got) === JSON.stringify(want[i]);
+           })""", arg=[names, want], timeout=timeout_s * 1000)
+
+
+def choose_beam(page, beam: int):
+    """Beam search of ``beam`` in the Translate tab's settings (1: leave greedy search)."""
+    if beam <= 1:
+        return
+    page.get_by_text("Models and decoding").click()
+    page.get_by_label("beam", exact=True).check()
+    if not page.get_by_label("beam", exact=True).is_checked():
+        raise RuntimeError("could not choose beam search in the Translate tab")
+    number = page.locator("#beam-size input[type=number]")
+    number.wait_for(state="visible", timeout=30_000)
+    if int(float(number.input_value())) != beam:
+        number.fill(str(beam))
+        number.press("Enter")
+    page.wait_for_function("v => Number(document.querySelector('#beam-size input[type=number]').value) === v",
+                           arg=beam, timeout=30_000)
+
+
+def measure_click(page, names: list[str], want: list[list[str]], timeout_s: float = 120) -> dict:
+    """Click Translate (the new sentence already typed) and time it until every card in ``names`` shows a
+    heatmap whose column labels are ``want`` (one list per card), and a frame later. Seconds from the
+    click: ``dom`` (the maps are in the page), ``frame``; ``columns``/``rows``: the labels then shown.
+    RuntimeError if the page already showed them before the click (nothing to wait for);
+    playwright's TimeoutError if they never appear."""
+    if page.evaluate(ARM, [names, want]):
+        raise RuntimeError("the cards already show these source words: nothing to wait for (use different sentences)")
+    joins, completed = page.evaluate("() => [window.__net.joins.length, window.__net.completed.length]")
+    page.click("#translate-button")
+    page.wait_for_function("() => window.__bench.frame !== null", timeout=timeout_s * 1000, polling=50)
+    b, net = page.evaluate("() => [window.__bench, window.__net]")
+    run = {"dom_s": (b["dom"] - b["clicked"]) / 1000, "frame_s": (b["frame"] - b["clicked"]) / 1000,
+           "columns": b["columns"], "rows": b["rows"], "event_id": None}
+    join = next((j for j in net["joins"][joins:] if j["sent"] >= b["clicked"]), None)
+    if join is not None:
+        run.update(event_id=join["event_id"], sent_s=(join["sent"] - b["clicked"]) / 1000)
+        done = [c for c in net["completed"][completed:] if c["event_id"] == join["event_id"]]
+        if done:
+            run.update(answer_s=(done[0]["at"] - b["clicked"]) / 1000, answer_chars=done[0]["chars"],
+                       draw_s=(b["dom"] - done[0]["at"]) / 1000)
+    return run
+
+
+def server_trace(url: str, event_id: str | None, tries: int = 20) -> dict | None:
+    """Gradio's profile of one event (GRADIO_PROFILING=1), in seconds; None without the profiler."""
+    if not event_id:
+        return None
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(f"{url}gradio_api/profiling/traces?last_n=200", timeout=10) as r:
+                traces = json.load(r)
+        except (OSError, ValueError):
+            return None
+        for t in traces:
+            if t.get("event_id") == event_id:
+                return {k[:-3] + "_s": t[k] / 1000 for k in ("queue_wait_ms", "preprocess_ms", "fn_call_ms",
+                                                              "postprocess_ms", "total_ms")}
+        time.sleep(0.1)   # the trace is stored once the event has been answered
+    return None
+
+
+# ---------------------------------------------------------------------------- figures
+
+
+def stats(seconds: list[float]) -> dict:
+    """p50, p95 (nearest rank), min, max and mean, in seconds."""
+    if not seconds:
+        return {"n": 0}
+    s = sorted(seconds)
+
+    def pick(q):
+        return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+    return {"n": len(s), "p50_s": round(pick(0.5), 4), "p95_s": round(pick(0.95), 4), "min_s": round(s[0], 4),
+            "max_s": round(s[-1], 4), "mean_s": round(sum(s) / len(s), 4)}
+
+
+def machine(env: dict) -> dict:
+    from .bench import cpu_name
+
+    threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=env,
+                             capture_output=True, text=True, check=False)
+    return {"cpu": cpu_name(), "cpu_count": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "app_torch_threads": int(threads.stdout.strip()) if threads.returncode == 0 else None,
+            "omp_num_threads": env.get("OMP_NUM_THREADS"), "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def versions() -> dict:
+    import gradio
+    import torch
+
+    return {"gradio": gradio.__version__, "torch": torch.__version__}
+
+
+PHASES = [("frame_s", "click -> six new maps drawn, next frame"), ("dom_s", "click -> six new maps in the page"),
+          ("sent_s", "click -> request sent"), ("server_s", "server: queue wait + Gradio event (total)"),
+          ("server_fn_s", "  of which the callback (UI.on_translate)"),
+          ("server_postprocess_s", "  of which Gradio's postprocessing"),
+          ("answer_s", "click -> answer arrived in the page"), ("draw_s", "answer arrived -> six maps drawn")]
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 4)
+    return {k: rounded(v) for k, v in value.items()} if isinstance(value, dict) else value
+
+
+def summarise(runs: list[dict]) -> dict:
+    return {key: stats([r[key] for r in runs if r.get(key) is not None]) for key, _ in PHASES}
+
+
+def table(report: dict) -> str:
+    s, m = report["stats"], report["machine"]
+    lines = [f"Translate tab, {report['decoding']}, {report['runs']} clicks over {len(report['sentences'])} sentences "
+             f"({report['warmup']} warm-up click(s) not counted), {len(report['cards'])} cards, "
+             f"viewport {report['viewport']['width']}x{report['viewport']['height']}",
+             f"machine: {m['cpu']}, {m['cpu_count']} CPUs ({m['cpus_usable']} usable), app torch threads "
+             f"{m['app_torch_threads']}, load average {report['load_before']} before / {report['load_after']} after",
+             "", "| | p50 | p95 | min | max | n |", "|---|---|---|---|---|---|"]
+    for key, label in PHASES:
+        r = s[key]
+        if r["n"]:
+            lines.append(f"| {label} | {r['p50_s']:.3f} s | {r['p95_s']:.3f} s | {r['min_s']:.3f} s | "
+                         f"{r['max_s']:.3f} s | {r['n']} |")
+    if report.get("answer_chars_p50"):
+        lines.append(f"the answer (the queue's process_completed message): {report['answer_chars_p50'] / 1000:.0f}k "
+                     "characters per click (p50)")
+    t = report["target"]
+    lines += ["", f"target: click to six maps p50 < {TARGET_P50_S:g} s: measured {t['measured_p50_s']:.3f} s: "
+                  f"{'met' if t['met'] else 'NOT met'}"]
+    if report["first_clicks"]:
+        lines.append("warm-up click(s): " + ", ".join(f"{r['frame_s']:.3f} s" for r in report["first_clicks"]))
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- the benchmark
+
+
+def run_benchmark(args) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    checkpoints = Path(args.checkpoints).resolve()
+    if not checkpoints.is_dir():
+        raise SystemExit(f"error: {args.checkpoints} is not a directory of checkpoints")
+    sentences = args.sentences or SENTENCES
+    if len(sentences) < 2 or any(a == b for a, b in zip(sentences, sentences[1:] + sentences[:1])):
+        raise SystemExit("error: give at least two sentences, no two in a row the same")
+    env = app_env(args.threads, profile=not args.no_profile)
+    source_tokens = SourceTokens(checkpoints)
+    report = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "checkpoints": str(checkpoints),
+              "decoding": "greedy" if args.beam <= 1 else f"beam {args.beam}", "beam": args.beam,
+              "runs": args.runs, "warmup": args.warmup, "sentences": sentences,
+              "viewport": {"width": args.width, "height": args.height}, "machine": machine(env), **versions(),
+              "load_before": [round(x, 2) for x in os.getloadavg()]}
+    log = Path(args.log or Path(tempfile.mkdtemp(prefix="browser-bench-")) / "app.log")
+    with serve(checkpoints, log, env, args.start_timeout) as (url, started_s), sync_playwright() as p:
+        report["app_answered_s"] = round(started_s, 3)
+        browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        report["chromium"] = browser.version
+        try:
+            page = browser.new_page(viewport={"width": args.width, "height": args.height})
+            page.add_init_script(NETWORK)
+            opened = time.perf_counter()
+            page.goto(url)
+            page.wait_for_selector("#translate-button", timeout=args.timeout * 1000)
+            names = card_names(page)
+            if not names:
+                raise RuntimeError(f"no model cards on the page (see {log})")
+            from ..explorer.examples import DEMO
+
+            wait_until_shown(page, names, source_tokens(names, DEMO), args.start_timeout)  # the first request
+            report["page_opened_s"] = round(time.perf_counter() - opened, 3)
+            report["cards"] = names
+            choose_beam(page, args.beam)
+            runs = []
+            for i in range(args.warmup + args.runs):
+                text = sentences[i % len(sentences)]
+                want = source_tokens(names, text)
+                page.fill("#source-text textarea", text)
+                run = measure_click(page, names, want, args.timeout)
+                if run["columns"] != want:          # cannot happen: the watcher ends only on these labels
+                    raise RuntimeError(f"run {i}: the cards show {run['columns']}, not {want}")
+                trace = server_trace(url, run["event_id"])
+                if trace:
+                    run.update(server_s=trace["queue_wait_s"] + trace["total_s"], server_fn_s=trace["fn_call_s"],
+                               server_postprocess_s=trace["postprocess_s"], server=trace)
+                run.update(sentence=text, warmup=i < args.warmup)
+                runs.append(run)
+                print(f"{'warm-up' if i < args.warmup else 'run'} {i + 1 - args.warmup * (i >= args.warmup)}: "
+                      f"{run['frame_s']:.3f} s  {text}", file=sys.stderr)
+        finally:
+            browser.close()
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    measured = [r for r in runs if not r["warmup"]]
+    report["first_clicks"] = [{k: rounded(r.get(k)) for k in ("sentence", "frame_s", "server_s")}
+                              for r in runs if r["warmup"]]
+    report["stats"] = summarise(measured)
+    sizes = sorted(r["answer_chars"] for r in measured if r.get("answer_chars"))
+    report["answer_chars_p50"] = sizes[len(sizes) // 2] if sizes else None
+    p50 = report["stats"]["frame_s"]["p50_s"]
+    report["target"] = {"target": f"click to six maps p50 < {TARGET_P50_S:g} s", "measured_p50_s": p50,
+                        "met": p50 < TARGET_P50_S}
+    report["per_run"] = [{**{k: rounded(v) for k, v in r.items() if k not in ("columns", "rows")},
+                          "output_rows": r["rows"]} for r in runs]
+    report["app_log"] = str(log)
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.browser_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"),
+                        help="the directory app.py serves (default: the shipped checkpoints)")
+    parser.add_argument("--runs", type=int, default=20, help="clicks measured (default 20)")
+    parser.add_argument("--warmup", type=int, default=1, help="clicks first, reported apart (default 1)")
+    parser.add_argument("--beam", type=int, default=1,
+                        help="beam size (default 1: greedy search, the page's default)")
+    parser.add_argument("--sentences", nargs="+",
+                        help="the sentences, in turn (default: five test sentences and captions)")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS for the app (default: torch's own default)")
+    parser.add_argument("--width", type=int, default=1440)
+    parser.add_argument("--height", type=int, default=900)
+    parser.add_argument("--timeout", type=float, default=120, help="seconds one click may take before it fails")
+    parser.add_argument("--start-timeout", type=float, default=600, help="seconds app.py may take to answer")
+    parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument("--no-profile", action="store_true", help="without GRADIO_PROFILING (no server-side split)")
+    parser.add_argument("--log", help="app.py's output here (default: a temporary directory)")
+    parser.add_argument("--json", help="also write the report as JSON here")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or args.warmup < 0:
+        parser.error("--runs must be at least 1 and --warmup at least 0")
+    report = run_benchmark(args)
+    print(table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
