@@ -1,0 +1,266 @@
+"""The page's figures laid out legibly at a desk (1440 px wide) and on a phone (390 px): ``python app.py``
+on tiny random-weight checkpoints, driven in headless Chromium like ``test_browser.py``, with every check
+made on the bounding boxes the browser draws: titles clear of Plotly's toolbar; the step-by-step view's
+titles, colour bar, bar chart, play button and slider clear of each other; the overview's hover naming
+layer and head; punctuation labels more than a speck; a 25-token map filling its card with column
+labels that do not touch; beam-tree words clear of each other and of the winner's markers, with no
+crossing edges; the epochs view saying why it starts late."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import pytest
+
+from seq2seq import ARCHITECTURES, load_checkpoint
+from seq2seq.analysis.probes import record_probes
+from conftest import serve_app
+from test_browser import ARGS, CHROMIUM, require_browser
+
+WIDTHS = (1440, 390)
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+LONG = ("Eine Frau in einem roten Kleid und ein Mann mit einem blauen Hut gehen heute mit zwei Hunden über "
+        "eine belebte Straße der Stadt.")                                              # 25 tokens
+BOX = "e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }"
+
+
+@pytest.fixture(scope="module")
+def layout_root(checkpoint_root, tmp_path_factory):
+    """The tiny checkpoints with a probes.json each: epochs 1-3, but the Transformer's from epoch 3 on
+    (as the shipped one: its first two epochs ran before train.py recorded probes)."""
+    require_browser()
+    root = tmp_path_factory.mktemp("layout") / "checkpoints"
+    shutil.copytree(checkpoint_root, root)
+    for arch in ARCHITECTURES:
+        translator = load_checkpoint(root / arch)
+        for epoch in ((3, 4) if arch == "transformer" else (1, 2, 3)):
+            record_probes(root / arch / "probes.json", translator, epoch)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(layout_root, tmp_path_factory):
+    require_browser()
+    with serve_app(layout_root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with require_browser().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def page(request, browser, server):
+    """The page at one width, opened on the first example translated by every model."""
+    page = browser.new_page(viewport={"width": request.param, "height": 900})
+    page.goto(server)
+    page.wait_for_selector("#card-transformer .heatmap .xtick text", timeout=60_000)
+    yield page
+    page.close()
+
+
+def boxes(page, selector: str) -> list[list[float]]:
+    """[left, top, right, bottom] of every element the selector matches that the browser draws."""
+    return [b for b in page.eval_on_selector_all(selector, f"els => els.map({BOX})") if b[2] > b[0] and b[3] > b[1]]
+
+
+def one_box(page, selector: str) -> list[float]:
+    found = boxes(page, selector)
+    assert found, f"nothing drawn for {selector}"
+    return [min(b[0] for b in found), min(b[1] for b in found), max(b[2] for b in found), max(b[3] for b in found)]
+
+
+def overlap(a, b, slack: float = 0.5) -> bool:
+    return a[0] < b[2] - slack and b[0] < a[2] - slack and a[1] < b[3] - slack and b[1] < a[3] - slack
+
+
+def open_overview(page, arch: str):
+    """Open a card's small multiples (an accordion, drawn when opened) and wait until they are drawn."""
+    plot = f"#card-{arch} .overview .heatmaplayer"
+    if not boxes(page, plot):
+        page.click(f"#overview-{arch} button")
+    page.wait_for_selector(plot, timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def show_tab(page, name: str):
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_timeout(300)                                  # the tab's figures are drawn again as it shows
+
+
+def inspect(page, arch: str = "transformer"):
+    """Inspect SENTENCE with ``arch`` (once per page)."""
+    show_tab(page, "Inspect")
+    if page.query_selector("#inspect-steps .gtitle") is None:
+        page.fill("#inspect-text textarea", SENTENCE)
+        page.click("#inspect-model input")
+        page.click(f'[role=option][aria-label="{arch}"]')
+        page.click("#inspect-button")
+    for plot in ("#inspect-steps", "#beam-tree", "#epochs-plot", "#free-plot"):
+        page.wait_for_selector(f"{plot} .gtitle", timeout=60_000)
+
+
+def test_titles_are_clear_of_the_toolbar(page):
+    """Plotly's toolbar (shown on hover at a desk, and on a phone) never lies over a figure's title."""
+    show_tab(page, "Translate")
+    for arch in ("convs2s", "transformer"):                     # the models with several maps a kind
+        open_overview(page, arch)
+    plots = [f"#card-{arch} .{kind}" for arch in ARCHITECTURES for kind in ("heatmap", "overview")]
+    checked = []
+    for tab, selectors in (("Translate", plots), ("Inspect", ["#inspect-steps", "#free-plot", "#beam-tree",
+                                                               "#epochs-plot"])):
+        if tab == "Inspect":
+            inspect(page)
+        for plot in selectors:
+            if not boxes(page, f"{plot} .gtitle"):
+                continue                                         # a hidden overview, a figure with no title
+            page.hover(f"{plot} .js-plotly-plot")
+            title, toolbar = one_box(page, f"{plot} .gtitle"), one_box(page, f"{plot} .modebar")
+            assert not overlap(title, toolbar), f"{plot}: the toolbar {toolbar} covers the title {title}"
+            checked.append(plot)
+    assert len(checked) >= 12, checked                      # 6 maps, 2 overviews (convs2s, transformer), 4 views
+
+
+def test_step_by_step_view_has_nothing_over_anything(page):
+    """Its two titles, the source words, the colour bar, the bar chart, the play and pause buttons and
+    the slider: no two overlap, on a phone as at a desk."""
+    inspect(page)
+    steps = "#inspect-steps"
+    titles = [b for b, text in zip(boxes(page, f"{steps} .infolayer .annotation"),
+                                   page.eval_on_selector_all(f"{steps} .infolayer .annotation",
+                                                             "els => els.map(e => e.textContent)"))
+              if "cross-attention" in text or "most probable" in text]
+    assert len(titles) == 2
+    parts = {"map title": titles[0], "bars title": titles[1], "title": one_box(page, f"{steps} .gtitle"),
+             "source words": one_box(page, f"{steps} .xaxislayer-above .xtick text"),
+             "colour bar": one_box(page, f"{steps} .colorbar"), "bar chart": one_box(page, f"{steps} .barlayer"),
+             "bar words": one_box(page, f"{steps} .yaxislayer-above .y2tick text"),
+             "buttons": one_box(page, f"{steps} .updatemenu-button"),
+             "slider": one_box(page, f"{steps} .slider-container")}
+    names = list(parts)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            if {a, b} != {"bar words", "bar chart"}:            # the words label the bars, beside them
+                assert not overlap(parts[a], parts[b]), f"{a} {parts[a]} overlaps {b} {parts[b]}"
+    for button in boxes(page, f"{steps} .updatemenu-button"):
+        for piece in boxes(page, f"{steps} .slider-container *"):
+            assert not overlap(button, piece), f"play/pause {button} over the slider {piece}"
+
+
+def test_overview_names_layer_and_head(page):
+    """Hovering a small multiple names its layer, its head and both words; a model with one head a layer
+    (ConvS2S) is "every layer", not "every layer × head"."""
+    show_tab(page, "Translate")
+    open_overview(page, "transformer")
+    open_overview(page, "convs2s")
+    overview = "#card-transformer .overview"
+    page.query_selector(overview).scroll_into_view_if_needed()
+    # the tiny Transformer has 2 layers of 4 heads: the fifth panel is layer 2, head 1
+    drag = page.query_selector(f'{overview} .nsewdrag[data-subplot="x5y5"]')
+    box = drag.bounding_box()
+    page.mouse.move(box["x"] + 3, box["y"] + 3)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 4, steps=4)
+    page.wait_for_selector(f"{overview} .hovertext", timeout=10_000)
+    hover = page.text_content(f"{overview} .hovertext")
+    assert "layer 2" in hover and "head 1" in hover and "output:" in hover and "source:" in hover, hover
+    assert "layer" in page.text_content(f"{overview} .gtitle") and "Head above" in page.text_content(
+        f"{overview} .gtitle")                                             # how to see one head large
+    conv = page.text_content("#card-convs2s .overview .gtitle")
+    assert "every layer" in conv and "×" not in conv and "layer x head" not in conv, conv
+
+
+def test_punctuation_labels_are_more_than_a_speck(page):
+    """The "." column is labelled with a glyph of some size, and the map says its labels are lower-cased
+    tokens (the translation above it is capitalised)."""
+    show_tab(page, "Translate")
+    card = "#card-transformer .heatmap"
+    widths = page.eval_on_selector_all(f"{card} .xtick text", "els => Object.fromEntries(els.map(e => "
+                                                              "[e.textContent, e.getBBox().width]))")
+    assert "." in widths, widths
+    assert widths["."] >= 5.5, f"the '.' label is {widths['.']:.1f} px wide"           # 3.3 px at 12 px
+    assert "lower-cased" in page.text_content(f"{card} .infolayer")
+
+
+def test_a_long_sentence_fills_its_card_with_labels_that_do_not_touch(page):
+    """25 source tokens: the map spans most of its card, and neighbouring column labels (slanted, or upright
+    when crowded) keep at least their font size apart."""
+    show_tab(page, "Translate")
+    page.fill("#source-text textarea", LONG)
+    page.click("#translate-button")
+    card = "#card-transformer .heatmap"
+    page.wait_for_function("sel => document.querySelectorAll(sel + ' .xtick text').length === 25", arg=card,
+                           timeout=60_000)
+    page.wait_for_timeout(500)
+    image, block = one_box(page, f"{card} .heatmaplayer image"), one_box(page, card)
+    labels = page.eval_on_selector_all(f"{card} .xtick text", """els => els.map(e => {
+        const m = (e.getAttribute('transform') || '').match(/rotate\\((-?[\\d.]+)/);
+        return [parseFloat(getComputedStyle(e).fontSize), m ? parseFloat(m[1]) : 0]; })""")
+    font, angle = labels[0]
+    pitch = (image[2] - image[0]) / 25
+    gap = pitch * abs(math.sin(math.radians(angle))) if angle else pitch
+    assert font >= 9, f"labels shrunk to {font} px"
+    assert gap >= font, f"labels {pitch:.1f} px apart at {angle}°, {gap:.1f} px between lines of {font} px text"
+    assert image[2] - image[0] >= 0.82 * (block[2] - block[0]), f"the map {image} in its card {block}"
+    page.fill("#source-text textarea", SENTENCE)                      # as the other tests expect it
+    page.click("#translate-button")
+    page.wait_for_function("sel => document.querySelectorAll(sel + ' .xtick text').length === 10", arg=card,
+                           timeout=60_000)
+
+
+def _crossing(a, b) -> bool:
+    """Do two edges between the same two steps cross (their order at one end differs from the other)?"""
+    (ax0, ax1), (bx0, bx1) = a, b
+    return (ax0 - bx0) * (ax1 - bx1) < 0
+
+
+def test_beam_tree_words_are_clear_and_edges_do_not_cross(page):
+    """With a beam of 10, each word of the beam tree stands clear of the others and of the winner's
+    markers; edges keep their order from one step to the next."""
+    inspect(page)
+    tree = "#beam-tree"
+    if "beam size 10" not in page.text_content(f"{tree} .gtitle"):          # the widest beam the slider allows
+        beam = page.query_selector("#inspect-beam input[type=range]")
+        beam.scroll_into_view_if_needed()
+        beam.fill("10")
+        beam.dispatch_event("pointerup")
+        page.wait_for_function("() => document.querySelector('#beam-tree .gtitle').textContent"
+                               ".includes('beam size 10')", timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('#beam-tree .infolayer .annotation, #beam-tree "
+                           ".scatterlayer .textpoint').length > 5", timeout=30_000)   # drawn again as its tab shows
+    page.wait_for_timeout(300)
+    words = boxes(page, f"{tree} .infolayer .annotation") + boxes(page, f"{tree} .scatterlayer .textpoint")
+    assert len(words) > 5
+    for i, a in enumerate(words):
+        for b in words[i + 1:]:
+            assert not overlap(a, b, slack=1), f"beam tree words overlap: {a} {b}"
+    data = page.eval_on_selector(f"{tree} .js-plotly-plot", "gd => gd.data.map(t => [t.x, t.y, t.marker && "
+                                                           "t.marker.size])")
+    winners = boxes(page, f"{tree} .scatterlayer .trace:nth-child(3) .point")
+    sizes = data[2][2]
+    big = [b for b, size in zip(winners, sizes) if size == 12]                          # the winner's markers
+    assert big
+    for marker in big:
+        for word in words:
+            assert not overlap(marker, word, slack=1), f"a word {word} over a winner's marker {marker}"
+    edges: dict[int, list[tuple[float, float]]] = {}
+    for x, y, _ in data[:2]:                                                             # grey edges, red path
+        for i in range(0, len(x), 3):
+            edges.setdefault(y[i + 1], []).append((x[i], x[i + 1]))
+    for step, pairs in edges.items():
+        for i, a in enumerate(pairs):
+            for b in pairs[i + 1:]:
+                assert not _crossing(a, b), f"edges {a} and {b} into step {step + 1} cross"
+
+
+def test_epochs_view_says_why_it_starts_late(page):
+    """The Transformer's probes.json starts at epoch 3: the view says the first epochs ran before probes
+    were recorded, and the section's caption says how that happens."""
+    inspect(page)
+    title = page.text_content("#epochs-plot .gtitle")
+    assert "starts at epoch 3" in title and "epochs 1–2" in title and "resumed" in title, title
+    assert "--resume" in page.inner_text("#inspect-tab") and "starts at epoch 3" in page.inner_text("#inspect-tab")
