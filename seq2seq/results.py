@@ -175,7 +175,7 @@ LEADERBOARD_COLUMNS = ("model", "paper", "bleu_beam", "bleu_greedy", "chrf_beam"
                        "speed_greedy", "speed_beam", "comp_attention", "comp_ig", "comp_random", "aer_attention",
                        "aer_ig")
 # How truthful the maps are (README section, ``tools/report --faithfulness``): one row per model and map kind.
-FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (|grad × input|)",
+FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (norm of grad × input)",
                       "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
                       "occlusion": "occlusion (ceiling)", "random": "random (floor)"}
 

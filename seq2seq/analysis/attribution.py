@@ -304,10 +304,11 @@ def translation_ids(translator, translation) -> tuple[list[int], list[int]]:
 
 
 def benchmark(checkpoints: str = "checkpoints", split: str = "test_2016_flickr", sentences: int = 20,
-              words: int = 12, n_steps: int = N_STEPS, archs: list[str] | None = None) -> dict:
+              words: int = 12, n_steps: int = N_STEPS, archs: list[str] | None = None, workers: int = 1) -> dict:
     """Seconds of integrated gradients (all output words of each model's greedy translation) for
     ``sentences`` test sentences of about ``words`` words (the ones nearest that length), per model:
-    p50, p95; and the total over the models per sentence."""
+    p50, p95; the total over the models per sentence, one after another; and with ``workers`` > 1, the
+    seconds for all the models at once, one model per worker thread on one torch thread each."""
     from ..data import find_split_files, read_lines
     from ..translator import load_checkpoint
 
@@ -332,6 +333,22 @@ def benchmark(checkpoints: str = "checkpoints", split: str = "test_2016_flickr",
             cpu[a].append(time.process_time() - start_cpu)
     totals = [sum(times[a][i] for a in names) for i in range(len(texts))]
     cpu_totals = [sum(cpu[a][i] for a in names) for i in range(len(texts))]
+    together = []                 # all six at once, one model per worker thread (2 CPU cores: 2 workers)
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            jobs = {a: [translation_ids(tr, t) for t in tr.translate(texts)] for a, tr in translators.items()}
+            with ThreadPoolExecutor(workers) as pool:
+                for i in range(len(texts)):
+                    start = time.perf_counter()
+                    list(pool.map(lambda a: integrated_gradients(translators[a].model, *jobs[a][i], n_steps=n_steps),
+                                  sorted(names, key=lambda a: -times[a][i])))   # the slowest first
+                    together.append(time.perf_counter() - start)
+        finally:
+            torch.set_num_threads(threads)
 
     def pct(xs, q):
         xs = sorted(xs)
@@ -342,7 +359,9 @@ def benchmark(checkpoints: str = "checkpoints", split: str = "test_2016_flickr",
             "models": {a: {"p50": pct(times[a], 0.5), "p95": pct(times[a], 0.95),
                            "cpu_p50": pct(cpu[a], 0.5), "cpu_p95": pct(cpu[a], 0.95)} for a in names},
             "total": {"p50": pct(totals, 0.5), "p95": pct(totals, 0.95),
-                      "cpu_p50": pct(cpu_totals, 0.5), "cpu_p95": pct(cpu_totals, 0.95)}}
+                      "cpu_p50": pct(cpu_totals, 0.5), "cpu_p95": pct(cpu_totals, 0.95)},
+            **({"together": {"workers": workers, "p50": pct(together, 0.5), "p95": pct(together, 0.95)}}
+               if together else {})}
 
 
 def main(argv=None) -> None:
@@ -356,18 +375,24 @@ def main(argv=None) -> None:
     parser.add_argument("--archs", nargs="*")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="also time all models at once, one per worker thread (default 2, for 2 cores; 1: no)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if not args.bench:
         parser.error("nothing to do: pass --bench")
-    r = benchmark(args.checkpoints, args.split, args.sentences, args.words, args.n_steps, args.archs)
+    r = benchmark(args.checkpoints, args.split, args.sentences, args.words, args.n_steps, args.archs, args.workers)
     print(f"integrated gradients, {r['n_steps']} steps, {r['sentences']} sentences of {r['mean_source_words']:.1f} "
           f"source words on average, torch threads {r['threads']}")
     print("seconds per sentence: wall clock, and this process's CPU time (all its threads)")
     print(f"{'model':<12} {'p50':>7} {'p95':>7} {'cpu p50':>8} {'cpu p95':>8}")
     for a, m in [*r["models"].items(), ("all six", r["total"])]:
         print(f"{a:<12} {m['p50']:7.3f} {m['p95']:7.3f} {m['cpu_p50']:8.3f} {m['cpu_p95']:8.3f}")
+    if "together" in r:
+        t = r["together"]
+        print(f"all six at once, {t['workers']} worker threads on 1 torch thread each: p50 {t['p50']:.3f} s, "
+              f"p95 {t['p95']:.3f} s")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1))
 

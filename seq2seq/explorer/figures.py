@@ -645,9 +645,9 @@ def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torc
     fig.update_annotations(y=0, yanchor="top", yshift=-4, font=dict(size=12))   # panel names under the panels,
     longest = max((len(t) for t in src_tokens + prefix_cols), default=1)        # the tokens are on top
     panels = 22 * max(len(rows), 4)                                               # pixels of the panels' height
-    fig.update_layout(barmode="stack", title=dict(text=escape(title), font=dict(size=13), y=0.99, yanchor="top"),
-                      height=int(130 + 5 * min(longest, 20) + panels),
-                      margin=dict(l=10, r=10, b=70, t=int(60 + 5 * min(longest, 20))),
+    head, title_px = _title(title)
+    fig.update_layout(barmode="stack", title=head, height=int(110 + title_px + 5 * min(longest, 20) + panels),
+                      margin=dict(l=10, r=10, b=70, t=int(40 + title_px + 5 * min(longest, 20))),
                       legend=dict(orientation="h", x=1, xanchor="right", y=-28 / panels, yanchor="top",
                                   traceorder="normal"),
                       plot_bgcolor="white", paper_bgcolor="white")
@@ -661,8 +661,10 @@ def contrast_figure(values: torch.Tensor, src_tokens: list[str], title: str = ""
     labels = [escape(t) for t in src_tokens]
     fig = go.Figure(go.Bar(x=list(range(len(v))), y=v, marker_color=colors, customdata=labels,
                            hovertemplate="%{customdata}: %{y:+.3f}<extra></extra>"))
-    fig.update_layout(title=dict(text=escape(title), font=dict(size=13), y=0.98, yanchor="top"),
+    head, title_px = _title(title)
+    fig.update_layout(title=head,
                       xaxis=dict(tickmode="array", tickvals=list(range(len(v))), ticktext=labels, tickangle=-45),
                       yaxis=dict(title=dict(text="Δ log p"), zeroline=True, zerolinecolor="#555"),
-                      height=320, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white", paper_bgcolor="white")
+                      height=300 + title_px, margin=dict(l=10, r=10, t=20 + title_px, b=10), plot_bgcolor="white",
+                      paper_bgcolor="white")
     return fig
