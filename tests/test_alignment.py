@@ -82,8 +82,9 @@ def test_pharaoh_links():
 def test_eflomal_links_orientation():
     """A synthetic corpus where source word w_k always translates to target word v_k and the target is the
     source rotated by one (source position i -> target position i - 1): eflomal must find those links as
-    (source, target) pairs in both directions (swapped pairs would match no sentence). eflomal samples, and
-    on a corpus this small it misses a word now and then, hence the shares."""
+    (source, target) pairs in both directions (swapped pairs would match no link). eflomal samples (with no
+    seed to fix), and on a corpus this small it misses a word now and then, hence shares of links, not of
+    whole sentences (which once fell to 0.75 in a CI run)."""
     pytest.importorskip("eflomal")
     from seq2seq.analysis.alignment import eflomal_links
 
@@ -95,9 +96,14 @@ def test_eflomal_links_orientation():
         trg.append([f"v{k}" for k in words[1:] + words[:1]])
     fwd, rev = eflomal_links(src, trg)
     truth = [{(i, (i - 1) % len(s)) for i in range(len(s))} for s in src]
-    share = lambda links: sum(a == b for a, b in zip(links, truth)) / len(truth)  # noqa: E731
-    assert share(fwd) > 0.75 and share(rev) > 0.75, (share(fwd), share(rev))
-    assert share([grow_diag_final(f, r) for f, r in zip(fwd, rev)]) > 0.85
+    def share(links):   # F1 of the links found against the true ones, over the corpus
+        found, true, right = (sum(len(x) for x in links), sum(len(x) for x in truth),
+                              sum(len(a & b) for a, b in zip(links, truth)))
+        return 2 * right / (found + true)
+
+    assert share(fwd) > 0.9 and share(rev) > 0.9, (share(fwd), share(rev))     # 0.98-0.99 in five runs
+    assert share([grow_diag_final(f, r) for f, r in zip(fwd, rev)]) > 0.9
+    assert share([{(t, s) for s, t in x} for x in fwd]) < 0.2          # the orientation matters
 
 
 def test_command_with_a_given_reference(checkpoint_root, data_dir, tmp_path, capsys):
