@@ -264,3 +264,16 @@ def test_epochs_view_says_why_it_starts_late(page):
     title = page.text_content("#epochs-plot .gtitle")
     assert "starts at epoch 3" in title and "epochs 1–2" in title and "resumed" in title, title
     assert "--resume" in page.inner_text("#inspect-tab") and "starts at epoch 3" in page.inner_text("#inspect-tab")
+
+
+def test_examples_scroll_sideways_on_a_phone(page):
+    """At 390 px each list of examples is one row (it was 700 px of buttons above the first card); at a desk the
+    buttons wrap as before."""
+    heights = page.eval_on_selector_all("#source-text ~ * .gallery, .gallery",
+                                        "els => els.map(e => e.getBoundingClientRect().height)")
+    assert len(heights) >= 2
+    if page.viewport_size["width"] < 640:
+        assert all(h < 50 for h in heights), heights
+        assert page.eval_on_selector("#card-bahdanau", "e => e.getBoundingClientRect().top + window.scrollY") < 1000
+    else:
+        assert max(heights) > 60, heights
