@@ -6,11 +6,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -105,41 +100,20 @@ def data_dir(full_data_dir, tmp_path_factory) -> Path:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
-    """``python app.py --checkpoints DIR --port FREE`` as a subprocess, yielded (process, url)
-    once it answers; stopped afterwards. Fails the test with the app's log if it never answers."""
-    port = free_port()
+    """``python app.py --checkpoints DIR --port FREE`` as a subprocess (``seq2seq.tools.browser_bench.serve``),
+    yielded (process, url) once it answers; stopped afterwards. Fails the test with the app's log if it never
+    answers."""
+    from seq2seq.tools.browser_bench import serve
+
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--checkpoints", str(checkpoints), "--port", str(port)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                urllib.request.urlopen(url, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"app.py did not answer on {url} within 120 s:\n{log.read_text()}")
-                time.sleep(0.5)
-        yield proc, url
-    finally:
-        proc.terminate()
+    with contextlib.ExitStack() as stack:
         try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            proc, url, _ = stack.enter_context(serve(checkpoints, log, env, timeout=120))
+        except RuntimeError as e:          # exited or never answered: the test fails with the app's log
+            pytest.fail(str(e))
+        yield proc, url
 
 
 # Skips that leave a whole kind of test unrun, repeated just above pytest's summary line (not

@@ -143,8 +143,9 @@ def app_env(threads: int | None, profile: bool) -> dict:
 
 @contextlib.contextmanager
 def serve(checkpoints: Path, log: Path, env: dict, timeout: float = 600):
-    """``python app.py --checkpoints DIR --port FREE`` in a subprocess: yields (url, seconds until it answered);
-    stopped afterwards. RuntimeError with the end of its log if it exits or never answers."""
+    """``python app.py --checkpoints DIR --port FREE`` in a subprocess: yields (process, url, seconds until it
+    answered); stopped afterwards. RuntimeError with the end of its log if it exits or never answers. (The
+    browser tests serve the app through this too: ``tests/conftest.py``'s ``serve_app``.)"""
     port = free_port()
     started = time.perf_counter()
     with open(log, "w") as out:
@@ -163,7 +164,7 @@ def serve(checkpoints: Path, log: Path, env: dict, timeout: float = 600):
                     raise RuntimeError(f"app.py did not answer on {url} within {timeout:.0f} s:\n"
                                        f"{log.read_text()[-3000:]}")
                 time.sleep(0.25)
-        yield url, time.perf_counter() - started
+        yield proc, url, time.perf_counter() - started
     finally:
         proc.terminate()
         try:
@@ -364,7 +365,7 @@ def run_benchmark(args) -> dict:
               "viewport": {"width": args.width, "height": args.height}, "machine": machine(env), **versions(),
               "load_before": [round(x, 2) for x in os.getloadavg()]}
     log = Path(args.log or Path(tempfile.mkdtemp(prefix="browser-bench-")) / "app.log")
-    with serve(checkpoints, log, env, args.start_timeout) as (url, started_s), sync_playwright() as p:
+    with serve(checkpoints, log, env, args.start_timeout) as (_, url, started_s), sync_playwright() as p:
         report["app_answered_s"] = round(started_s, 3)
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         report["chromium"] = browser.version
