@@ -554,9 +554,7 @@ class Inspector:
             return message_figure("Inspect a sentence first."), ""
         try:
             c = i.contrast(self.models, step, foil)
-        except RequestError as e:
-            return message_figure(str(e)), ""
-        except AttributionTooLong as e:
+        except (RequestError, AttributionTooLong) as e:
             return message_figure(str(e)), ""
         word, other = md(c["word"]), md(c["foil"])
         text = (f"<small>At step {c['step'] + 1} the model wrote “{word}” (log p {c['log_prob']:.2f}); “{other}” had "

@@ -4,20 +4,10 @@ the Inspect tab's source/prefix split and its contrastive attribution ("why this
 
 from __future__ import annotations
 
-import pytest
-
 from seq2seq import load_checkpoint
 from seq2seq.analysis.attribution import N_STEPS
-from test_browser_views import SENTENCE, choose, inspect, page, server, ticks, views_root  # noqa: F401
-
-
-def wait_title(page, plot: str, *parts: str, timeout: int = 60_000):
-    """Wait until the figure's title holds every part, ignoring white space (titles wrap to a phone's width,
-    and Plotly's lines join without a space)."""
-    page.wait_for_function("([sel, parts]) => { const t = document.querySelector(sel + ' .gtitle');"
-                           " const flat = s => s.replace(/\\s/g, '');"
-                           " return t && parts.every(p => flat(t.textContent).includes(flat(p))); }",
-                           arg=[plot, list(parts)], timeout=timeout)
+from test_browser_views import (SENTENCE, choose, inspect, page, server, ticks, views_root,  # noqa: F401
+                                wait_title)
 
 
 def test_a_card_switches_its_map_to_the_attributions(page, views_root):

@@ -64,9 +64,11 @@ def ticks(page, plot: str, axis: str = "y") -> list[str]:
 
 
 def wait_title(page, plot: str, *parts: str, timeout: int = 60_000):
-    """Wait until the figure's title holds every part (the callback has answered and Plotly has drawn)."""
+    """Wait until the figure's title holds every part (the callback has answered and Plotly has drawn),
+    ignoring white space: titles wrap to a phone's width, and Plotly joins their lines without a space."""
     page.wait_for_function("([sel, parts]) => { const t = document.querySelector(sel + ' .gtitle');"
-                           " return t && parts.every(p => t.textContent.includes(p)); }",
+                           " const flat = s => s.replace(/\\s/g, '');"
+                           " return t && parts.every(p => flat(t.textContent).includes(flat(p))); }",
                            arg=[plot, list(parts)], timeout=timeout)
 
 

@@ -8,6 +8,7 @@ import html
 from pathlib import Path
 
 from ..analysis.inspection import KIND_NAMES, Comparison
+from ..results import faithfulness_value
 from .service import Result
 
 ABOUT = (Path(__file__).with_name("about.md")).read_text(encoding="utf-8")
@@ -109,8 +110,6 @@ FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "saliency":
 def faithfulness_line(metrics: dict, kind: str, layer: int | None = None) -> str:
     """How far this kind of map can be trusted for this model, measured on test sentences (the checkpoint's
     metrics.json, ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save``); "" if never measured."""
-    from ..results import faithfulness_value
-
     f = metrics.get("faithfulness") or {}
     name = FAITHFULNESS_KIND.get(kind)
     if kind == "cross" and layer is not None and layer >= 0:
