@@ -4,7 +4,10 @@ a comparison, the JSON answers and the text helpers, without Gradio."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,6 +127,23 @@ def test_lone_surrogates_are_replaced_so_answers_can_be_written(models):
     data = api.results_json(models, "0\ud800 Hund", results, None, [])
     path = api.download_file(data, "translations")
     assert json.loads(open(path, encoding="utf-8").read())["models"]["gru"]["src_tokens"][:2] == ["0", "\ufffd"]
+
+
+def test_downloads_keep_the_newest_files_and_never_the_one_just_written(tmp_path, monkeypatch):
+    """Only the newest KEEP_DOWNLOADS files are kept. Pruning once sorted the new file by the part of its name
+    after its stem, which put it first among other stems' files: once the folder was full, every download of
+    a comparison or an inspection deleted itself and the browser's download was cancelled."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(api, "KEEP_DOWNLOADS", 5)
+    paths = []
+    for i, stem in enumerate(["translations", "translations", "inspect-gru", "translations", "zz", "translations"]):
+        paths.append(Path(api.download_file({"i": i}, stem)))
+        os.utime(paths[-1], ns=(i * 10**9, i * 10**9))           # made a second apart, whatever the clock says
+    for stem in ("compare-lstm-gru", "inspect-gru", "translations"):
+        new = Path(api.download_file({"stem": stem}, stem))
+        assert json.loads(new.read_text(encoding="utf-8")) == {"stem": stem}
+    kept = sorted(p.name for p in (tmp_path / "seq2seq-explorer").glob("*.json"))
+    assert len(kept) == 5 and not paths[0].exists() and paths[-1].exists() and new.name in kept
 
 
 def test_saliency_maps_are_drawn_on_0_to_their_largest_cell(models):

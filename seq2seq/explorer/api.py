@@ -175,7 +175,13 @@ def download_file(data: dict, stem: str) -> str:
     folder.mkdir(exist_ok=True)
     path = folder / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.json"
     path.write_text(well_formed(json.dumps(data, ensure_ascii=False)), encoding="utf-8")   # no lone surrogates
-    old = sorted(folder.glob("*.json"), key=lambda p: p.name[len(stem):] if p.name.startswith(stem) else p.name)
-    for p in old[:-KEEP_DOWNLOADS]:
+    older = []                                  # every other download, oldest first; the new one is kept
+    for p in folder.glob("*.json"):
+        try:
+            if p != path:
+                older.append((p.stat().st_mtime_ns, p.name, p))
+        except FileNotFoundError:               # another request's pruning removed it meanwhile
+            pass
+    for *_, p in sorted(older)[:max(0, len(older) + 1 - KEEP_DOWNLOADS)]:
         p.unlink(missing_ok=True)
     return str(path)
