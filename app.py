@@ -470,16 +470,23 @@ class Inspector:
                                     label="Along which output", scale=3, elem_id="compare-along")
             self.c_button = gr.Button("Compare", variant="primary", scale=1, elem_id="compare-button")
         self.c_status = gr.Markdown(elem_id="compare-status")
-        self.c_download = gr.DownloadButton("Download the comparison (JSON)", visible=False, size="sm",
-                                            elem_id="compare-download")
+        # The JSON is written only when the button is pressed (on_compare_download), from what c_state holds:
+        # the comparison shown, with its sentence, models and output.
+        self.c_state = gr.State(None)
+        self.c_download = gr.Button("Download the comparison (JSON)", visible=False, size="sm",
+                                    elem_id="compare-download")
+        self.c_download_file = gr.DownloadButton(visible=False, elem_id="compare-download-file")
         with gr.Row(equal_height=False):
             self.c_plot_a = gr.Plot(show_label=False, elem_id="compare-plot-a", min_width=380)
             self.c_plot_b = gr.Plot(show_label=False, elem_id="compare-plot-b", min_width=380)
         self.c_diff = gr.Plot(show_label=False, elem_id="compare-difference")
         for trigger in (self.c_button.click, self.c_text.submit):
             trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along],
-                    [self.c_status, self.c_download, self.c_plot_a, self.c_plot_b, self.c_diff],
+                    [self.c_state, self.c_status, self.c_download, self.c_plot_a, self.c_plot_b, self.c_diff],
                     api_visibility="private", concurrency_id="models")
+        self.c_download.click(self.on_compare_download, [self.c_state], [self.c_download_file],
+                              api_visibility="private").then(None, [self.c_download_file], None,
+                                                             js=api.SAVE_FILE_JS, api_visibility="private")
 
     # -- callbacks of the Inspect tab
 
@@ -648,21 +655,33 @@ class Inspector:
     # -- callback of the Compare tab
 
     def on_compare(self, text, a, b, along) -> dict:
-        """Both models forced along one output; their maps, the difference and the similarity."""
+        """Both models forced along one output; their maps, the difference and the similarity. A failed
+        comparison clears the last one's maps and download, so nothing on the tab describes another request."""
         try:
             c, tokens = compare(self.models, text, a, b, along)
         except RequestError as e:
-            return {self.c_status: f"**{md(str(e))}**"}
+            return self.compare_cleared(f"**{md(str(e))}**")
         except Exception as e:  # e.g. the models read the sentence differently
-            return {self.c_status: f"**Comparison failed:** {html.escape(str(e))}"}
+            return self.compare_cleared(f"**Comparison failed:** {html.escape(str(e))}")
         kinds = [KIND_NAMES[k] for k in c.kinds]
-        data = api.comparison_json((text or "").strip(), along, (a, b), c)
-        return {self.c_status: comparison_status(c, (a, b), along, tokens),
-                self.c_download: gr.DownloadButton(value=api.download_file(data, f"compare-{a}-{b}"), visible=True),
+        return {self.c_state: ((text or "").strip(), along, (a, b), c),
+                self.c_status: comparison_status(c, (a, b), along, tokens),
+                self.c_download: gr.Button(visible=True),
                 self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {kinds[0]}"),
                 self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {kinds[1]}"),
                 self.c_diff: difference_heatmap(map_view("difference", c.difference, c.rows, c.columns),
                                                 f"A − B ({a} − {b}): purple where A puts more weight, orange where B does")}
+
+    def compare_cleared(self, message: str) -> dict:
+        return {self.c_state: None, self.c_status: message, self.c_download: gr.Button(visible=False),
+                self.c_plot_a: None, self.c_plot_b: None, self.c_diff: None}
+
+    def on_compare_download(self, shown) -> str | None:
+        """The Compare tab's download, written now that it is asked for: the comparison on the tab (None before one)."""
+        if not shown:
+            return None
+        text, along, (a, b), c = shown
+        return api.download_file(api.comparison_json(text, along, (a, b), c), f"compare-{a}-{b}")
 
 
 def main(argv=None):

@@ -25,10 +25,6 @@ def inspect(ui, arch="transformer", text=SENTENCE, beam=3, penalty=1.0):
     return ui.inspector.on_inspect(text, arch, beam, penalty, 0)
 
 
-def downloaded(button) -> dict:
-    return json.loads(open(button.value["path"], encoding="utf-8").read())
-
-
 def inspection_download(ui, out) -> dict:
     """What the Inspect tab's download button gives for this answer: shown, its JSON written when pressed."""
     assert out[ui.inspector.download].visible
@@ -114,9 +110,13 @@ def test_alignment_over_epochs_reads_probes_json(checkpoint_root, tmp_path):
     assert "could not be read" in ui.inspector.on_probe("lstm", 0).layout.annotations[0].text
 
 
-def test_compare_two_models_along_one_output(ui):
+def test_compare_two_models_along_one_output(ui, monkeypatch):
     i = ui.inspector
+    written = []
+    write = api.download_file
+    monkeypatch.setattr(api, "download_file", lambda data, stem: written.append(stem) or write(data, stem))
     out = i.on_compare(SENTENCE, "transformer", "lstm", "a")
+    assert written == [] and out[i.c_download].visible                 # the JSON is written only when pressed
     [t] = ui.models.translators["transformer"].translate([SENTENCE])
     rows = [escape(w) for w in t.raw_tokens + ["<eos>"]]
     for plot in (i.c_plot_a, i.c_plot_b, i.c_diff):
@@ -125,14 +125,18 @@ def test_compare_two_models_along_one_output(ui):
     z = torch.tensor(out[i.c_diff].data[0].z)
     top = z.abs().max().item()
     assert (out[i.c_diff].data[0].zmin, out[i.c_diff].data[0].zmax) == pytest.approx((-top, top), abs=1e-4) and 0 < top <= 1
-    data = downloaded(out[i.c_download])
+    data = json.loads(Path(i.on_compare_download(out[i.c_state])).read_text(encoding="utf-8"))
+    assert written == ["compare-transformer-lstm"] and i.on_compare_download(None) is None
     assert data["models"]["b"]["map"] == "saliency" and 0 <= data["similarity"] < 1
     same = i.on_compare(SENTENCE, "luong", "luong", "b")
     assert "Similarity **1.000**" in same[i.c_status]
     assert "no reference" in i.on_compare(SENTENCE, "luong", "gru", "reference")[i.c_status]
     german, _ = TEST_EXAMPLES[1]
     assert "Similarity" in i.on_compare(german, "luong", "gru", "reference")[i.c_status]
-    assert "Choose two models" in i.on_compare(SENTENCE, "luong", "nope", "a")[i.c_status]
+    refused = i.on_compare(SENTENCE, "luong", "nope", "a")
+    assert "Choose two models" in refused[i.c_status]
+    assert refused[i.c_state] is None and not refused[i.c_download].visible      # no stale maps or download
+    assert all(refused[plot] is None for plot in (i.c_plot_a, i.c_plot_b, i.c_diff))
 
 
 def test_translate_tab_downloads_the_whole_result_as_json(ui):

@@ -196,6 +196,11 @@ def test_difference_view_of_two_models(page, views_root):
     page.click("#compare-button")
     wait_title(page, "#compare-difference", "transformer − transformer")
     assert "Similarity 1.000" in page.inner_text("#compare-status")
+    with page.expect_download() as download:                          # written when pressed, of what is shown
+        page.click("#compare-download")
+    data = json.loads(open(download.value.path(), encoding="utf-8").read())
+    assert download.value.suggested_filename.startswith("compare-transformer-transformer")
+    assert data["similarity"] == pytest.approx(1.0) and data["models"]["a"]["name"] == "transformer"
 
 
 def test_figures_download_as_png_and_svg_and_results_as_json(page):
