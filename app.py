@@ -23,7 +23,7 @@ import gradio as gr
 
 from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
 from seq2seq.analysis.attribution import AttributionTooLong
-from seq2seq.analysis.inspection import KIND_NAMES
+from seq2seq.analysis.inspection import KIND_NAMES, kind_name
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
@@ -49,8 +49,9 @@ def map_figure(kind: str, weights, rows: list[str], columns: list[str], title: s
     return heatmap(map_view(kind, weights, rows, columns), title=title)
 
 
-def stats_of(kind: str, weights, rows: list[str], columns: list[str]) -> str:
-    return map_stats_markdown(api.map_statistics(kind, weights, columns), KIND_NAMES[kind], rows, columns)
+def stats_of(kind: str, what: str, weights, rows: list[str], columns: list[str]) -> str:
+    """The statistics under a map of ``kind`` called ``what`` (inspection.kind_name)."""
+    return map_stats_markdown(api.map_statistics(kind, weights, columns), what, rows, columns)
 
 
 # ---------------------------------------------------------------------------- the page
@@ -337,8 +338,9 @@ class UI:
             t = m.result.translation
             text, plot, stats = self.f_cards[m.name]
             out[text] = f"{md(t.text or '(empty)')} <small>· log-probability {t.log_prob:.2f}</small>"
-            out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: cross-attention")
-            out[stats] = map_stats_markdown(m.statistics, KIND_NAMES["alignment"], t.output_labels, t.src_tokens)
+            what = kind_name("alignment", self.family.translators[m.name])
+            out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: {what}")
+            out[stats] = map_stats_markdown(m.statistics, what, t.output_labels, t.src_tokens)
         return out
 
 
@@ -510,8 +512,9 @@ class Inspector:
         except Exception as e:  # never a stack trace in the page
             return {self.status: f"**Inspection failed:** {html.escape(str(e))}"}
         t, (kind, weights) = i.translation, i.map
+        what = kind_name(kind, self.models.translators[name])
         reference = self.models.reference(i.text)
-        stats = stats_of(kind, weights, t.output_labels, t.src_tokens)
+        stats = stats_of(kind, what, weights, t.output_labels, t.src_tokens)
         truncated = f" · read only the first {len(t.src_tokens)} tokens" if t.truncated else ""
         out = {
             self.status: (f"**{md(self.models.title(name))}** (greedy): {md(t.text or '(empty)')} · log-probability "
@@ -524,7 +527,7 @@ class Inspector:
                                         "continue from there."),
             self.reference: reference or "",
             self.free: map_figure(kind, weights, t.output_labels, t.src_tokens,
-                                  f"{name}: {KIND_NAMES[kind]} · free-running (greedy)"),
+                                  f"{name}: {what} · free-running (greedy)"),
             self.free_stats: stats,
         }
         out.update(self.forcing(i, reference) if reference else {
@@ -608,12 +611,13 @@ class Inspector:
             return {self.whatif_text: "", self.whatif: message_figure(str(e)), self.whatif_stats: ""}
         t, (kind, weights), forced = w["translation"], w["map"], w["forced"]
         note = f" · not in its vocabulary, so written as &lt;unk&gt;: {md(', '.join(w['unknown']))}" if w["unknown"] else ""
+        what = kind_name(kind, self.models.translators[i.name])
         fig = mark_forced(map_figure(kind, weights, t.output_labels, t.src_tokens,
-                                     f"{i.name}: {KIND_NAMES[kind]} · the first {forced} word(s) forced"), forced)
+                                     f"{i.name}: {what} · the first {forced} word(s) forced"), forced)
         return {self.whatif: fig,
                 self.whatif_text: (f"**Forced** {md(' '.join(prefix))} → **{md(t.text or '(empty)')}** · "
                                    f"log-probability {t.log_prob:.2f}{note}"),
-                self.whatif_stats: stats_of(kind, weights, t.output_labels, t.src_tokens)}
+                self.whatif_stats: stats_of(kind, what, weights, t.output_labels, t.src_tokens)}
 
     def on_force(self, i: Inspection | None, reference: str) -> dict:
         if not i:
@@ -630,11 +634,12 @@ class Inspector:
             return {self.forced: message_figure("Type a reference translation above and press Force it."),
                     self.forced_stats: ""}
         t, (kind, weights) = f["translation"], f["map"]
-        title = f"{i.name}: {KIND_NAMES[kind]} · teacher-forced (log-probability {t.log_prob:.2f})"
+        what = kind_name(kind, self.models.translators[i.name])
+        title = f"{i.name}: {what} · teacher-forced (log-probability {t.log_prob:.2f})"
         note = (f"<small>Not in {md(i.name)}'s vocabulary, so read as &lt;unk&gt;: {md(', '.join(f['unknown']))}"
                 "</small>\n\n" if f["unknown"] else "")
         return {self.forced: map_figure(kind, weights, t.output_labels, t.src_tokens, title),
-                self.forced_stats: note + stats_of(kind, weights, t.output_labels, t.src_tokens)}
+                self.forced_stats: note + stats_of(kind, what, weights, t.output_labels, t.src_tokens)}
 
     def on_beam(self, i: Inspection | None, beam, penalty) -> dict:
         if not i:
@@ -663,7 +668,7 @@ class Inspector:
             return self.compare_cleared(f"**{md(str(e))}**")
         except Exception as e:  # e.g. the models read the sentence differently
             return self.compare_cleared(f"**Comparison failed:** {html.escape(str(e))}")
-        kinds = [KIND_NAMES[k] for k in c.kinds]
+        kinds = c.names
         return {self.c_state: ((text or "").strip(), along, (a, b), c),
                 self.c_status: comparison_status(c, (a, b), along, tokens),
                 self.c_download: gr.Button(visible=True),

@@ -50,6 +50,12 @@ def test_inspect_fills_every_view(ui, models, arch):
     data = inspection_download(ui, out)
     assert data["translation"]["map"] == kind and data["beam"]["beam_size"] == 3 and data["forced"] is None
     assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state.steps.written[0]
+    # each map is named for what it is: a mean only over the layers and heads this model has
+    what = {"transformer": "cross-attention (mean of layers and heads)", "convs2s": "cross-attention (mean of layers)",
+            "bahdanau": "cross-attention", "luong": "cross-attention"}.get(arch, "gradient × input saliency")
+    assert out[i.free].layout.title.text.replace("<br>", " ").startswith(f"{arch}: {what} · free-running")
+    assert f"**{what}**" in out[i.free_stats] and state.steps.name == what
+
 
 
 def test_what_if_typed_or_picked(ui, models):

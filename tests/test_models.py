@@ -79,10 +79,12 @@ def test_attention_rows_are_distributions_over_real_source_tokens(arch):
     _, attns, enc = run_steps(model, src, lens, trg)
     if not model.attention_kinds:
         assert all(a == {} for a in attns)  # says so, rather than inventing a matrix
+        assert model.cross_attention_grid == (0, 0)
         return
     for attn in attns:
         cross = attn["cross"]                          # [B, layers, heads, S]
         assert cross.shape[0] == 3 and cross.shape[-1] == src.size(1)
+        assert tuple(cross.shape[1:3]) == model.cross_attention_grid      # what the page says the mean is over
         for i, n in enumerate(lens.tolist()):
             torch.testing.assert_close(cross[i, ..., :n].sum(-1), torch.ones(cross.shape[1:3]))
             assert (cross[i, ..., n:] == 0).all()

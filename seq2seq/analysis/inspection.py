@@ -32,7 +32,8 @@ from ..translator import Translation, Translator, alignment, detokenize
 
 SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
 # What each kind of map is called on the page: the attention kinds of seq2seq.models.base, "alignment"
-# (cross-attention averaged over layers and heads, what ``map_of`` returns) and saliency.
+# (cross-attention averaged over layers and heads, what ``map_of`` returns: ``kind_name`` says over which
+# a given model has) and saliency.
 KIND_NAMES = {
     "alignment": "cross-attention (mean of layers and heads)",
     "cross": "cross-attention",
@@ -43,6 +44,16 @@ KIND_NAMES = {
     "input_x_gradient": "input × gradient",
     "contrastive": "contrastive integrated gradients",
 }
+
+
+def kind_name(kind: str, translator: Translator) -> str:
+    """KIND_NAMES[kind], except that "alignment" names the mean the model's map really is: over layers and
+    heads (Transformer), over layers (ConvS2S, one head each), or no mean at all (one attention per step)."""
+    if kind != "alignment":
+        return KIND_NAMES[kind]
+    layers, heads = translator.model.cross_attention_grid
+    over = " and ".join(what for what, n in (("layers", layers), ("heads", heads)) if n > 1)
+    return f"cross-attention (mean of {over})" if over else "cross-attention"
 
 
 def output_ids(translator: Translator, translation: Translation) -> list[int]:
@@ -72,6 +83,7 @@ class Steps:
     rows: list[str]                   # the words written (then <eos> if finished), as displayed
     written: list[str]                # the same words as the model wrote them (<unk> not replaced)
     kind: str                         # "alignment" or "saliency"
+    name: str                         # what the map is called (kind_name)
     weights: torch.Tensor             # [T, S] the map row that produced each word
     probs: list[float]                # [T] probability of the word written
     top_words: list[list[str]]        # [T][k] the k most probable words at each step, best first
@@ -82,13 +94,14 @@ def steps(translator: Translator, translation: Translation, k: int = 5) -> Steps
     """Teacher-force the translation's own output through the model step by step, keeping each
     step's k most probable next words: what the model weighed before writing each word."""
     kind, weights = map_of(translator, translation)
+    name = kind_name(kind, translator)
     ids = output_ids(translator, translation)
     written = translator.trg_vocab.decode(ids)
     if not ids or not translation.src_tokens:
-        return Steps(translation.src_tokens, translation.output_labels, written, kind, weights, [], [], [])
+        return Steps(translation.src_tokens, translation.output_labels, written, kind, name, weights, [], [], [])
     src_ids = translator.src_vocab.encode(translation.src_tokens)
     [hyp] = forced_decode(translator.model, [src_ids], [ids], top_k=k)
-    return Steps(translation.src_tokens, translation.output_labels, written, kind, weights,
+    return Steps(translation.src_tokens, translation.output_labels, written, kind, name, weights,
                  [math.exp(lp) for lp in hyp.step_log_probs],
                  [translator.trg_vocab.decode(top) for top, _ in hyp.top_k],
                  [[math.exp(lp) for lp in lps] for _, lps in hyp.top_k])
@@ -160,6 +173,7 @@ class Comparison:
     rows: list[str]
     columns: list[str]
     kinds: tuple[str, str]            # "alignment" or "saliency" for each model
+    names: tuple[str, str]            # what each map is called (kind_name)
     a: torch.Tensor                   # [T, S]
     b: torch.Tensor                   # [T, S]
     difference: torch.Tensor          # [T, S] a - b, in [-1, 1]
@@ -174,7 +188,8 @@ def compare(a: Translator, b: Translator, text: str, tokens: list[str]) -> Compa
         raise ValueError("the two models read this sentence as different tokens, so their maps do not line up")
     (ka, wa), (kb, wb) = map_of(a, fa), map_of(b, fb)
     rows = list(tokens) + ["<eos>"]
-    return Comparison(rows, fa.src_tokens, (ka, kb), wa, wb, difference(wa, wb), similarity(wa, wb),
+    return Comparison(rows, fa.src_tokens, (ka, kb), (kind_name(ka, a), kind_name(kb, b)), wa, wb,
+                      difference(wa, wb), similarity(wa, wb),
                       (fa.log_prob, fb.log_prob))
 
 

@@ -27,8 +27,6 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..analysis.inspection import KIND_NAMES
-
 COLORSCALE = "Blues"
 # Signed attributions: magenta lowered the word's log-probability, white 0, green raised it (blue already
 # means attention weight, and purple-orange a difference of two maps).
@@ -423,7 +421,7 @@ def stepper(steps, title: str = "") -> go.Figure:
                      automargin=False, row=2, col=1)
     fig.update_yaxes(tickmode="array", domain=[0, bars_px / P], automargin=False, row=2, col=1)
     left = _label_width(steps.rows + [w for words in steps.top_words for w in words] + steps.written)
-    for text, at in ((escape(KIND_NAMES[steps.kind]), 0), (f"the {k} most probable next words", P - bars_px - 20)):
+    for text, at in ((escape(steps.name), 0), (f"the {k} most probable next words", P - bars_px - 20)):
         fig.add_annotation(text=text, x=0, xref="paper", xanchor="left", xshift=8 - left, y=1 - at / P, yref="paper",
                            yanchor="top", showarrow=False, font=dict(size=13))       # from the figure's left edge
     fig.update_layout(first["layout"])

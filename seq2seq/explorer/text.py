@@ -79,8 +79,8 @@ def comparison_status(c: Comparison, names: tuple[str, str], along: str, tokens:
     status = (f"Similarity **{c.similarity:.3f}** (1 − the mean total-variation distance between their rows: "
               f"1 for the same map, 0 for maps that share no weight), along {md(which)}: "
               f"*{md(' '.join(tokens) or '(empty)')}*")
-    if c.kinds[0] != c.kinds[1]:
-        status += f"  \nA's map is its {md(KIND_NAMES[c.kinds[0]])}, B's its {md(KIND_NAMES[c.kinds[1]])}."
+    if c.names[0] != c.names[1]:
+        status += f"  \nA's map is its {md(c.names[0])}, B's its {md(c.names[1])}."
     return status
 
 

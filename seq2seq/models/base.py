@@ -25,6 +25,9 @@ May override, for speed only (the result must not change)
     ``forward(src, src_lens, trg_in)``       teacher forcing; the default loops ``decoder_step``
     ``step(prev, state, enc)``               the default is ``logits(decoder_step(...))``
     ``max_source_positions``, ``max_target_positions``   the longest input / output (None: any)
+May override, when the "cross" weights hold more than one map per step
+    ``cross_attention_grid``                 (layers, heads) of them; the default is (1, 1), or (0, 0)
+                                             without attention. The page names the mean over them.
 
 ``enc`` and ``state`` are dicts whose values are tensors with the batch first, or lists of such
 tensors (one per layer), so beam search can reorder or shrink them with :func:`index_batch`
@@ -83,6 +86,11 @@ class Seq2Seq(nn.Module):
     @property
     def max_target_positions(self) -> int | None:
         return None
+
+    @property
+    def cross_attention_grid(self) -> tuple[int, int]:
+        """(layers, heads) of the "cross" weights each step returns: [B, layers, heads, S]."""
+        return (1, 1) if "cross" in self.attention_kinds else (0, 0)
 
     def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

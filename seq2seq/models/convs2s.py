@@ -106,6 +106,10 @@ class ConvS2S(Seq2Seq):
     def max_target_positions(self):
         return self.config.max_positions
 
+    @property
+    def cross_attention_grid(self):
+        return self.config.decoder_layers, 1            # every decoder layer attends, with one head
+
     def encode(self, src, src_lens):
         mask = source_mask(src)                                                  # [B, S]
         positions = torch.arange(src.size(1), device=src.device)[None]

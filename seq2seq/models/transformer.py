@@ -166,6 +166,10 @@ class Transformer(Seq2Seq):
         self.output = TiedOutput(c.d_model, c.d_model, trg_vocab_size, dropout=0.0)
         self.register_buffer("positions", sinusoidal_positions(512, c.d_model), persistent=False)
 
+    @property
+    def cross_attention_grid(self):
+        return self.config.decoder_layers, self.config.heads
+
     def embed(self, embedding: nn.Embedding, tokens: torch.Tensor, offset: int = 0) -> torch.Tensor:
         length = offset + tokens.size(1)
         if length > self.positions.size(0):  # sinusoids extend to any length
