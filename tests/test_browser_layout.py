@@ -4,7 +4,8 @@ made on the bounding boxes the browser draws: titles clear of Plotly's toolbar; 
 titles, colour bar, bar chart, play button and slider clear of each other; the overview's hover naming
 layer and head; punctuation labels more than a speck; a 25-token map filling its card with column
 labels that do not touch; beam-tree words clear of each other and of the winner's markers, with no
-crossing edges; the epochs view saying why it starts late."""
+crossing edges; the epochs view saying why it starts late; the source-or-prefix figure's columns readable,
+scrolled sideways on a phone."""
 
 from __future__ import annotations
 
@@ -277,3 +278,26 @@ def test_examples_scroll_sideways_on_a_phone(page):
         assert page.eval_on_selector("#card-bahdanau", "e => e.getBoundingClientRect().top + window.scrollY") < 1000
     else:
         assert max(heights) > 60, heights
+
+
+def test_source_or_prefix_cells_stay_readable_and_scroll_sideways_on_a_phone(page):
+    """The source-or-prefix figure puts 10 source and 10-odd prefix columns and a share strip side by side: on a
+    phone they were 8 px columns under labels that ran into each other. Each column keeps 20 px and more, the
+    panel names stay clear of each other, and where the screen is narrower the figure scrolls sideways."""
+    inspect(page)
+    page.click("#source-prefix-button")
+    page.wait_for_selector("#source-prefix-plot .gtitle", timeout=60_000)
+    page.wait_for_timeout(300)
+    panels = page.eval_on_selector("#source-prefix-plot .js-plotly-plot", """gd => {
+        const images = [...gd.querySelectorAll('.heatmaplayer image')].map(i => i.getBoundingClientRect().width);
+        return gd.data.filter(t => t.type === 'heatmap').map((t, i) => [images[i], t.z[0].length]); }""")
+    assert len(panels) == 2 and all(n > 1 for _, n in panels), panels
+    assert all(width / n >= 20 for width, n in panels), f"columns {[round(w / n, 1) for w, n in panels]} px wide"
+    names = [one_box(page, f'#source-prefix-plot .annotation-text[data-unformatted="{name}"]')
+             for name in ("source words", "words already written", "share")]
+    assert not any(overlap(a, b) for i, a in enumerate(names) for b in names[i + 1:]), names
+    client, scroll = page.eval_on_selector("#source-prefix-plot", "e => [e.clientWidth, e.scrollWidth]")
+    if page.viewport_size["width"] < 640:
+        assert scroll > client, "the figure is cut off, not scrolled"
+    else:
+        assert scroll <= client + 1, "at a desk the figure fits"

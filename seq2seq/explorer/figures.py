@@ -603,12 +603,15 @@ def epochs_figure(log: dict, probe: int, title: str = "") -> go.Figure:
 # ---------------------------------------------------------------------------- attributions (the Inspect tab)
 
 SOURCE_COLOR, PREFIX_COLOR = "#4d9221", "#8c6bb1"
+SQUARE_CELL = 22         # px a side of a cell in the source-or-prefix figure
 
 
 def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torch.Tensor, rows: list[str],
                          src_tokens: list[str], title: str = "") -> go.Figure:
     """Integrated gradients over the source words (left) and the words already written (middle), one signed
-    scale for both, and per output word the share of its attribution from each (the strip on the right)."""
+    scale for both, and per output word the share of its attribution from each (the strip on the right).
+    Cells are drawn square at a readable size: the figure is as wide as its columns need (SQUARE_CELL each),
+    and scrolls sideways where the screen is narrower (a phone), rather than crushing 40 columns into 200 px."""
     prefix_cols = ["<sos>"] + rows[:-1]
     top = max(float(source.abs().max()) if source.numel() else 0.0, float(prefix.abs().max()) if prefix.numel() else 0.0,
               1e-6)
@@ -642,9 +645,12 @@ def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torc
                      zeroline=False)
     fig.update_annotations(y=0, yanchor="top", yshift=-4, font=dict(size=12))   # panel names under the panels,
     longest = max((len(t) for t in src_tokens + prefix_cols), default=1)        # the tokens are on top
-    panels = 22 * max(len(rows), 4)                                               # pixels of the panels' height
+    panels = SQUARE_CELL * max(len(rows), 4)                                      # pixels of the panels' height
     head, title_px = _title(title)
+    inner = (S + T + 3) * SQUARE_CELL / (1 - 2 * 0.03)                           # the panels and their gaps
+    width = int(_label_width(labels) + inner + 90)                                # + the colour bar and margins
     fig.update_layout(barmode="stack", title=head, height=int(110 + title_px + 5 * min(longest, 20) + panels),
+                      width=width, autosize=False,
                       margin=dict(l=10, r=10, b=70, t=int(40 + title_px + 5 * min(longest, 20))),
                       legend=dict(orientation="h", x=1, xanchor="right", y=-28 / panels, yanchor="top",
                                   traceorder="normal"),
