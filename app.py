@@ -36,7 +36,7 @@ from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, 
                                       translate_all, well_formed)
 from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, comparison_status, faithfulness_line,
                                    map_stats_markdown, md, result_line)
-from seq2seq.results import LEADERBOARD_COLUMNS, common, frame, result_rows
+from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "seq2seq" / "explorer"
@@ -121,7 +121,9 @@ class UI:
             gr.Markdown("Scores on Multi30k test_2016_flickr (1,000 sentences), from each checkpoint's `metrics.json`. "
                         "Speed: sentences per second while scoring the test set"
                         + (f", on {md(hardware)}." if hardware else ", on the hardware each was trained on."))
-            gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, elem_id="leaderboard")
+            gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, pinned_columns=1, elem_id="leaderboard")
+            gr.Markdown(SECTIONS["trust"])
+            gr.Dataframe(frame(rows, TRUST_COLUMNS), interactive=False, pinned_columns=1, elem_id="trust")
         with gr.Tab("About"):
             gr.Markdown(ABOUT, latex_delimiters=LATEX)
 

@@ -169,11 +169,12 @@ CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chr
 # The attention family (README, Family tab); the report adds each member's formula.
 FAMILY_COLUMNS = ("member", "parameters", "bleu_greedy", "bleu_beam", "entropy", "diagonality", "monotonicity",
                   "aer_attention", "training")
-# The app's column is narrow: the scores first; training cost and hardware are the same for every row,
-# so the Leaderboard says them once, under the table (see ``common``).
-LEADERBOARD_COLUMNS = ("model", "paper", "bleu_beam", "bleu_greedy", "chrf_beam", "parameters", "size",
-                       "speed_greedy", "speed_beam", "comp_attention", "comp_ig", "comp_random", "aer_attention",
-                       "aer_ig")
+# The app's column is narrow: the scores first, beside the model's name (on a phone the table scrolls
+# sideways from there); the hardware is the same for every row, so the Leaderboard says it once (``common``).
+LEADERBOARD_COLUMNS = ("model", "bleu_beam", "bleu_greedy", "chrf_beam", "paper", "parameters", "size",
+                       "speed_greedy", "speed_beam")
+# How far each model's maps can be trusted, the Leaderboard's second table (the README has the full one).
+TRUST_COLUMNS = ("model", "comp_attention", "comp_ig", "comp_random", "aer_attention", "aer_ig")
 # How truthful the maps are (README section, ``tools/report --faithfulness``): one row per model and map kind.
 FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (norm of grad × input)",
                       "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
@@ -214,12 +215,12 @@ def markdown(rows: list[ResultRow], keys=README_COLUMNS, columns: dict | None = 
 
 
 def frame(rows: list[ResultRow], keys=LEADERBOARD_COLUMNS) -> dict:
-    """Headers and rows of raw values (numbers stay numbers, so a data frame sorts them), best beam BLEU first."""
+    """Headers and rows of raw values (numbers stay numbers, so a data frame sorts them), best beam BLEU first
+    (whichever columns are shown, so two tables of the same models list them in the same order)."""
+    beam = COLUMNS["bleu_beam"].value
+    rows = sorted(rows, key=lambda r: -(beam(r) if beam(r) is not None else -1))
     data = [[(str(v).strip("`") if isinstance(v, str) else v) for v in (COLUMNS[k].value(r) for k in keys)]
             for r in rows]
-    if "bleu_beam" in keys:
-        i = keys.index("bleu_beam")
-        data.sort(key=lambda d: -(d[i] if d[i] is not None else -1))
     return {"headers": [COLUMNS[k].header for k in keys], "data": data}
 
 

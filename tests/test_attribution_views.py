@@ -15,7 +15,7 @@ from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribut
 from seq2seq.explorer.figures import SIGNED_SCALE
 from seq2seq.explorer.service import Inspection, ModelSet, RequestError, card_figures, translate_all
 from seq2seq.explorer.text import attribution_markdown, faithfulness_line
-from seq2seq.results import LEADERBOARD_COLUMNS, faithfulness_markdown, faithfulness_value, frame, result_rows
+from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame, result_rows
 from seq2seq.tools import report
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
@@ -117,7 +117,8 @@ def test_cards_leaderboard_and_readme_say_how_far_each_map_can_be_trusted(models
     assert faithfulness_line(models.translators["gru"].metrics, "saliency") == ""   # never measured
 
     rows = result_rows(models.root)
-    table = frame(rows, LEADERBOARD_COLUMNS)
+    table = frame(rows, TRUST_COLUMNS)
+    assert [r[0] for r in table["data"]] == [r[0] for r in frame(rows, LEADERBOARD_COLUMNS)["data"]]   # same order
     row = next(r for r in table["data"] if r[0] == "convs2s")
     header = table["headers"]
     assert row[header.index("comp@20% attention")] == 0.41 and row[header.index("comp@20% IG")] == 0.52

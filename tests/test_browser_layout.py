@@ -90,7 +90,13 @@ def open_overview(page, arch: str):
 
 
 def show_tab(page, name: str):
-    page.get_by_role("tab", name=name).click()
+    """Open a tab: from the tab bar, or on a phone, where the bar has no room for it, from its "More tabs" menu."""
+    tab = page.get_by_role("tab", name=name)
+    if tab.count():
+        tab.click()
+    else:
+        page.click("button[aria-label='More tabs']")
+        page.click(f".overflow-dropdown button:text-is('{name}')")
     page.wait_for_timeout(300)                                  # the tab's figures are drawn again as it shows
 
 
@@ -301,3 +307,20 @@ def test_source_or_prefix_cells_stay_readable_and_scroll_sideways_on_a_phone(pag
         assert scroll > client, "the figure is cut off, not scrolled"
     else:
         assert scroll <= client + 1, "at a desk the figure fits"
+
+
+def test_leaderboard_shows_the_scores_beside_the_names(page):
+    """The scores come first, in view beside the model names at either width (at a desk the table was 2,263 px
+    wide and its scores off screen); the faithfulness measures are a second table whose columns all fit at a desk."""
+    show_tab(page, "Leaderboard")
+    width = page.viewport_size["width"]
+
+    def header(table: str, text: str) -> list[float]:
+        return one_box(page, f'#{table} th:has-text("{text}")')
+
+    model, bleu = header("leaderboard", "model"), header("leaderboard", "BLEU beam 5")
+    assert model[2] <= bleu[0] + 1 and bleu[2] <= width, f"BLEU beam 5 at {bleu} in a page {width} px wide"
+    comp = header("trust", "comp@20% attention")
+    assert comp[0] < width, f"the first faithfulness column starts off screen, at {comp}"
+    if width >= 1000:
+        assert header("trust", "AER IG")[2] <= width

@@ -53,6 +53,13 @@ SECTIONS = {
         'rows and columns line up: their difference (purple where A puts more weight, orange where B does, '
         'on a scale fitted to the largest difference) and one similarity number. A model without attention '
         '(LSTM, GRU) takes part with its saliency map.'),
+    "trust": ('### How far each model\'s maps can be trusted\nMeasured on test sentences (500 for the shipped '
+        'checkpoints; `python -m seq2seq.analysis.faithfulness CHECKPOINT --save`). **comp@20%** (comprehensiveness): how much the '
+        'probability of each output word falls when the fifth of the source words a map ranks highest is deleted; '
+        'higher means the map points at the words the model uses, and deleting a random fifth is the floor. '
+        '**AER**: the alignment error rate of the map\'s strongest source word for each output word against a '
+        'statistical word aligner (eflomal); lower means it links the words a translator would. **IG**: integrated '
+        'gradients. The LSTM and GRU have no attention; the README has every map and measure.'),
 }
 
 
