@@ -324,6 +324,8 @@ class UI:
                         plot = gr.Plot(show_label=False, elem_classes=["heatmap"])
                         stats = gr.Markdown(elem_classes=["map-stats"])
                     self.f_cards[name] = (text, plot, stats)
+                for _ in range(3 - len(names[row: row + 3])):   # a short last row: its cards stay a third wide
+                    gr.Column(min_width=300, elem_classes=["family-filler"])
         outputs = [self.f_status] + [c for card in self.f_cards.values() for c in card]
         for trigger in (self.f_button.click, self.f_text.submit):
             trigger(self.on_family, [self.f_text], outputs, api_visibility="private", concurrency_id="models")
