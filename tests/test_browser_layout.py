@@ -5,7 +5,8 @@ titles, colour bar, bar chart, play button and slider clear of each other; the o
 layer and head; punctuation labels more than a speck; a 25-token map filling its card with column
 labels that do not touch; beam-tree words clear of each other and of the winner's markers, with no
 crossing edges; the epochs view saying why it starts late; the source-or-prefix figure's columns readable,
-scrolled sideways on a phone."""
+scrolled sideways on a phone; the Leaderboard's scores in view; the Compare tab's titles clear and in view;
+the About tab's table with its words whole."""
 
 from __future__ import annotations
 
@@ -324,3 +325,46 @@ def test_leaderboard_shows_the_scores_beside_the_names(page):
     assert comp[0] < width, f"the first faithfulness column starts off screen, at {comp}"
     if width >= 1000:
         assert header("trust", "AER IG")[2] <= width
+
+
+def test_compare_tab_titles_are_clear_and_in_view(page):
+    """The Compare tab's three maps at either width: each title clear of the toolbar and inside the page, the
+    difference on a diverging scale."""
+    show_tab(page, "Compare")
+    page.fill("#compare-text textarea", SENTENCE)
+    page.click("#compare-button")
+    page.wait_for_selector("#compare-difference .gtitle", timeout=60_000)
+    page.wait_for_timeout(300)
+    width = page.viewport_size["width"]
+    for plot in ("#compare-plot-a", "#compare-plot-b", "#compare-difference"):
+        page.hover(f"{plot} .js-plotly-plot")
+        title, toolbar = one_box(page, f"{plot} .gtitle"), one_box(page, f"{plot} .modebar")
+        assert not overlap(title, toolbar), f"{plot}: the toolbar {toolbar} covers the title {title}"
+        assert title[0] >= 0 and title[2] <= width, f"{plot}: the title {title} runs off a page {width} px wide"
+    low, high = page.eval_on_selector("#compare-difference .js-plotly-plot", "gd => [gd.data[0].zmin, gd.data[0].zmax]")
+    assert low == -high and high > 0
+
+
+
+def test_about_table_keeps_its_words_whole(page):
+    """The About tab's table of the attention family: no word in it is broken across lines (on a phone it broke
+    "produc / t" and "Bahdan / au"); where it is wider than the screen it scrolls sideways."""
+    show_tab(page, "About")
+    table = ".prose table"
+    page.wait_for_selector(table)
+    broken = page.eval_on_selector_all(f"{table} :is(td, th)", """cells => cells.flatMap(cell => {
+        const out = [], walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node; (node = walk.nextNode());) {
+            if (node.parentElement.closest('.katex')) continue;          // formulas are laid out by KaTeX
+            for (const m of node.data.matchAll(/[^\\s-]+/g)) {        // a break after a hyphen is fine
+                const r = document.createRange();
+                r.setStart(node, m.index);
+                r.setEnd(node, m.index + m[0].length);
+                if ([...r.getClientRects()].filter(x => x.width > 0).length > 1) out.push(m[0]);
+            }
+        }
+        return out; })""")
+    assert broken == [], f"words broken across lines: {broken}"
+    client, scroll, right = page.eval_on_selector(table, "e => [e.clientWidth, e.scrollWidth, e.getBoundingClientRect().right]")
+    assert right <= page.viewport_size["width"] and (scroll <= client + 1 or page.viewport_size["width"] < 640)
+    show_tab(page, "Translate")
