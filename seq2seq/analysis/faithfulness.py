@@ -320,11 +320,13 @@ def main(argv=None) -> int:
 
 
 def save(checkpoint, result: dict) -> None:
-    """Keep a run's results (``main``'s JSON) in the checkpoint's metrics.json under "faithfulness"."""
+    """Keep a run's results (``main``'s JSON) in the checkpoint's metrics.json under "faithfulness". A run of one
+    test (``--only``) replaces that test's results and keeps the other's: each says how many sentences it ran on."""
     from ..checkpoint import read_metrics, write_json
 
     metrics = read_metrics(checkpoint)
-    metrics["faithfulness"] = {k: v for k, v in result.items() if k != "checkpoint"}
+    kept = {k: v for k, v in (metrics.get("faithfulness") or {}).items() if k in ("deletion", "alignment")}
+    metrics["faithfulness"] = {**kept, **{k: v for k, v in result.items() if k != "checkpoint"}}
     write_json(Path(checkpoint) / "metrics.json", metrics)
 
 
