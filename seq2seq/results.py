@@ -168,7 +168,7 @@ CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chr
                 "training", "hardware")
 # The attention family (README, Family tab); the report adds each member's formula.
 FAMILY_COLUMNS = ("member", "parameters", "bleu_greedy", "bleu_beam", "entropy", "diagonality", "monotonicity",
-                  "aer_attention", "training")
+                  "aer_attention", "comp_attention", "comp_ig", "comp_random", "training")
 # The app's column is narrow: the scores first, beside the model's name (on a phone the table scrolls
 # sideways from there); the hardware is the same for every row, so the Leaderboard says it once (``common``).
 LEADERBOARD_COLUMNS = ("model", "bleu_beam", "bleu_greedy", "chrf_beam", "paper", "parameters", "size",
