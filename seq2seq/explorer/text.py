@@ -22,7 +22,8 @@ SECTIONS = {
     "family": ('### The attention family\nOne Luong model per attention score, all of one size (about 3.5M '
         'parameters) and trained by one recipe (`python train.py --family`), so only the attention differs. '
         'One sentence through every member; every map on the same 0–1 scale. BLEU: test_2016_flickr, beam 5. '
-        'The About tab explains each member.'),
+        'AER and comprehensiveness: how well each member\'s attention aligns words and how faithful it is, on 500 '
+        'test sentences (the Leaderboard explains both). The About tab explains each member.'),
     "inspect": ('One model and one sentence in depth: how it decoded word by word, what it writes when the start of '
         'its output is changed, where it looks when forced along the reference, its beam search, and how its '
         'alignment emerged during training.'),
