@@ -13,6 +13,7 @@ Scores are test_2016_flickr, German to English, sacreBLEU over lowercased spaCy 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -196,6 +197,30 @@ def faithfulness_markdown(rows: list[ResultRow]) -> str:
             values += [faithfulness_value(r.metrics, kind, "aer"), faithfulness_value(r.metrics, kind, "aer_shifted")]
             lines.append(f"| `{r.name}` | {name} | " + " | ".join(fmt(v) for v in values) + " |")
     return "\n".join(lines)
+
+
+def head_aer_markdown(rows: list[ResultRow]) -> str:
+    """Per model with several attention heads a layer, the AER (argmax) of each head's cross-attention: one row per
+    layer, one column per head, and the layer's mean over heads last; "" when no model has them."""
+    tables = []
+    for r in rows:
+        aer = ((r.metrics.get("faithfulness") or {}).get("alignment") or {}).get("aer", {})
+        grid: dict[int, dict[int, float]] = {}
+        for kind in aer:
+            m = re.fullmatch(r"attention_layer_(\d+)_head_(\d+)", kind)
+            if m:
+                grid.setdefault(int(m[1]), {})[int(m[2])] = faithfulness_value(r.metrics, kind, "aer")
+        if not grid:
+            continue
+        heads = max(max(g) for g in grid.values())
+        lines = [f"| `{r.name}` AER | " + " | ".join(f"head {h}" for h in range(1, heads + 1)) + " | mean of heads |",
+                 "|---|" + "--:|" * (heads + 1)]
+        for layer in sorted(grid):
+            values = [grid[layer].get(h) for h in range(1, heads + 1)]
+            values.append(faithfulness_value(r.metrics, f"attention_layer_{layer}", "aer"))
+            lines.append(f"| layer {layer} | " + " | ".join(MISSING if v is None else f"{v:.3f}" for v in values) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def cell(row: ResultRow, key: str, columns: dict | None = None) -> str:

@@ -126,7 +126,7 @@ def test_command_with_a_given_reference(checkpoint_root, data_dir, tmp_path, cap
     assert "shifted" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["sentences"] == 3 and "deletion" not in result
-    for kind in ("alignment", "attention_layer_1", "integrated_gradients", "random"):
+    for kind in ("alignment", "attention_layer_1", "attention_layer_2_head_4", "integrated_gradients", "random"):
         aer = result["alignment"]["aer"][kind]
         assert 0.0 <= aer["argmax"] <= 1.0 and 0.0 <= aer["shifted"] <= 1.0
     metrics = json.loads((checkpoint / "metrics.json").read_text())

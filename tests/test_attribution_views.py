@@ -15,7 +15,8 @@ from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribut
 from seq2seq.explorer.figures import SIGNED_SCALE
 from seq2seq.explorer.service import Inspection, ModelSet, RequestError, card_figures, translate_all
 from seq2seq.explorer.text import attribution_markdown, faithfulness_line
-from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame, result_rows
+from seq2seq.results import (LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame,
+                             head_aer_markdown, result_rows)
 from seq2seq.tools import report
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
@@ -30,7 +31,10 @@ FAITHFULNESS = {
                            ("random", 0.11, 0.6))}},
     "alignment": {"sentences": 500, "aer": {"alignment": {"argmax": 0.3, "shifted": 0.8},
                                             "integrated_gradients": {"argmax": 0.35, "shifted": 0.9},
-                                            "random": {"argmax": 0.95, "shifted": 0.96}}},
+                                            "random": {"argmax": 0.95, "shifted": 0.96},
+                                            "attention_layer_2": {"argmax": 0.33, "shifted": 0.8},
+                                            "attention_layer_1_head_1": {"argmax": 0.5, "shifted": 0.9},
+                                            "attention_layer_2_head_2": {"argmax": 0.25, "shifted": 0.9}}},
 }
 
 
@@ -134,3 +138,9 @@ def test_cards_leaderboard_and_readme_say_how_far_each_map_can_be_trusted(models
     readme.write_text("before\n<!-- faithfulness:start -->\nold\n<!-- faithfulness:end -->\nafter\n")
     assert report.main(["--faithfulness", "--checkpoints", str(models.root), "--update", str(readme)]) == 0
     assert "| `convs2s` | attention (mean) |" in readme.read_text() and "old" not in readme.read_text()
+    # each head's AER: a row per layer, a column per head, the layer's mean of heads last
+    assert head_aer_markdown(rows).splitlines() == ["| `convs2s` AER | head 1 | head 2 | mean of heads |",
+                                                     "|---|--:|--:|--:|",
+                                                     "| layer 1 | 0.500 | — | — |",
+                                                     "| layer 2 | — | 0.250 | 0.330 |"]
+    assert head_aer_markdown(rows) in readme.read_text()

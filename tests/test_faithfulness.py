@@ -116,6 +116,14 @@ def test_maps_of_a_multi_layer_model_and_the_random_floor():
     assert torch.equal(maps["random"], compute_maps(model, SRC[:5], [7, 8, 9, 3], ["random"], seed=3)["random"])
     assert not torch.equal(maps["random"], compute_maps(model, SRC[:5], [7, 8, 9, 3], ["random"], seed=4)["random"])
     assert "alignment" not in compute_maps(tiny_model("gru"), SRC[:5], [7, 8, 3])
+    # each head of each layer (2 x 4 in the tiny Transformer), when asked for; none for one head a layer (ConvS2S)
+    heads = compute_maps(model, SRC[:5], [7, 8, 9, 3], ["attention_head"])
+    assert sorted(heads) == [f"attention_layer_{l}_head_{h}" for l in (1, 2) for h in (1, 2, 3, 4)]
+    assert not any("head" in k for k in maps)                      # not in the deletion test's default
+    for layer in (1, 2):
+        mean = sum(heads[f"attention_layer_{layer}_head_{h}"] for h in (1, 2, 3, 4)) / 4
+        assert torch.allclose(mean, maps[f"attention_layer_{layer}"], atol=1e-6)
+    assert compute_maps(tiny_model("convs2s"), SRC[:5], [7, 8, 3], ["attention_head"]) == {}
 
 
 def test_top_k_masks_and_batched_probabilities():

@@ -207,11 +207,10 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
     from ..data import EOS_IDX
     from ..decoding import forced_decode
     from .attribution import AttributionTooLong
-    from .faithfulness import compute_maps
+    from .faithfulness import DEFAULT_KINDS, compute_maps
     from .saliency import SaliencyTooLong
 
-    kinds = kinds or ("alignment", "attention_layer", "saliency", "integrated_gradients", "input_x_gradient",
-                      "random")
+    kinds = kinds or DEFAULT_KINDS["alignment"]
     counts: dict[str, dict[str, list]] = {}
     model = translator.model
     for i, (text, ref) in enumerate(zip(src_texts, references)):

@@ -17,6 +17,8 @@ The maps (``MAP_KINDS``; ``compute_maps``), each [T, S], ranked highest value fi
 
     alignment              cross-attention, mean over layers and heads (the app's map); models with attention
     attention_layer_N      one layer's cross-attention, mean over heads (N from 1), for multi-layer attention
+    attention_layer_N_head_H   one head's (H from 1), for attention with several heads a layer (the Transformer):
+                           scored for alignment by default, for deletion only when asked (``--maps attention_head``)
     saliency               the app's gradient x input saliency (norm, so never negative; ``saliency.py``)
     integrated_gradients   signed, ranked by the signed value: the words that raised p(y_t) most (``attribution.py``)
     input_x_gradient       signed, likewise
@@ -49,8 +51,12 @@ from ..translator import alignment as mean_cross_attention
 from .attribution import N_STEPS, AttributionTooLong, attribute
 from .saliency import SaliencyTooLong, saliency
 
-MAP_KINDS = ("alignment", "attention_layer", "saliency", "integrated_gradients", "input_x_gradient", "occlusion",
-             "random")
+MAP_KINDS = ("alignment", "attention_layer", "attention_head", "saliency", "integrated_gradients", "input_x_gradient",
+             "occlusion", "random")
+# What each test scores unless --maps says otherwise: occlusion is no alignment (it has no argmax worth scoring
+# against words, and is slow), and every head's deletion test would cost the run several times over.
+DEFAULT_KINDS = {"deletion": tuple(k for k in MAP_KINDS if k != "attention_head"),
+                 "alignment": tuple(k for k in MAP_KINDS if k != "occlusion")}
 KS = ("1", "2", "20%")
 METRICS = ("comprehensiveness", "sufficiency")
 BATCH_ROWS = 256      # masked copies decoded at once
@@ -99,11 +105,12 @@ def occlusion(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], full: list
     return torch.tensor(full)[:, None] - removed.T
 
 
-def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=MAP_KINDS, seed: int = 0,
+def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=DEFAULT_KINDS["deletion"], seed: int = 0,
                  attention: dict | None = None, full: list[float] | None = None) -> dict[str, torch.Tensor]:
     """Every map of ``kinds`` that the model has, each [T, S] (rows ``trg_ids``, columns ``src_ids``).
     "attention_layer" expands to attention_layer_1 .. L when the model's cross-attention has more than one
-    layer. ``attention``/``full``: the forced decoding's attention and p(y_t), if already computed."""
+    layer, "attention_head" to attention_layer_L_head_H when it has more than one head a layer.
+    ``attention``/``full``: the forced decoding's attention and p(y_t), if already computed."""
     T, S = len(trg_ids), len(src_ids)
     if attention is None or (full is None and "occlusion" in kinds):
         [hyp] = forced_decode(model, [src_ids], [trg_ids])
@@ -116,6 +123,10 @@ def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=M
         elif kind == "attention_layer" and cross is not None and cross.size(1) > 1:
             for layer in range(cross.size(1)):
                 maps[f"attention_layer_{layer + 1}"] = cross[:, layer].mean(dim=1).float()
+        elif kind == "attention_head" and cross is not None and cross.size(2) > 1:
+            for layer in range(cross.size(1)):
+                for head in range(cross.size(2)):
+                    maps[f"attention_layer_{layer + 1}_head_{head + 1}"] = cross[:, layer, head].float()
         elif kind == "saliency":
             maps[kind] = saliency(model, src_ids, trg_ids)
         elif kind in ("integrated_gradients", "input_x_gradient"):
@@ -184,7 +195,7 @@ def sentence_scores(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], maps
 
 
 def corpus_scores(translator, src_texts: list[str], references: list[list[str]] | None = None, ks=KS,
-                  kinds=MAP_KINDS, seed: int = 0, progress=None) -> tuple[Scores, dict[str, float]]:
+                  kinds=DEFAULT_KINDS["deletion"], seed: int = 0, progress=None) -> tuple[Scores, dict[str, float]]:
     """ERASER scores of every map kind over sentences: the output forced is each sentence's greedy
     translation (``references`` None) or its reference tokens. Returns the scores and seconds spent per part."""
     model = translator.model
@@ -241,8 +252,9 @@ def main(argv=None) -> int:
                         help="the output forced in the deletion test: the model's greedy translation (default) "
                              "or the reference (the alignment test always forces the reference)")
     parser.add_argument("--only", choices=("deletion", "alignment"), help="run one of the two tests")
-    parser.add_argument("--maps", nargs="+", choices=MAP_KINDS, default=list(MAP_KINDS), metavar="KIND",
-                        help=f"the map kinds to score (default all: {', '.join(MAP_KINDS)})")
+    parser.add_argument("--maps", nargs="+", choices=MAP_KINDS, metavar="KIND",
+                        help=f"the map kinds to score ({', '.join(MAP_KINDS)}; default all but attention_head for "
+                             "the deletion test, all but occlusion for the alignment test)")
     parser.add_argument("--reference", help="Pharaoh links for the split (default: eflomal + grow-diag-final, cached)")
     parser.add_argument("--seed", type=int, default=0, help="of the random maps")
     parser.add_argument("--data-dir")
@@ -286,7 +298,8 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         scores, seconds = corpus_scores(translator, split.src_text,
                                         split.trg_tokens if args.force == "reference" else None,
-                                        kinds=tuple(args.maps), seed=args.seed, progress=progress_from(start, 25))
+                                        kinds=tuple(args.maps or DEFAULT_KINDS["deletion"]), seed=args.seed,
+                                        progress=progress_from(start, 25))
         means, elapsed = scores.means(), time.perf_counter() - start
         print(f"{translator.arch}: deletion test on {scores.sentences} sentences of {args.split}, {scores.words} "
               f"output words ({args.force} output forced), {elapsed:.0f} s; removal = <unk>, k = 1, 2, 20% of the source"
@@ -300,7 +313,8 @@ def main(argv=None) -> int:
     if args.only != "deletion":
         start = time.perf_counter()
         result = corpus_alignment_error(translator, split.src_text, split.trg_tokens, sure, possible,
-                                        kinds=tuple(k for k in args.maps if k != "occlusion"),
+                                        kinds=tuple(k for k in args.maps or DEFAULT_KINDS["alignment"]
+                                                    if k != "occlusion"),
                                         progress=progress_from(start, 50))
         elapsed = time.perf_counter() - start
         reference = args.reference or "eflomal + grow-diag-final"

@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import read_metrics, write_json
-from ..results import FAMILY_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, markdown, result_rows
+from ..results import (FAMILY_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, head_aer_markdown, markdown,
+                       result_rows)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 FAMILY_START, FAMILY_END = "<!-- family:start -->", "<!-- family:end -->"
@@ -84,7 +85,8 @@ def main(argv=None) -> int:
         table = family_table(args.checkpoints or "checkpoints/family", args.data_dir)
         markers = (FAMILY_START, FAMILY_END)
     elif args.faithfulness:
-        table = faithfulness_markdown(result_rows(args.checkpoints or "checkpoints"))
+        rows = result_rows(args.checkpoints or "checkpoints")
+        table = "\n\n".join(t for t in (faithfulness_markdown(rows), head_aer_markdown(rows)) if t)
         markers = (FAITHFULNESS_START, FAITHFULNESS_END)
     else:
         table, markers = results_table(args.checkpoints or "checkpoints"), (START, END)
