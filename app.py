@@ -286,7 +286,8 @@ class UI:
         else:
             stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
                                        self_attention=kind.endswith("_self"))
-        trust = faithfulness_line(self.models.translators[name].metrics, kind, None if f.layer == MEAN else f.layer)
+        trust = faithfulness_line(self.models.translators[name].metrics, kind, None if f.layer == MEAN else f.layer,
+                                  None if f.head == MEAN else f.head)
         stats = "\n\n".join(x for x in (stats, trust) if x)
         # the small multiples close and empty: they are drawn again, for this map, when opened (never stale)
         box = gr.Accordion(visible=f.overview is not None, open=False,

@@ -116,6 +116,11 @@ def test_cards_leaderboard_and_readme_say_how_far_each_map_can_be_trusted(models
     assert "500 test sentences" in line and "comprehensiveness **0.520**" in line and "random 0.110" in line
     assert "attention 0.410" in line and "AER **0.350**" in line
     assert "comprehensiveness **0.450**" in faithfulness_line(metrics, "cross", layer=1)   # layer 2 of the card
+    one_head = faithfulness_line(metrics, "cross", layer=1, head=1)                     # its head 2: its own AER
+    assert "this head's AER **0.250**" in one_head and "its layer's mean of heads 0.330" in one_head
+    assert "measured on layer 2's mean of heads" in one_head and "comprehensiveness **0.450**" in one_head
+    assert "measured on the mean of all layers and heads" in faithfulness_line(metrics, "cross", head=0)
+    assert "measured on" not in faithfulness_line(metrics, "cross", layer=1)
     assert "comprehensiveness **0.410**" in faithfulness_line(metrics, "cross")
     assert faithfulness_line(metrics, "encoder_self") == ""
     assert faithfulness_line(models.translators["gru"].metrics, "saliency") == ""   # never measured

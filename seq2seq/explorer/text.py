@@ -115,12 +115,15 @@ FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "saliency":
                      "integrated_gradients": "integrated_gradients", "input_x_gradient": "input_x_gradient"}
 
 
-def faithfulness_line(metrics: dict, kind: str, layer: int | None = None) -> str:
+def faithfulness_line(metrics: dict, kind: str, layer: int | None = None, head: int | None = None) -> str:
     """How far this kind of map can be trusted for this model, measured on test sentences (the checkpoint's
-    metrics.json, ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save``); "" if never measured."""
+    metrics.json, ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save``); "" if never measured. With one
+    head of cross-attention shown, its own AER where measured, and the line says its other figures are the mean's."""
     f = metrics.get("faithfulness") or {}
     name = FAITHFULNESS_KIND.get(kind)
-    if kind == "cross" and layer is not None and layer >= 0:
+    layer = layer if kind == "cross" and layer is not None and layer >= 0 else None
+    head = head if kind == "cross" and head is not None and head >= 0 else None
+    if layer is not None:
         name = f"attention_layer_{layer + 1}"
     scores = (f.get("deletion") or {}).get("scores", {})
     if name not in scores:
@@ -132,10 +135,16 @@ def faithfulness_line(metrics: dict, kind: str, layer: int | None = None) -> str
     parts = [f"comprehensiveness **{comp(name):.3f}** ({', '.join(others)})",
              f"sufficiency {faithfulness_value(metrics, name, 'sufficiency'):.3f} (lower is better)"]
     aer = faithfulness_value(metrics, name, "aer")
-    if aer is not None:
+    own = faithfulness_value(metrics, f"{name}_head_{head + 1}", "aer") if layer is not None and head is not None else None
+    if own is not None:
+        parts.append(f"this head's AER **{own:.3f}** against a statistical aligner (eflomal; lower is better; "
+                     f"its layer's mean of heads {aer:.3f})")
+    elif aer is not None:
         parts.append(f"AER **{aer:.3f}** against a statistical aligner (eflomal; lower is better)")
     n = (f.get("deletion") or {}).get("sentences")
-    return (f"<small>**How far to trust this kind of map** ({n} test sentences; removing the 20% of source words "
+    of = ("" if head is None else f", measured on layer {layer + 1}'s mean of heads" if layer is not None
+          else ", measured on the mean of all layers and heads")
+    return (f"<small>**How far to trust this kind of map** ({n} test sentences{of}; removing the 20% of source words "
             f"it ranks highest, how much each word's probability falls): " + " · ".join(parts) + "</small>")
 
 
