@@ -13,7 +13,7 @@ import torch
 
 from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribute, translation_ids
 from seq2seq.explorer.figures import SIGNED_SCALE
-from seq2seq.explorer.service import Inspection, ModelSet, RequestError, card_figures, translate_all
+from seq2seq.explorer.service import MEAN, Inspection, ModelSet, RequestError, card_figures, translate_all
 from seq2seq.explorer.text import attribution_markdown, faithfulness_line
 from seq2seq.results import (LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame,
                              head_aer_markdown, result_rows)
@@ -42,9 +42,10 @@ FAITHFULNESS = {
 def models(checkpoint_root, tmp_path_factory):
     root = tmp_path_factory.mktemp("attr") / "checkpoints"
     shutil.copytree(checkpoint_root, root)
-    metrics = json.loads((root / "convs2s" / "metrics.json").read_text()) if (root / "convs2s" / "metrics.json").is_file() else {}
-    metrics["faithfulness"] = FAITHFULNESS
-    (root / "convs2s" / "metrics.json").write_text(json.dumps(metrics))
+    for name in ("convs2s", "transformer"):        # the Transformer's for its heads (the tiny one has 2 x 4)
+        metrics = json.loads((root / name / "metrics.json").read_text())
+        metrics["faithfulness"] = FAITHFULNESS
+        (root / name / "metrics.json").write_text(json.dumps(metrics))
     return ModelSet(root, device="cpu", references={})
 
 
@@ -144,8 +145,19 @@ def test_cards_leaderboard_and_readme_say_how_far_each_map_can_be_trusted(models
     assert report.main(["--faithfulness", "--checkpoints", str(models.root), "--update", str(readme)]) == 0
     assert "| `convs2s` | attention (mean) |" in readme.read_text() and "old" not in readme.read_text()
     # each head's AER: a row per layer, a column per head, the layer's mean of heads last
-    assert head_aer_markdown(rows).splitlines() == ["| `convs2s` AER | head 1 | head 2 | mean of heads |",
-                                                     "|---|--:|--:|--:|",
-                                                     "| layer 1 | 0.500 | — | — |",
-                                                     "| layer 2 | — | 0.250 | 0.330 |"]
+    convs2s_grid = head_aer_markdown(rows).split("\n\n")[0]                     # then the Transformer's
+    assert convs2s_grid.splitlines() == ["| `convs2s` AER | head 1 | head 2 | mean of heads |", "|---|--:|--:|--:|",
+                                         "| layer 1 | 0.500 | — | — |", "| layer 2 | — | 0.250 | 0.330 |"]
     assert head_aer_markdown(rows) in readme.read_text()
+
+
+def test_a_card_showing_one_head_says_that_heads_aer(models):
+    """The Translate card's layer and head pickers reach the trust line: one head shown, its own AER."""
+    import app
+
+    _, ui = app.build_app(models)
+    results = ui.on_translate(SENTENCE, ["transformer"], "greedy", 5, 1.0, 0)[ui.state]
+    *_, stats = ui.on_view("transformer", results, "cross", 1, 1)              # layer 2, head 2
+    assert "this head's AER **0.250**" in stats and "measured on layer 2's mean of heads" in stats
+    *_, stats = ui.on_view("transformer", results, "cross", 1, MEAN)           # layer 2, mean of its heads
+    assert "AER **0.330**" in stats and "this head" not in stats
