@@ -110,11 +110,16 @@ class UI:
         if m.translators:
             with gr.Tab("Inspect", elem_id="inspect-tab"):
                 self.inspector.inspect_tab()
-            with gr.Tab("Compare", elem_id="compare-tab"):
+            with gr.Tab("Compare", elem_id="compare-tab") as tab:
                 self.inspector.compare_tab()
+            # a tab opens on its first example, computed when first shown, not on three empty frames
+            tab.select(self.inspector.on_compare_opened, self.inspector.c_opened_inputs, self.inspector.c_outputs,
+                       api_visibility="private", concurrency_id="models")
         if self.family is not None and self.family.translators:
-            with gr.Tab("Family", elem_id="family-tab"):
+            with gr.Tab("Family", elem_id="family-tab") as tab:
                 self.family_tab()
+            tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs, api_visibility="private",
+                       concurrency_id="models")
         with gr.Tab("Leaderboard"):
             rows = result_rows(m.root)
             hardware = common(rows, "hardware")
@@ -314,6 +319,7 @@ class UI:
             self.f_button = gr.Button("Translate with every member", variant="primary", scale=1,
                                       elem_id="family-button")
         self.f_status = gr.Markdown(elem_id="family-status")
+        self.f_shown = gr.State(False)              # whether a sentence has been run (the tab opens on its example)
         self.f_cards = {}
         names = ordered(self.family)
         for row in range(0, len(names), 3):
@@ -327,18 +333,23 @@ class UI:
                     self.f_cards[name] = (text, plot, stats)
                 for _ in range(3 - len(names[row: row + 3])):   # a short last row: its cards stay a third wide
                     gr.Column(min_width=300, elem_classes=["family-filler"])
-        outputs = [self.f_status] + [c for card in self.f_cards.values() for c in card]
+        self.f_outputs = [self.f_shown, self.f_status] + [c for card in self.f_cards.values() for c in card]
         for trigger in (self.f_button.click, self.f_text.submit):
-            trigger(self.on_family, [self.f_text], outputs, api_visibility="private", concurrency_id="models")
+            trigger(self.on_family, [self.f_text], self.f_outputs, api_visibility="private", concurrency_id="models")
+
+    def on_family_opened(self, shown: bool, text: str) -> dict:
+        """The tab shown: its example run through every member the first time, left as it is after that."""
+        return {} if shown else self.on_family(text)
 
     def on_family(self, text) -> dict:
-        """Every member's translation and map of one sentence."""
+        """Every member's translation and map of one sentence; a refused sentence clears the last one's cards."""
         try:
             maps, reference, messages = family_maps(self.family, text)
         except RequestError as e:
-            return {self.f_status: f"**{md(str(e))}**"}
+            cleared = {c: (None if isinstance(c, gr.Plot) else "") for card in self.f_cards.values() for c in card}
+            return {**cleared, self.f_status: f"**{md(str(e))}**"}
         lines = ([f"Reference (test_2016_flickr): *{md(reference)}*"] if reference else []) + [md(m) for m in messages]
-        out = {self.f_status: "\n\n".join(lines)}
+        out = {self.f_shown: True, self.f_status: "\n\n".join(lines)}
         for m in maps:
             t = m.result.translation
             text, plot, stats = self.f_cards[m.name]
@@ -466,7 +477,7 @@ class Inspector:
         gr.Markdown(SECTIONS["compare"])
         with gr.Row(equal_height=True):
             self.c_text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=3,
-                                     elem_id="compare-text")
+                                     min_width=300, elem_id="compare-text")     # a row of its own on a phone
             self.c_a = gr.Dropdown([(m.title(n), n) for n in names], value=attending[0] if names else None,
                                    label="Model A", scale=1, elem_id="compare-a")
             self.c_b = gr.Dropdown([(m.title(n), n) for n in names], value=attending[-1] if names else None,
@@ -487,9 +498,10 @@ class Inspector:
             self.c_plot_a = gr.Plot(show_label=False, elem_id="compare-plot-a", min_width=380)
             self.c_plot_b = gr.Plot(show_label=False, elem_id="compare-plot-b", min_width=380)
         self.c_diff = gr.Plot(show_label=False, elem_id="compare-difference")
+        self.c_outputs = [self.c_state, self.c_status, self.c_download, self.c_plot_a, self.c_plot_b, self.c_diff]
+        self.c_opened_inputs = [self.c_state, self.c_text, self.c_a, self.c_b, self.c_along]
         for trigger in (self.c_button.click, self.c_text.submit):
-            trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along],
-                    [self.c_state, self.c_status, self.c_download, self.c_plot_a, self.c_plot_b, self.c_diff],
+            trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along], self.c_outputs,
                     api_visibility="private", concurrency_id="models")
         self.c_download.click(self.on_compare_download, [self.c_state], [self.c_download_file],
                               api_visibility="private").then(None, [self.c_download_file], None,
@@ -681,6 +693,10 @@ class Inspector:
                 self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {kinds[1]}"),
                 self.c_diff: difference_heatmap(map_view("difference", c.difference, c.rows, c.columns),
                                                 f"A − B ({a} − {b}): purple where A puts more weight, orange where B does")}
+
+    def on_compare_opened(self, shown, text, a, b, along) -> dict:
+        """The tab shown: its example compared the first time, left as it is after that."""
+        return {} if shown else self.on_compare(text, a, b, along)
 
     def compare_cleared(self, message: str) -> dict:
         return {self.c_state: None, self.c_status: message, self.c_download: gr.Button(visible=False),

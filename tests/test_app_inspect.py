@@ -139,6 +139,8 @@ def test_compare_two_models_along_one_output(ui, monkeypatch):
     assert "no reference" in i.on_compare(SENTENCE, "luong", "gru", "reference")[i.c_status]
     german, _ = TEST_EXAMPLES[1]
     assert "Similarity" in i.on_compare(german, "luong", "gru", "reference")[i.c_status]
+    assert i.on_compare_opened(out[i.c_state], SENTENCE, "luong", "gru", "a") == {}   # the tab shown again: kept
+    assert i.on_compare_opened(None, SENTENCE, "luong", "gru", "a")[i.c_state] is not None  # first shown: compared
     refused = i.on_compare(SENTENCE, "luong", "nope", "a")
     assert "Choose two models" in refused[i.c_status]
     assert refused[i.c_state] is None and not refused[i.c_download].visible      # no stale maps or download

@@ -175,6 +175,8 @@ def test_picking_another_word_at_a_step_continues_from_it(page, views_root):
 
 def test_difference_view_of_two_models(page, views_root):
     page.get_by_role("tab", name="Compare").click()
+    wait_title(page, "#compare-difference", "A − B")                 # the tab opens on its example, unasked
+    assert "Similarity" in page.inner_text("#compare-status")
     page.fill("#compare-text textarea", SENTENCE)
     choose(page, "#compare-a", "transformer")
     choose(page, "#compare-b", "gru")

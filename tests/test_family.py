@@ -68,6 +68,19 @@ def test_family_maps_run_every_member_on_one_sentence(family_root):
         family_maps(family, "  ")
 
 
+def test_family_tab_opens_on_its_example_and_a_refusal_clears_the_cards(family_root):
+    import app
+
+    models = ModelSet(family_root, device="cpu", references={})
+    _, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
+    opened = ui.on_family_opened(False, SENTENCE)                    # first shown: every member runs the example
+    assert opened[ui.f_shown] is True and all(opened[plot] is not None for _, plot, _ in ui.f_cards.values())
+    assert ui.on_family_opened(True, SENTENCE) == {}                  # shown again: what is there stays
+    refused = ui.on_family("  ")
+    assert "Empty input" in refused[ui.f_status]
+    assert all(refused[plot] is None and refused[text] == "" for text, plot, _ in ui.f_cards.values())
+
+
 def test_member_header_names_the_score_its_formula_and_test_bleu():
     header = member_header("scaled_dot", {"test": {"beam5": {"bleu": 35.04}}})
     assert "scaled dot product" in header and "BLEU 35.0" in header and r"\sqrt{n}" in header
@@ -95,19 +108,22 @@ def test_family_tab_in_a_browser(family_root, tmp_path):
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(url)
             page.wait_for_selector("#translate-button", timeout=60_000)
-            page.get_by_role("tab", name="Family").click()
+            page.get_by_role("tab", name="Family").click()           # opens on its example, unasked
+            page.wait_for_selector(f"#family-{MEMBERS_HERE[-1]} .js-plotly-plot .xtick text", timeout=60_000)
             page.fill("#family-text textarea", SENTENCE)
             page.click("#family-button")
+            translations = {name: load_checkpoint(family_root / "family" / name).translate([SENTENCE])[0]
+                            for name in MEMBERS_HERE}
             try:
-                for name in MEMBERS_HERE:
-                    page.wait_for_selector(f"#family-{name} .js-plotly-plot .xtick text", timeout=60_000)
+                for name, t in translations.items():
+                    page.wait_for_function("([sel, want]) => JSON.stringify([...document.querySelectorAll(sel)]"
+                                           ".map(e => e.textContent)) === JSON.stringify(want)",
+                                           arg=[f"#family-{name} .js-plotly-plot .xtick text", t.src_tokens],
+                                           timeout=60_000)
             finally:
                 page.screenshot(path=str(tmp_path / "family.png"), full_page=True)
-            for name in MEMBERS_HERE:
+            for name, t in translations.items():
                 card = page.query_selector(f"#family-{name}")
-                [t] = load_checkpoint(family_root / "family" / name).translate([SENTENCE])
-                ticks = card.eval_on_selector_all(".xtick text", "els => els.map(e => e.textContent)")
-                assert ticks == t.src_tokens, name
                 assert MEMBERS[name].title in card.inner_text() and card.query_selector(".katex"), name
                 assert t.text in card.inner_text()
             widths = page.eval_on_selector_all("[id^='family-'].model-card", "els => els.map(e => e.offsetWidth)")
