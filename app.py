@@ -387,8 +387,10 @@ class Inspector:
                                   elem_id="inspect-download")
         self.download_file = gr.DownloadButton(visible=False, elem_id="inspect-download-file")
 
+        # Before the first inspection every figure says what will fill it, rather than showing an empty frame.
+        first = lambda what: message_figure(f"Press Inspect: {what}.")  # noqa: E731
         gr.Markdown(SECTIONS["steps"])
-        self.steps = gr.Plot(show_label=False, elem_id="inspect-steps")
+        self.steps = gr.Plot(first("the sentence above decoded word by word"), show_label=False, elem_id="inspect-steps")
         self.steps_stats = gr.Markdown(elem_classes=["map-stats"])
 
         gr.Markdown(SECTIONS["what_if"])
@@ -400,7 +402,8 @@ class Inspector:
             self.at = gr.Dropdown([], label="… or at step", interactive=True, elem_id="whatif-step")
             self.word = gr.Dropdown([], label="write instead", interactive=True, elem_id="whatif-word")
         self.whatif_text = gr.Markdown(elem_id="whatif-text")
-        self.whatif = gr.Plot(show_label=False, elem_id="whatif-plot")
+        self.whatif = gr.Plot(first("then edit the start of the output and see the model continue"), show_label=False,
+                              elem_id="whatif-plot")
         self.whatif_stats = gr.Markdown(elem_classes=["map-stats"])
 
         gr.Markdown(SECTIONS["forcing"])
@@ -410,10 +413,11 @@ class Inspector:
             self.force_button = gr.Button("Force it", scale=1, elem_id="force-button")
         with gr.Row(equal_height=False):
             with gr.Column(min_width=380):
-                self.free = gr.Plot(show_label=False, elem_id="free-plot")
+                self.free = gr.Plot(first("the model's own output and its map"), show_label=False, elem_id="free-plot")
                 self.free_stats = gr.Markdown(elem_classes=["map-stats"])
             with gr.Column(min_width=380):
-                self.forced = gr.Plot(show_label=False, elem_id="forced-plot")
+                self.forced = gr.Plot(first("the reference forced through the model, and its map"), show_label=False,
+                                      elem_id="forced-plot")
                 self.forced_stats = gr.Markdown(elem_classes=["map-stats"])
 
         gr.Markdown(SECTIONS["beam"])
@@ -422,24 +426,26 @@ class Inspector:
             self.penalty = gr.Slider(0.0, 2.0, value=1.0, step=0.1, label="Length penalty")
         gr.Markdown(SECTIONS["nbest"])
         self.nbest = gr.Dataframe(headers=NBEST_HEADERS, interactive=False, elem_id="nbest")
-        self.tree = gr.Plot(show_label=False, elem_id="beam-tree")
+        self.tree = gr.Plot(first("the beam search tree"), show_label=False, elem_id="beam-tree")
 
         gr.Markdown(SECTIONS["source_prefix"])
         self.sp_button = gr.Button("Attribute every word", size="sm", elem_id="source-prefix-button")
-        self.sp_plot = gr.Plot(show_label=False, elem_id="source-prefix-plot")
+        self.sp_plot = gr.Plot(first("then “Attribute every word”"), show_label=False, elem_id="source-prefix-plot")
         self.sp_text = gr.Markdown(elem_classes=["map-stats"], elem_id="source-prefix-text")
         gr.Markdown(SECTIONS["contrast"])
         with gr.Row(equal_height=True):
             self.ct_step = gr.Dropdown([], label="Output word", interactive=True, scale=2, elem_id="contrast-step")
             self.ct_foil = gr.Textbox(label="… rather than (an English word)", lines=1, scale=2, elem_id="contrast-foil")
             self.ct_go = gr.Button("Contrast", scale=1, elem_id="contrast-button")
-        self.ct_plot = gr.Plot(show_label=False, elem_id="contrast-plot")
+        self.ct_plot = gr.Plot(first("then pick an output word and type another word"), show_label=False,
+                               elem_id="contrast-plot")
         self.ct_text = gr.Markdown(elem_classes=["map-stats"], elem_id="contrast-text")
 
         gr.Markdown(SECTIONS["epochs"])
         self.probe = gr.Dropdown([(s, i) for i, s in enumerate(PROBE_SENTENCES)], value=0, label="Probe sentence",
                                  elem_id="probe-sentence")
-        self.epochs = gr.Plot(show_label=False, elem_id="epochs-plot")
+        self.epochs = gr.Plot(first("the alignment of a probe sentence after each epoch of training"), show_label=False,
+                              elem_id="epochs-plot")
 
         run_opts = dict(api_visibility="private", concurrency_id="models")
         inspect_out = [self.state, self.status, self.download, self.steps, self.steps_stats, self.prefix, self.at,

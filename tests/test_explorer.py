@@ -3,6 +3,7 @@ a comparison, the JSON answers and the text helpers, without Gradio."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -155,3 +156,13 @@ def test_saliency_maps_are_drawn_on_0_to_their_largest_cell(models):
     assert sal.plot.data[0].colorbar.title.text == f"0–{top:.2f}"
     cross = card_figures(models, results["transformer"], "cross", None, None)      # attention stays on 0-1
     assert (cross.plot.data[0].zmin, cross.plot.data[0].zmax) == (0, 1)
+
+
+def test_message_figures_wrap_to_a_phones_width():
+    """Plotly does not wrap text: a long message ran off a 390 px screen ("…see the model co")."""
+    from seq2seq.explorer.figures import MESSAGE_CHARS, message_figure
+
+    text = "Press Inspect: then edit the start of the output and see the model continue <from> there."
+    lines = message_figure(text).layout.annotations[0].text.split("<br>")
+    assert len(lines) > 1 and all(len(html.unescape(line)) <= MESSAGE_CHARS for line in lines)
+    assert html.unescape(" ".join(lines)) == text                  # every word kept, and escaped for Plotly

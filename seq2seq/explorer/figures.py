@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import re
+import textwrap
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
@@ -321,11 +322,16 @@ def difference_heatmap(view: View, title: str = "") -> go.Figure:
                    scale_title=f"A − B, ±{top:.2f}")
 
 
+MESSAGE_CHARS = 46       # a message figure's line: fits a phone's 326 px card at 12 px (Plotly does not wrap text)
+
+
 def message_figure(text: str, height: int = 120) -> go.Figure:
-    """A figure that only says something (nothing to draw)."""
+    """A figure that only says something (nothing to draw), in lines short enough for a phone."""
+    lines = textwrap.wrap(text, MESSAGE_CHARS) or [""]
     fig = go.Figure()
-    fig.add_annotation(text=escape(text), x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
-    fig.update_layout(height=height, xaxis=dict(visible=False), yaxis=dict(visible=False),
+    fig.add_annotation(text="<br>".join(escape(line) for line in lines), x=0.5, y=0.5, xref="paper", yref="paper",
+                       showarrow=False)
+    fig.update_layout(height=max(height, 40 + 18 * len(lines)), xaxis=dict(visible=False), yaxis=dict(visible=False),
                       plot_bgcolor="white", paper_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))
     return fig
 
