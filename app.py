@@ -49,6 +49,17 @@ def map_figure(kind: str, weights, rows: list[str], columns: list[str], title: s
     return heatmap(map_view(kind, weights, rows, columns), title=title)
 
 
+def lazy_download(label: str, elem_id: str, write, inputs: list) -> gr.Button:
+    """A (hidden until shown) button whose file is written only when pressed: ``write(*inputs)`` returns its path
+    (None: nothing yet). A hidden gr.DownloadButton carries the file and ``api.SAVE_FILE_JS`` saves it, as
+    gr.DownloadButton's own click would; nothing is written on any other event."""
+    button = gr.Button(label, visible=False, size="sm", elem_id=elem_id)
+    file = gr.DownloadButton(visible=False, elem_id=f"{elem_id}-file")
+    button.click(write, inputs, [file], api_visibility="private", concurrency_id="models").then(
+        None, [file], None, js=api.SAVE_FILE_JS, api_visibility="private")
+    return button
+
+
 def stats_of(kind: str, what: str, weights, rows: list[str], columns: list[str]) -> str:
     """The statistics under a map of ``kind`` called ``what`` (inspection.kind_name)."""
     return map_stats_markdown(api.map_statistics(kind, weights, columns), what, rows, columns)
@@ -175,12 +186,11 @@ class UI:
         self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=False,
                                     interactive=False, elem_id="reference")
         self.state = gr.State({})
-        # The JSON of the results is written only when the button is pressed (on_download), from the results
-        # the cards show (self.state) and their source, reference and messages (self.shown, set with them).
+        # The JSON of the results is written when the button is pressed (on_download), from the results the
+        # cards show (self.state) and their source, reference and messages (self.shown, set with them).
         self.shown = gr.State(None)
-        self.download = gr.Button("Download all results (JSON)", visible=False, size="sm",
-                                  elem_id="translate-download")
-        self.download_file = gr.DownloadButton(visible=False, elem_id="translate-download-file")
+        self.download = lazy_download("Download all results (JSON)", "translate-download", self.on_download,
+                                      [self.state, self.shown])
         names = list(m)
         for row in range(0, len(names), 2):
             with gr.Row(equal_height=False):
@@ -192,9 +202,6 @@ class UI:
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_translate, inputs, outputs, api_visibility="private", concurrency_id="models")
-        self.download.click(self.on_download, [self.state, self.shown], [self.download_file], api_visibility="private",
-                            concurrency_id="models").then(None, [self.download_file], None, js=api.SAVE_FILE_JS,
-                                                          api_visibility="private")
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding],
                              [self.beam, self.penalty], api_visibility="private")
 
@@ -382,10 +389,9 @@ class Inspector:
                     cache_examples=False, examples_per_page=6)
         self.status = gr.Markdown(elem_id="inspect-status")
         self.state = gr.State(None)
-        # The JSON is written only when the button is pressed (on_download), from the inspection shown then.
-        self.download = gr.Button("Download this inspection (JSON)", visible=False, size="sm",
-                                  elem_id="inspect-download")
-        self.download_file = gr.DownloadButton(visible=False, elem_id="inspect-download-file")
+        # The JSON is written when the button is pressed (on_download), from the inspection shown then.
+        self.download = lazy_download("Download this inspection (JSON)", "inspect-download", self.on_download,
+                                      [self.state])
 
         # Before the first inspection every figure says what will fill it, rather than showing an empty frame.
         first = lambda what: message_figure(f"Press Inspect: {what}.")  # noqa: E731
@@ -473,8 +479,6 @@ class Inspector:
         # one model per inspection: choosing another model inspects the same sentence again with it
         self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
                         inspect_out, **run_opts)
-        self.download.click(self.on_download, [self.state], [self.download_file], **run_opts).then(
-            None, [self.download_file], None, js=api.SAVE_FILE_JS, api_visibility="private")
 
     def compare_tab(self):
         m = self.models
@@ -494,12 +498,11 @@ class Inspector:
                                     label="Along which output", scale=3, elem_id="compare-along")
             self.c_button = gr.Button("Compare", variant="primary", scale=1, elem_id="compare-button")
         self.c_status = gr.Markdown(elem_id="compare-status")
-        # The JSON is written only when the button is pressed (on_compare_download), from what c_state holds:
-        # the comparison shown, with its sentence, models and output.
+        # The JSON is written when the button is pressed (on_compare_download), from what c_state holds: the
+        # comparison shown, with its sentence, models and output.
         self.c_state = gr.State(None)
-        self.c_download = gr.Button("Download the comparison (JSON)", visible=False, size="sm",
-                                    elem_id="compare-download")
-        self.c_download_file = gr.DownloadButton(visible=False, elem_id="compare-download-file")
+        self.c_download = lazy_download("Download the comparison (JSON)", "compare-download", self.on_compare_download,
+                                        [self.c_state])
         with gr.Row(equal_height=False):
             self.c_plot_a = gr.Plot(show_label=False, elem_id="compare-plot-a", min_width=380)
             self.c_plot_b = gr.Plot(show_label=False, elem_id="compare-plot-b", min_width=380)
@@ -509,9 +512,6 @@ class Inspector:
         for trigger in (self.c_button.click, self.c_text.submit):
             trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along], self.c_outputs,
                     api_visibility="private", concurrency_id="models")
-        self.c_download.click(self.on_compare_download, [self.c_state], [self.c_download_file],
-                              api_visibility="private").then(None, [self.c_download_file], None,
-                                                             js=api.SAVE_FILE_JS, api_visibility="private")
 
     # -- callbacks of the Inspect tab
 

@@ -152,7 +152,7 @@ def comparison_json(text: str, along: str, names: tuple[str, str], c: analysis.C
             "models": {"a": side(0, c.a), "b": side(1, c.b)}}
 
 
-# The browser's half of a download written only when asked for (``app.py``): the button's click runs a
+# The browser's half of a download written only when asked for (``app.lazy_download``): the button's click runs a
 # callback that writes the JSON of what the page shows now (``download_file``) into a hidden
 # gr.DownloadButton; this, chained after it (``.then(None, [hidden], None, js=SAVE_FILE_JS)``),
 # saves that file the way gr.DownloadButton's own click does. Nothing is written on any other event.
