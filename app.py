@@ -691,12 +691,11 @@ class Inspector:
             return self.compare_cleared(f"**{md(str(e))}**")
         except Exception as e:  # e.g. the models read the sentence differently
             return self.compare_cleared(f"**Comparison failed:** {html.escape(str(e))}")
-        kinds = c.names
         return {self.c_state: ((text or "").strip(), along, (a, b), c),
                 self.c_status: comparison_status(c, (a, b), along, tokens),
                 self.c_download: gr.Button(visible=True),
-                self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {kinds[0]}"),
-                self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {kinds[1]}"),
+                self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {c.names[0]}"),
+                self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {c.names[1]}"),
                 self.c_diff: difference_heatmap(map_view("difference", c.difference, c.rows, c.columns),
                                                 f"A − B ({a} − {b}): purple where A puts more weight, orange where B does")}
 
