@@ -6,6 +6,7 @@
     python train.py --arch transformer --resume # continue a killed run
     python train.py --family                    # the attention family, one Luong model per score
     python train.py --family dot cosine         # some members of it
+    python train.py --arch transformer --vocab sentencepiece --vocab-size 8000   # subword pieces
 
 Each epoch: teacher-forced training with label smoothing, then validation loss, perplexity
 and BLEU (greedy); the checkpoint with the best validation BLEU is kept, training stops
@@ -37,7 +38,8 @@ from tqdm import tqdm
 
 from seq2seq import ARCHITECTURES, build_model
 from seq2seq.checkpoint import CheckpointError, atomic_write, load_model, read_json, save_checkpoint, write_json
-from seq2seq.data import PAD_IDX, DataNotFoundError, Vocab, bucketed_batches, encode_pairs, load_split
+from seq2seq.data import (PAD_IDX, DataNotFoundError, SubwordTokenizer, Vocab, bucketed_batches, encode_pairs, load_split,
+                          train_sentencepiece)
 from seq2seq.evaluate import evaluate
 from seq2seq.models.luong import FAMILY, family_hparams
 from seq2seq.analysis.probes import record_probes
@@ -71,6 +73,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
     p.add_argument("--src", default="de", help="source language (en, de, fr, cs)")
     p.add_argument("--trg", default="en", help="target language (en, de, fr, cs)")
+    p.add_argument("--vocab", choices=["word", "sentencepiece"], default="word",
+                   help="word: spaCy tokens, rare ones <unk> (default); sentencepiece: subword pieces trained on the "
+                        "training split and stored in the checkpoint")
+    p.add_argument("--vocab-size", type=int, default=8000, help="SentencePiece: pieces per vocabulary (default 8000)")
+    p.add_argument("--sp-model", choices=["bpe", "unigram"], default="bpe", help="SentencePiece: the segmentation model")
+    p.add_argument("--separate-vocabs", dest="joint", action="store_false",
+                   help="SentencePiece: one model per language (default: one joint model for both)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-tokens", type=int, help="batch size in (padded) tokens per side")
     p.add_argument("--lr", type=float, help="peak learning rate")
@@ -182,6 +191,25 @@ def load_state(directory: Path, model, optimizer) -> dict:
 # ---------------------------------------------------------------------------- training
 
 
+def build_vocabs(split, args: argparse.Namespace, recipe: dict, resume_dir: Path | None = None) -> tuple[Vocab, Vocab]:
+    """The vocabularies of a run: spaCy words seen ``min_freq`` times, or SentencePiece models trained on
+    the training split (kept in ``resume/`` so a resumed run reads its text the same way)."""
+    if args.vocab == "word":
+        return Vocab.build(split.src_tokens, recipe["min_freq"]), Vocab.build(split.trg_tokens, recipe["min_freq"])
+    recipe["vocab"] = {"type": "sentencepiece", "model_type": args.sp_model, "vocab_size": args.vocab_size,
+                       "joint": args.joint}
+    saved = [resume_dir / f"{side}_spm.model" for side in ("src", "trg")] if resume_dir else []
+    if saved and all(p.is_file() for p in saved):
+        src_sp, trg_sp = (SubwordTokenizer.from_file(p) for p in saved)
+    elif args.joint:
+        src_sp = trg_sp = train_sentencepiece([*split.src_text, *split.trg_text], args.vocab_size, args.sp_model,
+                                              seed=recipe["seed"])
+    else:
+        src_sp = train_sentencepiece(split.src_text, args.vocab_size, args.sp_model, seed=recipe["seed"])
+        trg_sp = train_sentencepiece(split.trg_text, args.vocab_size, args.sp_model, seed=recipe["seed"])
+    return Vocab.from_sentencepiece(src_sp), Vocab.from_sentencepiece(trg_sp)
+
+
 def batch_loss(model, batch, label_smoothing: float) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy per target token of one batch (teacher forcing)."""
     logits = model(batch.src, batch.src_lens, batch.trg[:, :-1])   # [B, T, V]
@@ -214,8 +242,10 @@ def train(arch: str, args: argparse.Namespace, member: str | None = None) -> Pat
 
     train_split = load_split("train", args.src, args.trg, args.data_dir).limit(args.limit)
     val_split = load_split("val", args.src, args.trg, args.data_dir).limit(args.val_limit)
-    src_vocab = Vocab.build(train_split.src_tokens, recipe["min_freq"])
-    trg_vocab = Vocab.build(train_split.trg_tokens, recipe["min_freq"])
+    src_vocab, trg_vocab = build_vocabs(train_split, args, recipe, resume_dir if args.resume else None)
+    for side, vocab in (("src", src_vocab), ("trg", trg_vocab)):   # a resumed run reads its text the same way
+        if vocab.subword:
+            atomic_write(resume_dir / f"{side}_spm.model", lambda tmp, v=vocab: tmp.write_bytes(v.tokenizer.model_proto))
     train_src, train_trg = encode_pairs(train_split, src_vocab, trg_vocab)
     val_src, val_trg = encode_pairs(val_split, src_vocab, trg_vocab)
 

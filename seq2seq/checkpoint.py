@@ -6,6 +6,8 @@
                        all restored as float32 on load
     src_vocab.json     source vocabulary, index order
     trg_vocab.json     target vocabulary, index order
+    src_spm.model      (subword checkpoints) the SentencePiece models whose pieces the vocabularies
+    trg_spm.model      are; the same file twice for a joint vocabulary
     metrics.json       test BLEU/chrF (greedy, beam 5), parameters, training time, hardware
 
 Every file is written to a temporary name and renamed into place, so a killed process
@@ -22,7 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .data import Vocab
+from .data import SubwordTokenizer, Vocab
 from .models import ARCHITECTURES, Seq2Seq, build_model, model_hparams
 
 FORMAT = "seq2seq-checkpoint"
@@ -94,6 +96,16 @@ def dequantize(tensors: dict[str, torch.Tensor], path: Path) -> dict[str, torch.
     return tensors
 
 
+def tokenizer_config(src_vocab: Vocab, trg_vocab: Vocab) -> dict:
+    """config.json's ``tokenizer``: spaCy words, or SentencePiece pieces (joint: one model for both sides)."""
+    if src_vocab.subword != trg_vocab.subword:
+        raise ValueError("both vocabularies must be words or both SentencePiece pieces")
+    if not src_vocab.subword:
+        return {"type": "spacy.blank", "lowercase": True}
+    return {"type": "sentencepiece", "lowercase": True,
+            "joint": src_vocab.tokenizer.model_proto == trg_vocab.tokenizer.model_proto}
+
+
 def save_checkpoint(directory, model: Seq2Seq, src_vocab: Vocab, trg_vocab: Vocab, src_lang: str, trg_lang: str,
                     dtype: torch.dtype = torch.float16, metrics: dict | None = None,
                     int8: bool = True) -> Path:
@@ -107,7 +119,7 @@ def save_checkpoint(directory, model: Seq2Seq, src_vocab: Vocab, trg_vocab: Voca
         "hparams": model_hparams(model),
         "src_lang": src_lang,
         "trg_lang": trg_lang,
-        "tokenizer": {"type": "spacy.blank", "lowercase": True},
+        "tokenizer": tokenizer_config(src_vocab, trg_vocab),
         "src_vocab_size": len(src_vocab),
         "trg_vocab_size": len(trg_vocab),
         "parameters": model.num_parameters(),
@@ -122,6 +134,12 @@ def save_checkpoint(directory, model: Seq2Seq, src_vocab: Vocab, trg_vocab: Voca
     atomic_write(directory / "model.safetensors", lambda tmp: save_file(tensors, str(tmp)))
     write_json(directory / "src_vocab.json", src_vocab.itos)
     write_json(directory / "trg_vocab.json", trg_vocab.itos)
+    for side, vocab in (("src", src_vocab), ("trg", trg_vocab)):
+        if vocab.subword:
+            proto = vocab.tokenizer.model_proto
+            atomic_write(directory / f"{side}_spm.model", lambda tmp, proto=proto: tmp.write_bytes(proto))
+        else:
+            (directory / f"{side}_spm.model").unlink(missing_ok=True)   # left by an earlier subword run
     write_json(directory / "config.json", config)
     if metrics is not None:
         write_json(directory / "metrics.json", metrics)
@@ -149,8 +167,19 @@ def load_model(directory, device="cpu"):
     vocabs = []
     for side in ("src", "trg"):
         itos = read_json(directory / f"{side}_vocab.json")
+        sp = None
+        if config.get("tokenizer", {}).get("type") == "sentencepiece":
+            sp_path = directory / f"{side}_spm.model"
+            try:
+                sp = SubwordTokenizer.from_file(sp_path)
+            except FileNotFoundError:
+                raise CheckpointError(f"{sp_path} is missing (config.json names a SentencePiece tokenizer)") from None
+            except (OSError, RuntimeError) as e:
+                raise CheckpointError(f"{sp_path} is not a SentencePiece model ({e})") from None
+            if sp.pieces() != itos:
+                raise CheckpointError(f"{directory / f'{side}_vocab.json'} is not the piece list of {sp_path.name}")
         try:
-            vocab = Vocab(itos)
+            vocab = Vocab(itos, sp)
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"{directory / f'{side}_vocab.json'}: {e}") from None
         if len(vocab) != config.get(f"{side}_vocab_size"):

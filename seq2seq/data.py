@@ -100,7 +100,9 @@ def read_lines(path: Path) -> list[str]:
 
 
 class Tokenizer:
-    """spaCy's rule-based tokenizer for one language (``spacy.blank``), lowercased."""
+    """spaCy's rule-based tokenizer for one language (``spacy.blank``), lowercased: word tokens."""
+
+    subword = False
 
     def __init__(self, lang: str, lowercase: bool = True):
         self.lang, self.lowercase = lang, lowercase
@@ -114,6 +116,9 @@ class Tokenizer:
 
     def _tokens(self, doc) -> list[str]:
         return [t.text.lower() if self.lowercase else t.text for t in doc if not t.is_space]
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return detokenize(tokens)
 
 
 @lru_cache(maxsize=None)
@@ -141,16 +146,218 @@ def _clean(text: str) -> str:
     return _LONG_RUN.sub(r"\g<0> ", text)
 
 
-class Vocab:
-    """Token <-> index, with the specials ``<unk> <pad> <sos> <eos>`` at indices 0..3."""
+_NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}'»“”]|n't|'s|'re|'ve|'m|'ll|'d)(?= |$)")
+_NO_SPACE_AFTER = re.compile(r"([(\[{„«]) ")
 
-    def __init__(self, itos: list[str]):
+
+def detokenize(tokens: list[str]) -> str:
+    """Join word tokens for display: no space before punctuation, first letter capitalised."""
+    text = " ".join(tokens)
+    text = _NO_SPACE_BEFORE.sub(r"\1", text)
+    text = _NO_SPACE_BEFORE.sub(r"\1", text)  # twice: overlapping matches such as ". )"
+    text = _NO_SPACE_AFTER.sub(r"\1", text)
+    text = re.sub(r' " ([^"]*?) "', r' "\1"', text)
+    return text[:1].upper() + text[1:]
+
+
+# ---------------------------------------------------------------------------- subwords
+
+WORD_START = "\u2581"  # "▁": SentencePiece marks the piece that begins a word with it
+_BYTE_PIECE = re.compile(r"<0x([0-9A-Fa-f]{2})>")
+
+
+class SubwordTokenizer:
+    """SentencePiece pieces (BPE or unigram), as the model reads them: "▁ein ▁mann ▁mit ▁ein em".
+
+    The model file travels inside the checkpoint; its specials are the project's ``<unk> <pad> <sos>
+    <eos>`` at 0..3, so the vocabulary is the model's piece list. Characters it never saw in training
+    are spelled as UTF-8 bytes (``<0xF0>``), so nothing becomes ``<unk>``.
+    """
+
+    subword = True
+
+    def __init__(self, model_proto: bytes):
+        import sentencepiece as spm
+
+        self.model_proto = bytes(model_proto)
+        self._sp = spm.SentencePieceProcessor(model_proto=self.model_proto)
+
+    @classmethod
+    def from_file(cls, path) -> "SubwordTokenizer":
+        return cls(Path(path).read_bytes())
+
+    def __call__(self, text: str) -> list[str]:
+        return self._sp.encode(_clean(text), out_type=str)
+
+    def batch(self, texts: list[str]) -> list[list[str]]:
+        return self._sp.encode([_clean(t) for t in texts], out_type=str)
+
+    def pieces(self) -> list[str]:
+        """Every piece in index order (the vocabulary)."""
+        return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
+
+    def detokenize(self, pieces: list[str]) -> str:
+        """The text the pieces spell (SentencePiece's own decoding), first letter capitalised."""
+        text = self._sp.decode([self._sp.piece_to_id(p) for p in pieces])
+        return text[:1].upper() + text[1:]
+
+
+def train_sentencepiece(texts, vocab_size: int, model_type: str = "bpe", character_coverage: float = 1.0,
+                        seed: int = 1) -> SubwordTokenizer:
+    """Train a SentencePiece model on ``texts`` (an iterable of sentences) with the project's specials.
+
+    The text is NFKC-normalised and case-folded (``nmt_nfkc_cf``), as the word tokenizer lowercases.
+    """
+    import io
+
+    import sentencepiece as spm
+
+    model = io.BytesIO()
+    spm.set_random_generator_seed(seed)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=(_clean(t) for t in texts), model_writer=model, vocab_size=vocab_size,
+        model_type=model_type, character_coverage=character_coverage, byte_fallback=True,
+        normalization_rule_name="nmt_nfkc_cf", unk_id=UNK_IDX, pad_id=PAD_IDX, bos_id=SOS_IDX, eos_id=EOS_IDX,
+        unk_piece=UNK, pad_piece=PAD, bos_piece=SOS, eos_piece=EOS,
+        input_sentence_size=2_000_000, shuffle_input_sentence=True, minloglevel=2, num_threads=1,
+        hard_vocab_limit=False)
+    return SubwordTokenizer(model.getvalue())
+
+
+def _piece_chars(pieces: list[str]) -> list[tuple[str, int]]:
+    """The characters the pieces spell, each with the index of its piece (byte pieces decoded)."""
+    out: list[tuple[str, int]] = []
+    pending: list[tuple[int, int]] = []   # (byte, piece index) of a run of byte pieces
+
+    def flush():
+        if pending:
+            text = bytes(b for b, _ in pending).decode("utf-8", errors="replace")
+            out.extend((c, pending[0][1]) for c in text)
+            pending.clear()
+
+    for i, piece in enumerate(pieces):
+        byte = _BYTE_PIECE.fullmatch(piece)
+        if byte:
+            pending.append((int(byte.group(1), 16), i))
+            continue
+        flush()
+        if piece in SPECIALS:
+            continue
+        out.extend((c, i) for c in piece.replace(WORD_START, "") if not c.isspace())
+    flush()
+    return out
+
+
+def _fold(c: str) -> str:
+    import unicodedata
+
+    return unicodedata.normalize("NFKC", c).casefold()
+
+
+def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tuple[str, list[int]]]:
+    """Group subword pieces into words: ``[(label, [piece indices]), ...]`` in order, every piece in
+    exactly one group, each group a run of consecutive pieces.
+
+    Without ``words``, a word is a piece that starts with "▁" and the pieces after it up to the next
+    such piece. With ``words`` (e.g. the spaCy tokens of the same text, the unit of BLEU and of the gold
+    alignments), each piece joins the word its first character falls in (matched on case-folded,
+    NFKC-normalised characters, spaces ignored); a word that no piece starts in is joined to the group
+    before it ("hut." when one piece spells "t."), so the groups always partition the pieces. A special
+    (``<eos>``) is a group of its own. The one merging function for every subword model.
+    """
+    if words is None:
+        groups: list[tuple[str, list[int]]] = []
+        for i, piece in enumerate(pieces):
+            if piece in SPECIALS or not groups or piece.startswith(WORD_START) or groups[-1][0] in SPECIALS:
+                groups.append((piece, [i]))
+            else:
+                groups[-1][1].append(i)
+        chars = _piece_chars(pieces)
+        return [(piece if len(idx) == 1 and pieces[idx[0]] in SPECIALS
+                 else "".join(c for c, i in chars if i in idx) or pieces[idx[0]], idx) for piece, idx in groups]
+
+    import difflib
+
+    chars = _piece_chars(pieces)
+    word_chars = [(_fold(c), w) for w, word in enumerate(words) for ch in word if not ch.isspace() for c in ch]
+    a = "".join(_fold(c) for c, _ in chars)
+    b = "".join(c for c, _ in word_chars)
+    # Character offsets of the folded piece text (folding can change a character's length, e.g. "ß" stays,
+    # "ﬁ" becomes "fi"): expand the owners alongside.
+    a_owner = [i for c, i in chars for _ in _fold(c)]
+    b_owner = [w for c, w in word_chars for _ in c]
+    piece_word: dict[int, int] = {}
+    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            piece_word.setdefault(a_owner[block.a + k], b_owner[block.b + k])
+    spelled = {i for _, i in chars}
+    for i in range(1, len(pieces)):                 # the later bytes of a character belong with its first
+        if i not in spelled and _BYTE_PIECE.fullmatch(pieces[i]) and i - 1 in piece_word:
+            piece_word[i] = piece_word[i - 1]
+    for i in reversed(range(len(pieces) - 1)):      # a bare "▁" belongs to the word after it
+        if i not in piece_word and pieces[i] not in SPECIALS and i + 1 in piece_word:
+            piece_word[i] = piece_word[i + 1]
+    groups = []   # (word indices, piece indices)
+    for i, piece in enumerate(pieces):
+        if piece in SPECIALS:
+            groups.append(([], [i]))
+            continue
+        w = piece_word.get(i)
+        if groups and groups[-1][0] and (w is None or w <= groups[-1][0][-1]):
+            groups[-1][1].append(i)              # continues the current word (or matched nothing)
+        elif w is None:
+            groups.append(([], [i]))
+        else:
+            start = groups[-1][0][-1] + 1 if groups and groups[-1][0] else 0
+            if groups and groups[-1][0] and w > start:
+                groups[-1][0].extend(range(start, w))   # words no piece starts in join the group before
+            groups.append(([w], [i]))
+    if groups and groups[-1][0]:
+        groups[-1][0].extend(range(groups[-1][0][-1] + 1, len(words)))
+    out = []
+    for word_idx, idx in groups:
+        if word_idx:
+            label = "".join(words[w] for w in word_idx)
+        else:
+            label = pieces[idx[0]] if pieces[idx[0]] in SPECIALS else "".join(c for c, i in chars if i in idx) or pieces[idx[0]]
+        out.append((label, idx))
+    return out
+
+
+def merge_map(weights: torch.Tensor, rows: list[list[int]] | None, cols: list[list[int]] | None) -> torch.Tensor:
+    """A [T, S] map over pieces as a map over words: a word's column is the sum of its pieces' columns
+    (the mass on the word), a word's row the mean of its pieces' rows (a distribution stays one).
+    ``rows``/``cols``: the piece indices of each word (``merge_pieces``), None to keep that axis."""
+    if cols is not None:
+        weights = torch.stack([weights[:, idx].sum(dim=1) for idx in cols], dim=1)
+    if rows is not None:
+        weights = torch.stack([weights[idx].mean(dim=0) for idx in rows], dim=0)
+    return weights
+
+
+class Vocab:
+    """Token <-> index, with the specials ``<unk> <pad> <sos> <eos>`` at indices 0..3.
+
+    A subword vocabulary carries its SentencePiece tokenizer (``tokenizer``), whose pieces it is; a
+    word vocabulary has none (its text is tokenized by spaCy, ``tokenizer(lang)``).
+    """
+
+    def __init__(self, itos: list[str], tokenizer: "SubwordTokenizer | None" = None):
+        self.tokenizer = tokenizer
         if tuple(itos[: len(SPECIALS)]) != SPECIALS:
             raise ValueError(f"a vocabulary must start with the specials {SPECIALS}")
         self.itos = list(itos)
         self.stoi = {t: i for i, t in enumerate(self.itos)}
         if len(self.stoi) != len(self.itos):
             raise ValueError("a vocabulary must not repeat a token")
+
+    @classmethod
+    def from_sentencepiece(cls, sp: SubwordTokenizer) -> "Vocab":
+        return cls(sp.pieces(), sp)
+
+    @property
+    def subword(self) -> bool:
+        return self.tokenizer is not None
 
     @classmethod
     def build(cls, sentences, min_freq: int = 2) -> "Vocab":
@@ -253,9 +460,12 @@ def pad(seqs: list[list[int]], value: int = PAD_IDX) -> torch.Tensor:
 
 
 def encode_pairs(split: Split, src_vocab: Vocab, trg_vocab: Vocab, max_len: int = 256):
-    """Id sequences: source tokens (no specials) and target ``<sos> ... <eos>``."""
-    src = [src_vocab.encode(s[:max_len]) or [UNK_IDX] for s in split.src_tokens]
-    trg = [[SOS_IDX] + trg_vocab.encode(t[:max_len]) + [EOS_IDX] for t in split.trg_tokens]
+    """Id sequences: source tokens (no specials) and target ``<sos> ... <eos>``. A subword vocabulary
+    reads the raw text through its SentencePiece model; a word vocabulary reads spaCy's tokens."""
+    src_tokens = src_vocab.tokenizer.batch(split.src_text) if src_vocab.subword else split.src_tokens
+    trg_tokens = trg_vocab.tokenizer.batch(split.trg_text) if trg_vocab.subword else split.trg_tokens
+    src = [src_vocab.encode(s[:max_len]) or [UNK_IDX] for s in src_tokens]
+    trg = [[SOS_IDX] + trg_vocab.encode(t[:max_len]) + [EOS_IDX] for t in trg_tokens]
     return src, trg
 
 

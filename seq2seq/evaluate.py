@@ -4,7 +4,8 @@
     python -m seq2seq.evaluate hf://USER/NAME/transformer        # a model repository folder, via the Hub cache
 
 The BLEU every table in this project quotes: ``tokenize="none"`` over lowercased spaCy tokens
-joined by single spaces (hypotheses after ``<unk>`` replacement), against references tokenized
+joined by single spaces (hypotheses after ``<unk>`` replacement; a subword model's detokenized output
+re-tokenized by spaCy), against references tokenized
 the same way -- the metric of the well-known PyTorch seq2seq tutorials.
 """
 
@@ -41,7 +42,7 @@ def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0,
     translations = translator.translate(split.src_text, beam_size=beam_size, length_penalty=length_penalty,
                                         batch_size=batch_size)
     seconds = time.perf_counter() - start
-    scores = corpus_scores([t.tokens for t in translations], split.trg_tokens)
+    scores = corpus_scores([translator.words(t) for t in translations], split.trg_tokens)
     scores.update(split=split.name, beam=beam_size, sentences=len(split), seconds=round(seconds, 2),
                   sentences_per_second=round(len(split) / seconds, 1))
     return scores

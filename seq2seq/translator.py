@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_model, read_metrics
-from .data import EOS_IDX, Vocab, tokenizer
+from .data import EOS_IDX, Vocab, detokenize, tokenizer  # noqa: F401 (detokenize is re-exported)
 from .decoding import BeamTrace, Hypothesis, beam_search, forced_decode, greedy_search
 
 MAX_SOURCE_TOKENS = 200  # inputs longer than this (in tokens) are truncated, with a warning
@@ -43,20 +42,6 @@ class Translation:
         return self.tokens + (["<eos>"] if self.finished else [])
 
 
-_NO_SPACE_BEFORE = re.compile(r" ([.,!?;:%)\]}'»“”]|n't|'s|'re|'ve|'m|'ll|'d)(?= |$)")
-_NO_SPACE_AFTER = re.compile(r"([(\[{„«]) ")
-
-
-def detokenize(tokens: list[str]) -> str:
-    """Join tokens for display: no space before punctuation, first letter capitalised."""
-    text = " ".join(tokens)
-    text = _NO_SPACE_BEFORE.sub(r"\1", text)
-    text = _NO_SPACE_BEFORE.sub(r"\1", text)  # twice: overlapping matches such as ". )"
-    text = _NO_SPACE_AFTER.sub(r"\1", text)
-    text = re.sub(r' " ([^"]*?) "', r' "\1"', text)
-    return text[:1].upper() + text[1:]
-
-
 def alignment(attention: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """[T, S]: cross-attention averaged over layers and heads (None for models without attention)."""
     cross = attention.get("cross")
@@ -78,8 +63,19 @@ class Translator:
         self.model, self.src_vocab, self.trg_vocab, self.config = model, src_vocab, trg_vocab, config
         self.path = path
         self.arch = config["arch"]
-        self.tokenizer = tokenizer(config["src_lang"], config.get("tokenizer", {}).get("lowercase", True))
+        # Subword vocabularies carry their SentencePiece models; word vocabularies read spaCy's tokens.
+        self.tokenizer = src_vocab.tokenizer or tokenizer(config["src_lang"], self.lowercase)
+        self.subword = trg_vocab.subword
         self.metrics = read_metrics(path) if path else {}
+
+    @property
+    def lowercase(self) -> bool:
+        return self.config.get("tokenizer", {}).get("lowercase", True)
+
+    @property
+    def trg_tokenizer(self):
+        """What turns output tokens into text: the target SentencePiece model, or spaCy's words joined."""
+        return self.trg_vocab.tokenizer or tokenizer(self.config.get("trg_lang", "en"), self.lowercase)
 
     @property
     def device(self) -> torch.device:
@@ -129,6 +125,13 @@ class Translator:
                 results[i] = Translation(texts[i], [], [], "", 0.0, True)
         return results
 
+    def words(self, translation: "Translation") -> list[str]:
+        """The output as the project's metric reads it: lowercased spaCy tokens (for a subword model,
+        of the detokenized text), so word and subword models are scored alike."""
+        if not self.subword:
+            return translation.tokens
+        return tokenizer(self.config["trg_lang"], True)(translation.text)
+
     def score(self, text: str, output_tokens: list[str]) -> Translation:
         """Teacher-forced decoding of a given output (e.g. the reference): its log-probability and attention."""
         src_tokens, truncated = self.tokenize(text)
@@ -142,12 +145,14 @@ class Translator:
         finished = bool(hyp.tokens) and hyp.tokens[-1] == EOS_IDX
         ids = hyp.tokens[:-1] if finished else hyp.tokens
         raw = self.trg_vocab.decode(ids)
-        tokens = replace_unk(raw, src_tokens, hyp.attention) if replace_unknown else list(raw)
+        # A subword model spells every word, so there is no <unk> to replace.
+        tokens = replace_unk(raw, src_tokens, hyp.attention) if replace_unknown and not self.subword else list(raw)
         nbest = []
         for h in hyp.nbest:
             h_ids = h.tokens[:-1] if h.tokens and h.tokens[-1] == EOS_IDX else h.tokens
-            nbest.append((detokenize(self.trg_vocab.decode(h_ids)), h.score))
-        return Translation(text, src_tokens, tokens, detokenize(tokens), hyp.log_prob, finished, hyp.attention,
+            nbest.append((self.trg_tokenizer.detokenize(self.trg_vocab.decode(h_ids)), h.score))
+        return Translation(text, src_tokens, tokens, self.trg_tokenizer.detokenize(tokens), hyp.log_prob, finished,
+                           hyp.attention,
                            raw, hyp.step_log_probs, nbest, truncated, hyp.trace)
 
 

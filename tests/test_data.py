@@ -99,3 +99,12 @@ def test_the_full_set_has_its_published_sizes(full_data_dir):
                 assert lines(full_data_dir / f"{split}.{lang}.gz") == size, (split, lang)
     assert len(load_split("val", "de", "en", full_data_dir)) == FULL_SIZES["val"]
 
+
+
+def test_the_shipped_slice_is_the_first_lines_of_the_full_set(full_data_dir):
+    from conftest import SLICE, SLICE_DIR
+
+    for split, n in SLICE.items():
+        for lang in LANGUAGES:
+            if (full_data_dir / f"{split}.{lang}.gz").is_file():
+                assert read_lines(SLICE_DIR / f"{split}.{lang}.gz") == read_lines(full_data_dir / f"{split}.{lang}.gz")[:n]

@@ -106,6 +106,9 @@ class FakeTranslator:
                 self.tokens, self.raw_tokens = tokens, ["<unk>"] * len(tokens)
         return [T(HYP1), T(HYP2)][: len(texts)]
 
+    def words(self, translation):   # a word-level model is scored on its tokens
+        return translation.tokens
+
 
 def test_evaluate_scores_the_translations_tokens_against_the_references():
     split = Split("val", ["x", "y"], ["X", "Y"], [["x"], ["y"]], [REF1, REF2])

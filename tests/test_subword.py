@@ -1,0 +1,115 @@
+"""SentencePiece vocabularies: training, the checkpoint round trip, lossless text, the merge of pieces
+into words, and translation without <unk>."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+import torch
+
+from seq2seq import build_model, save_checkpoint
+from seq2seq.checkpoint import CheckpointError, load_model
+from seq2seq.data import (SPECIALS, UNK_IDX, SubwordTokenizer, Vocab, encode_pairs, load_split, merge_map,
+                          merge_pieces, train_sentencepiece)
+from seq2seq.translator import load_checkpoint
+
+from conftest import TINY
+
+
+@pytest.fixture(scope="module")
+def sp(data_dir) -> SubwordTokenizer:
+    split = load_split("train", "de", "en", data_dir)
+    return train_sentencepiece([*split.src_text, *split.trg_text], vocab_size=500)
+
+
+@pytest.fixture(scope="module")
+def subword_checkpoint(sp, tmp_path_factory):
+    vocab = Vocab.from_sentencepiece(sp)
+    torch.manual_seed(0)
+    model = build_model("transformer", len(vocab), len(vocab), **TINY["transformer"]).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "transformer", model, vocab, vocab, "de", "en")
+
+
+def test_the_vocabulary_is_the_piece_list_with_the_projects_specials(sp):
+    vocab = Vocab.from_sentencepiece(sp)
+    assert tuple(vocab.itos[:4]) == SPECIALS and vocab.subword and len(vocab) == len(sp.pieces())
+
+
+def _normal(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def test_encode_decode_is_lossless_on_the_test_sentences(sp, data_dir):
+    test = load_split("test_2016_flickr", "de", "en", data_dir)
+    for text in [*test.src_text, *test.trg_text, "Ein Mann 😀 über Äpfel – «naïve» ½ café"]:
+        pieces = sp(text)
+        assert "<unk>" not in pieces
+        assert _normal(sp.detokenize(pieces)) == _normal(text)   # case-folded, as the word tokenizer lowercases
+
+
+def test_a_checkpoint_round_trip_keeps_the_tokenizer(sp, subword_checkpoint):
+    model, src_vocab, trg_vocab, config = load_model(subword_checkpoint)
+    assert config["tokenizer"] == {"type": "sentencepiece", "lowercase": True, "joint": True}
+    assert src_vocab.tokenizer.model_proto == sp.model_proto and trg_vocab.itos == sp.pieces()
+    translator = load_checkpoint(subword_checkpoint)
+    assert translator.tokenize("Zwei Hunde spielen im Schnee.")[0] == sp("Zwei Hunde spielen im Schnee.")
+
+
+def test_a_missing_or_foreign_tokenizer_is_a_clear_error(subword_checkpoint, tmp_path, sp):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(subword_checkpoint, broken)
+    (broken / "trg_spm.model").unlink()
+    with pytest.raises(CheckpointError, match="trg_spm.model is missing"):
+        load_model(broken)
+    (broken / "trg_spm.model").write_bytes(b"not a model")
+    with pytest.raises(CheckpointError, match="not a SentencePiece model"):
+        load_model(broken)
+
+
+def test_an_emoji_only_or_unknown_input_translates_without_unk(subword_checkpoint):
+    translator = load_checkpoint(subword_checkpoint)
+    for text in ("😀 🚲", "Quetzalcoatlus ŋ"):
+        tokens, _ = translator.tokenize(text)
+        assert tokens and UNK_IDX not in translator.src_vocab.encode(tokens)
+        [t] = translator.translate([text], max_len=8)
+        assert "<unk>" not in t.raw_tokens and t.tokens == t.raw_tokens          # nothing to replace
+        assert t.text == translator.trg_tokenizer.detokenize(t.tokens)
+
+
+def test_training_pairs_are_encoded_through_sentencepiece(sp, data_dir):
+    split = load_split("val", "de", "en", data_dir)
+    vocab = Vocab.from_sentencepiece(sp)
+    src, trg = encode_pairs(split, vocab, vocab)
+    assert vocab.decode(src[0]) == sp(split.src_text[0])
+    assert vocab.decode(trg[0][1:-1]) == sp(split.trg_text[0])
+
+
+# ---------------------------------------------------------------------------- merging pieces into words
+
+
+def test_merge_pieces_into_whitespace_words_by_hand():
+    pieces = ["▁ein", "▁orange", "farb", "enen", "▁hut", ".", "<eos>"]
+    assert merge_pieces(pieces) == [("ein", [0]), ("orangefarbenen", [1, 2, 3]), ("hut.", [4, 5]), ("<eos>", [6])]
+
+
+def test_merge_pieces_onto_given_words_by_hand():
+    # spaCy splits "hut." into "hut" and "."; a piece that spells "t." joins the two words into one group.
+    assert merge_pieces(["▁ein", "▁orange", "farbenen", "▁hu", "t", "."], ["ein", "orangefarbenen", "hut", "."]) == [
+        ("ein", [0]), ("orangefarbenen", [1, 2]), ("hut", [3, 4]), (".", [5])]
+    assert merge_pieces(["▁Ein", "▁Hu", "t."], ["ein", "hut", "."]) == [("ein", [0]), ("hut.", [1, 2])]
+    # byte pieces spell one emoji; case and NFKC forms are matched
+    emoji = ["<0xF0>", "<0x9F>", "<0x98>", "<0x80>"]
+    assert merge_pieces(["▁", *emoji, "▁ﬁsh"], ["😀", "Fish"]) == [("😀", [0, 1, 2, 3, 4]), ("Fish", [5])]
+
+
+def test_merge_map_sums_columns_and_averages_rows_by_hand():
+    weights = torch.tensor([[0.1, 0.2, 0.7],
+                            [0.5, 0.25, 0.25],
+                            [0.0, 1.0, 0.0]])
+    merged = merge_map(weights, rows=[[0], [1, 2]], cols=[[0, 1], [2]])
+    assert torch.allclose(merged, torch.tensor([[0.3, 0.7],
+                                                [(0.75 + 1.0) / 2, (0.25 + 0.0) / 2]]))
+    assert torch.allclose(merged.sum(dim=1), torch.ones(2))   # rows stay distributions
