@@ -20,12 +20,14 @@ every epoch to ``OUT/resume/`` (git-ignored); ``--resume`` picks it up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import platform
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,8 +40,9 @@ from tqdm import tqdm
 
 from seq2seq import ARCHITECTURES, build_model
 from seq2seq.checkpoint import CheckpointError, atomic_write, load_model, read_json, save_checkpoint, write_json
-from seq2seq.data import (PAD_IDX, DataNotFoundError, SubwordTokenizer, Vocab, bucketed_batches, encode_pairs, load_split,
-                          train_sentencepiece)
+from seq2seq.data import (PAD_IDX, CorpusError, DataNotFoundError, SubwordTokenizer, Vocab, bucket, bucketed_batches, encode_pairs,
+                          load_corpus, load_split, train_sentencepiece)
+from seq2seq.distributed import Context, all_sum, barrier, broadcast, setup, shutdown
 from seq2seq.evaluate import evaluate
 from seq2seq.models.luong import FAMILY, family_hparams
 from seq2seq.analysis.probes import record_probes
@@ -60,6 +63,11 @@ RECIPES: dict[str, dict] = {
 DEFAULTS = dict(label_smoothing=0.1, weight_decay=1e-4, patience=5, seed=1, min_freq=2)
 
 
+# SEQ2SEQ_KILL_AT=RANK:STEP makes that process kill itself (SIGKILL) after that optimizer step: how the
+# tests show that a run killed on any rank resumes.
+KILL_AT = tuple(int(x) for x in os.environ["SEQ2SEQ_KILL_AT"].split(":")) if os.environ.get("SEQ2SEQ_KILL_AT") else None
+
+
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
@@ -71,8 +79,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help=f"train members of the attention family (all when none is named): {', '.join(FAMILY)}")
     p.add_argument("--out", help="checkpoint directory (default: checkpoints/ARCH)")
     p.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
-    p.add_argument("--src", default="de", help="source language (en, de, fr, cs)")
-    p.add_argument("--trg", default="en", help="target language (en, de, fr, cs)")
+    p.add_argument("--train", nargs="+", metavar="FILE",
+                   help="your own corpus instead of Multi30k: SRC_FILE TRG_FILE (one sentence a line, plain or .gz) "
+                        "or one TSV file (source<TAB>target); needs --valid")
+    p.add_argument("--valid", nargs="+", metavar="FILE", help="validation files, as --train (selects the checkpoint)")
+    p.add_argument("--test", nargs="+", metavar="FILE", help="test files, as --train (scored into metrics.json)")
+    p.add_argument("--src", default="de", help="source language: a spaCy language code (Multi30k: en, de, fr, cs)")
+    p.add_argument("--trg", default="en", help="target language: a spaCy language code (Multi30k: en, de, fr, cs)")
     p.add_argument("--vocab", choices=["word", "sentencepiece"], default="word",
                    help="word: spaCy tokens, rare ones <unk> (default); sentencepiece: subword pieces trained on the "
                         "training split and stored in the checkpoint")
@@ -81,7 +94,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--separate-vocabs", dest="joint", action="store_false",
                    help="SentencePiece: one model per language (default: one joint model for both)")
     p.add_argument("--epochs", type=int)
-    p.add_argument("--max-tokens", type=int, help="batch size in (padded) tokens per side")
+    p.add_argument("--max-tokens", type=int, help="batch size in (padded) tokens per side, per process")
+    p.add_argument("--update-freq", type=int, help="accumulate this many batches per optimizer step (default 1); "
+                                                    "the global batch is update-freq x processes batches")
+    p.add_argument("--max-steps", type=int, default=0, metavar="STEPS",
+                   help="stop after this many optimizer steps in all (then validate, save and score as usual)")
+    p.add_argument("--save-every", type=int, default=0, metavar="STEPS",
+                   help="also save the resumable state every STEPS optimizer steps (default: after each epoch only)")
     p.add_argument("--lr", type=float, help="peak learning rate")
     p.add_argument("--warmup-steps", type=int)
     p.add_argument("--label-smoothing", type=float)
@@ -103,6 +122,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if (args.arch is None) == (args.family is None):
         p.error("give one of --arch or --family")
+    for name in ("train", "valid", "test"):
+        if getattr(args, name) and len(getattr(args, name)) > 2:
+            p.error(f"--{name} takes two files (source, target) or one TSV file")
+    if bool(args.train) != bool(args.valid):
+        p.error("--train and --valid go together (a checkpoint is selected on validation, never on test)")
+    if args.test and not args.train:
+        p.error("--test goes with --train (without them, Multi30k's test_2016_flickr is scored)")
     return args
 
 
@@ -110,7 +136,8 @@ def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -
     """The architecture's (or attention-family member's) recipe with the command line's overrides applied."""
     recipe = {**DEFAULTS, **RECIPES["family" if member else arch]}
     recipe["hparams"] = family_hparams(member) if member else {}    # on top of the Config defaults
-    for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed"):
+    for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed",
+                "update_freq"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     fields = {f.name: f for f in dataclasses.fields(ARCHITECTURES[arch].Config)}
@@ -125,9 +152,10 @@ def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -
     return recipe
 
 
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
+def hardware(ctx: Context) -> str:
+    processes = f", {ctx.world_size} processes (DistributedDataParallel)" if ctx.distributed else ""
+    if ctx.device.type == "cuda":
+        return torch.cuda.get_device_name(ctx.device) + processes
     name = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -137,7 +165,7 @@ def hardware(device: torch.device) -> str:
     except OSError:
         pass
     threads = torch.get_num_threads()
-    return f"{name}, {os.cpu_count()} CPU cores (torch on {threads} thread{'s' if threads > 1 else ''})"
+    return f"{name}, {os.cpu_count()} CPU cores (torch on {threads} thread{'s' if threads > 1 else ''}){processes}"
 
 
 def lr_at(step: int, recipe: dict, total_steps: int) -> float:
@@ -210,13 +238,18 @@ def build_vocabs(split, args: argparse.Namespace, recipe: dict, resume_dir: Path
     return Vocab.from_sentencepiece(src_sp), Vocab.from_sentencepiece(trg_sp)
 
 
-def batch_loss(model, batch, label_smoothing: float) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy per target token of one batch (teacher forcing)."""
+def token_loss(model, batch, label_smoothing: float) -> tuple[torch.Tensor, int]:
+    """Summed cross-entropy over the target tokens of one batch (teacher forcing), and their number."""
     logits = model(batch.src, batch.src_lens, batch.trg[:, :-1])   # [B, T, V]
     gold = batch.trg[:, 1:]                                          # [B, T]
     loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), gold.reshape(-1), ignore_index=PAD_IDX,
                            label_smoothing=label_smoothing, reduction="sum")
-    n = int((gold != PAD_IDX).sum())
+    return loss, int((gold != PAD_IDX).sum())
+
+
+def batch_loss(model, batch, label_smoothing: float) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy per target token of one batch."""
+    loss, n = token_loss(model, batch, label_smoothing)
     return loss / n, n
 
 
@@ -230,107 +263,197 @@ def validation_loss(model, batches) -> float:
     return total / tokens
 
 
-def train(arch: str, args: argparse.Namespace, member: str | None = None) -> Path:
+def load_data(args: argparse.Namespace):
+    """The training and validation splits: Multi30k, or the corpus files named by --train and --valid."""
+    if args.train:
+        train_split = load_corpus("train", args.train, args.src, args.trg)
+        val_split = load_corpus("valid", args.valid, args.src, args.trg)
+    else:
+        train_split = load_split("train", args.src, args.trg, args.data_dir)
+        val_split = load_split("val", args.src, args.trg, args.data_dir)
+    return train_split.limit(args.limit), val_split.limit(args.val_limit)
+
+
+def load_test(args: argparse.Namespace):
+    if args.train:
+        return load_corpus("test", args.test, args.src, args.trg) if args.test else None
+    return load_split("test_2016_flickr", args.src, args.trg, args.data_dir)
+
+
+def train(arch: str, args: argparse.Namespace, member: str | None = None, ctx: Context | None = None) -> Path:
+    ctx = ctx or Context(device=torch.device(("cuda" if torch.cuda.is_available() else "cpu")
+                                             if args.device == "auto" else args.device))
     recipe = recipe_for(arch, args, member)
     if member:
         out = Path(args.out or "checkpoints/family") / member
     else:
         out = Path(args.out) / arch if args.arch == "all" and args.out else Path(args.out or f"checkpoints/{arch}")
-    resume_dir = out / "resume"
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
-    torch.manual_seed(recipe["seed"])
+    resume_dir, device, log = out / "resume", ctx.device, (print if ctx.main else (lambda *a, **k: None))
+    torch.manual_seed(recipe["seed"])   # the same initial weights on every process
 
-    train_split = load_split("train", args.src, args.trg, args.data_dir).limit(args.limit)
-    val_split = load_split("val", args.src, args.trg, args.data_dir).limit(args.val_limit)
-    src_vocab, trg_vocab = build_vocabs(train_split, args, recipe, resume_dir if args.resume else None)
-    for side, vocab in (("src", src_vocab), ("trg", trg_vocab)):   # a resumed run reads its text the same way
-        if vocab.subword:
-            atomic_write(resume_dir / f"{side}_spm.model", lambda tmp, v=vocab: tmp.write_bytes(v.tokenizer.model_proto))
-    train_src, train_trg = encode_pairs(train_split, src_vocab, trg_vocab)
-    val_src, val_trg = encode_pairs(val_split, src_vocab, trg_vocab)
+    train_split, val_split = load_data(args)
+    if ctx.main:   # rank 0 trains the SentencePiece models and tokenizes into the cache; the others read both
+        src_vocab, trg_vocab = build_vocabs(train_split, args, recipe, resume_dir if args.resume else None)
+        for side, vocab in (("src", src_vocab), ("trg", trg_vocab)):   # a resumed run reads its text the same way
+            if vocab.subword:
+                atomic_write(resume_dir / f"{side}_spm.model", lambda tmp, v=vocab: tmp.write_bytes(v.tokenizer.model_proto))
+        train_pairs = encode_pairs(train_split, src_vocab, trg_vocab, cache=True)
+    barrier(ctx)
+    if not ctx.main:
+        src_vocab, trg_vocab = build_vocabs(train_split, args, recipe, resume_dir)
+        train_pairs = encode_pairs(train_split, src_vocab, trg_vocab, cache=True)
+    n_train = len(train_split)
+    del train_split   # from here on the training text lives only as ids (memory-mapped from the cache)
 
     model = build_model(arch, len(src_vocab), len(trg_vocab), **recipe["hparams"]).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], betas=(0.9, 0.98), eps=1e-9,
                                  weight_decay=recipe["weight_decay"])
-    steps_per_epoch = sum(1 for _ in bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], 0))
+    # One optimizer step reads update_freq batches on each of world_size processes: the global batch.
+    update_freq = recipe.get("update_freq", 1)   # in the recipe only when asked for (--update-freq)
+    per_step = ctx.world_size * update_freq
+    steps_per_epoch = len(bucket(train_pairs, recipe["max_tokens"], True, recipe["seed"], 0)) // per_step
+    if steps_per_epoch == 0:
+        raise SystemExit(f"error: the training split makes fewer than {per_step} batches (world size "
+                         f"{ctx.world_size} x --update-freq {update_freq}); use a smaller --max-tokens")
     total_steps = steps_per_epoch * recipe["epochs"]
     if member:
         argv = ["--family", member, *command_options(sys.argv[1:])]
     else:
         argv = [a for a in sys.argv[1:] if a != "--resume"] if args.arch != "all" else ["--arch", arch]
-    command = "python train.py " + " ".join(shlex.quote(a) for a in argv)  # what reproduces this checkpoint
-    info = {"epoch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [],
-            "recipe": recipe, "command": command, "family": member}
-    for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
-        stale.unlink()
+    launcher = f"torchrun --nproc_per_node={ctx.world_size}" if ctx.distributed else "python"
+    command = f"{launcher} train.py " + " ".join(shlex.quote(a) for a in argv)  # what reproduces this checkpoint
+    info = {"epoch": 0, "step": 0, "epoch_step": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
+            "best_bleu": -1.0, "best_epoch": 0, "seconds": 0.0, "history": [], "recipe": recipe, "command": command,
+            "family": member}
+    if ctx.main:
+        for stale in [*out.glob(".*.tmp"), *resume_dir.glob(".*.tmp")]:  # left by a killed run
+            stale.unlink()
+    barrier(ctx)
     if args.resume and (resume_dir / "state.safetensors").is_file():
-        info = load_state(resume_dir, model, optimizer)
+        info = {"epoch_step": 0, "epoch_loss": 0.0, "epoch_tokens": 0, "epoch_seconds": 0.0,
+                **load_state(resume_dir, model, optimizer)}
         info["recipe"] = recipe  # what the rest of the run uses (warm-up does not depend on the epoch count)
-        print(f"[{arch}] resumed after epoch {info['epoch']} (best validation BLEU {info['best_bleu']:.2f})")
+        where = f"step {info['epoch_step']} of epoch {info['epoch'] + 1}" if info["epoch_step"] else f"epoch {info['epoch']}"
+        log(f"[{arch}] resumed after {where} (best validation BLEU {info['best_bleu']:.2f})")
     elif out.joinpath("config.json").exists() and not args.resume:
-        print(f"[{arch}] {out} exists; training from scratch overwrites it (use --resume to continue)")
+        log(f"[{arch}] {out} exists; training from scratch overwrites it (use --resume to continue)")
+    if ctx.rank:
+        torch.manual_seed(recipe["seed"] + ctx.rank)   # each process its own dropout
+    net = model
+    if ctx.distributed:
+        from torch.nn.parallel import DistributedDataParallel
 
-    print(f"[{arch}] {model.num_parameters():,} parameters on {device}; {len(train_split)} training pairs, "
-          f"{steps_per_epoch} steps/epoch; vocab {len(src_vocab)} {args.src} / {len(trg_vocab)} {args.trg}")
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                      find_unused_parameters=True)   # some attention variants skip a parameter
+
+    log(f"[{arch}] {model.num_parameters():,} parameters on {device}"
+        f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}; {n_train} training pairs, "
+        f"{steps_per_epoch} steps/epoch; vocab {len(src_vocab)} {args.src} / {len(trg_vocab)} {args.trg}")
     use_amp = device.type == "cuda" and args.autocast
-    val_batches = list(bucketed_batches(val_src, val_trg, recipe["max_tokens"], False))
-    val_batches = [b.to(device) for b in val_batches]
+    val_batches = []   # rank 0 validates alone
+    if ctx.main:
+        val_pairs = encode_pairs(val_split, src_vocab, trg_vocab)
+        val_batches = [b.to(device) for b in bucketed_batches(val_pairs, recipe["max_tokens"], False)]
     translator = Translator(model, src_vocab, trg_vocab, {"arch": arch, "src_lang": args.src, "trg_lang": args.trg})
 
     for epoch in range(info["epoch"], recipe["epochs"]):
+        if args.max_steps and info["step"] >= args.max_steps:
+            break
         if epoch - info["best_epoch"] >= recipe["patience"] and info["best_epoch"] > 0:
-            print(f"[{arch}] early stop: no better validation BLEU for {recipe['patience']} epochs")
+            log(f"[{arch}] early stop: no better validation BLEU for {recipe['patience']} epochs")
             break
         model.train()
-        start, total_loss, total_tokens = time.perf_counter(), 0.0, 0
-        batches = list(bucketed_batches(train_src, train_trg, recipe["max_tokens"], True, recipe["seed"], epoch))
-        bar = tqdm(batches, desc=f"{arch} epoch {epoch + 1}/{recipe['epochs']}", leave=False,
-                   disable=not sys.stderr.isatty(), dynamic_ncols=True)
-        for batch in bar:
-            batch = batch.to(device)
+        start = time.perf_counter() - info["epoch_seconds"]
+        batches = bucket(train_pairs, recipe["max_tokens"], True, recipe["seed"], epoch)   # the same on every process
+        bar = tqdm(range(info["epoch_step"], steps_per_epoch), desc=f"{arch} epoch {epoch + 1}/{recipe['epochs']}",
+                   leave=False, disable=not (ctx.main and sys.stderr.isatty()), dynamic_ncols=True)
+        for k in bar:
+            first = k * per_step + ctx.rank * update_freq   # this process's share of the global batch
+            mine = [train_pairs.batch(index).to(device) for index in batches[first: first + update_freq]]
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(info["step"], recipe, total_steps)
-            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                loss, n = batch_loss(model, batch, recipe["label_smoothing"])
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{arch}: the loss became {loss.item()} at epoch {epoch + 1}, step {info['step']}; "
+            loss_sum, n = train_step(net, optimizer, mine, recipe, ctx, use_amp)
+            if not math.isfinite(loss_sum):
+                raise TrainingDiverged(f"{arch}: the loss became {loss_sum} at epoch {epoch + 1}, step {info['step']}; "
                                        f"the last good checkpoint is kept in {out}. Try a lower --lr or --clip.")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe["clip"])
-            optimizer.step()
             info["step"] += 1
-            total_loss, total_tokens = total_loss + loss.item() * n, total_tokens + n
+            info["epoch_step"] = k + 1
+            if KILL_AT == (ctx.rank, info["step"]):   # fault injection for the tests: die as a killed process does
+                os.kill(os.getpid(), signal.SIGKILL)
+            info["epoch_loss"] += loss_sum
+            info["epoch_tokens"] += n
             elapsed = time.perf_counter() - start
-            bar.set_postfix(loss=f"{total_loss / total_tokens:.3f}", tok_s=f"{total_tokens / elapsed:.0f}")
+            bar.set_postfix(loss=f"{info['epoch_loss'] / info['epoch_tokens']:.3f}",
+                            tok_s=f"{info['epoch_tokens'] / elapsed:.0f}")
+            if args.max_steps and info["step"] >= args.max_steps:
+                break
+            if args.save_every and info["step"] % args.save_every == 0 and k + 1 < steps_per_epoch:
+                info["epoch_seconds"] = elapsed
+                if ctx.main:
+                    save_state(resume_dir, model, optimizer, info)
+                barrier(ctx)
         train_seconds = time.perf_counter() - start
+        total_loss, total_tokens = info["epoch_loss"], info["epoch_tokens"]
 
-        val_loss = validation_loss(model, val_batches)
+        if ctx.main:
+            val_loss = validation_loss(model, val_batches)
+            val_bleu = evaluate(translator, val_split, beam_size=1)["bleu"] if math.isfinite(val_loss) else float("nan")
+        else:
+            val_loss = val_bleu = None
+        val_loss, val_bleu = broadcast(ctx, (val_loss, val_bleu))   # every process takes the same decisions
         if not math.isfinite(val_loss):  # nothing of this epoch is saved
             raise TrainingDiverged(f"{arch}: the validation loss became {val_loss} after epoch {epoch + 1}; the last good "
                                    f"checkpoint is kept in {out}. Try a lower --lr or --clip.")
-        val_bleu = evaluate(translator, val_split, beam_size=1)["bleu"]
         info["seconds"] += time.perf_counter() - start
-        info["epoch"] = epoch + 1
+        info.update(epoch=epoch + 1, epoch_step=0, epoch_loss=0.0, epoch_tokens=0, epoch_seconds=0.0)
         record = {"epoch": epoch + 1, "train_loss": round(total_loss / total_tokens, 4), "val_loss": round(val_loss, 4),
                   "val_ppl": round(math.exp(val_loss), 2), "val_bleu": val_bleu, "seconds": round(train_seconds, 1)}
         info["history"].append(record)
         improved = val_bleu > info["best_bleu"]
         if improved:
             info["best_bleu"], info["best_epoch"] = val_bleu, epoch + 1
-            save_checkpoint(out, model, src_vocab, trg_vocab, args.src, args.trg)
-        record_probes(out / "probes.json", translator, epoch + 1)
-        save_state(resume_dir, model, optimizer, info)
-        print(f"[{arch}] epoch {epoch + 1}: train loss {record['train_loss']:.3f}, val loss {val_loss:.3f} "
-              f"(ppl {record['val_ppl']:.1f}), val BLEU {val_bleu:.2f}{' *' if improved else ''}, "
-              f"{train_seconds:.0f}s ({total_tokens / train_seconds:.0f} tok/s)", flush=True)
+        if ctx.main:
+            if improved:
+                save_checkpoint(out, model, src_vocab, trg_vocab, args.src, args.trg)
+            record_probes(out / "probes.json", translator, epoch + 1)
+            save_state(resume_dir, model, optimizer, info)
+        barrier(ctx)
+        log(f"[{arch}] epoch {epoch + 1}: train loss {record['train_loss']:.3f}, val loss {val_loss:.3f} "
+            f"(ppl {record['val_ppl']:.1f}), val BLEU {val_bleu:.2f}{' *' if improved else ''}, "
+            f"{train_seconds:.0f}s ({total_tokens / train_seconds:.0f} tok/s)", flush=True)
 
-    write_metrics(out, arch, info, args, device)
-    if args.push_to_hub:
-        from seq2seq.tools.hub import push_models
+    if ctx.main:
+        write_metrics(out, arch, info, args, ctx)
+        if args.push_to_hub:
+            from seq2seq.tools.hub import push_models
 
-        push_models(out, args.push_to_hub)
+            push_models(out, args.push_to_hub)
+    barrier(ctx)
     return out
+
+
+def train_step(net, optimizer, batches: list, recipe: dict, ctx: Context, use_amp: bool) -> tuple[float, int]:
+    """One optimizer step on this process's share of the global batch; returns the global batch's summed
+    loss and target-token count. Each token weighs 1/(the global batch's tokens), whichever process and
+    micro-batch it is in, so N processes with a batch each take the very step one process takes on the N
+    batches together (DistributedDataParallel averages the gradients: each process scales by N)."""
+    n_local = sum(b.num_target_tokens for b in batches)
+    [n_global] = all_sum(ctx, n_local)
+    optimizer.zero_grad(set_to_none=True)
+    loss_sum = 0.0
+    for j, batch in enumerate(batches):
+        last = j == len(batches) - 1
+        sync = net.no_sync() if ctx.distributed and not last else contextlib.nullcontext()   # all-reduce once a step
+        with sync:
+            with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
+                loss, _ = token_loss(net, batch, recipe["label_smoothing"])
+            (loss * ctx.world_size / n_global).backward()
+        loss_sum += loss.item()
+    [loss_sum] = all_sum(ctx, loss_sum)
+    if math.isfinite(loss_sum):
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe["clip"])
+        optimizer.step()
+    return loss_sum, int(n_global)
 
 
 def command_options(argv: list[str]) -> list[str]:
@@ -348,9 +471,9 @@ def command_options(argv: list[str]) -> list[str]:
     return kept
 
 
-def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) -> dict:
+def write_metrics(out: Path, arch: str, info: dict, args, ctx: Context) -> dict:
     """Score the kept checkpoint (as loaded from disk) on the test split and write metrics.json."""
-    model, src_vocab, trg_vocab, config = load_model(out, device)
+    model, src_vocab, trg_vocab, config = load_model(out, ctx.device)
     translator = Translator(model, src_vocab, trg_vocab, config, out)
     metrics = {
         "arch": arch,
@@ -362,17 +485,17 @@ def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) 
         "best_epoch": info["best_epoch"],
         "epochs_trained": info["epoch"],
         "train_seconds": round(info["seconds"]),
-        "hardware": hardware(device),
+        "hardware": hardware(ctx),
         "command": info["command"],
         "recipe": info["recipe"],
         "history": info["history"],
         "test": {},
     }
-    if args.test_beam:
-        test = load_split("test_2016_flickr", args.src, args.trg, args.data_dir)
+    test = load_test(args) if args.test_beam else None
+    if test is not None:
         for name, beam in (("greedy", 1), (f"beam{args.test_beam}", args.test_beam)):
             metrics["test"][name] = evaluate(translator, test, beam_size=beam)
-            print(f"[{arch}] test_2016_flickr {name}: BLEU {metrics['test'][name]['bleu']:.2f}, "
+            print(f"[{arch}] {test.name} {name}: BLEU {metrics['test'][name]['bleu']:.2f}, "
                   f"chrF {metrics['test'][name]['chrf']:.2f}")
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -380,7 +503,10 @@ def write_metrics(out: Path, arch: str, info: dict, args, device: torch.device) 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    torch.set_num_threads(int(os.environ.get("SEQ2SEQ_THREADS", os.cpu_count() or 1)))
+    ctx = setup(args.device)
+    # Processes on one machine share its cores.
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    torch.set_num_threads(int(os.environ.get("SEQ2SEQ_THREADS", max(1, (os.cpu_count() or 1) // local_world))))
     if args.family is not None:
         jobs = [("luong", member) for member in (args.family or FAMILY)]
     else:
@@ -391,13 +517,15 @@ def main(argv=None) -> int:
 
             require_token()
         for arch, member in jobs:
-            train(arch, args, member)
-    except (DataNotFoundError, TrainingDiverged, CheckpointError) as e:  # CheckpointError includes HubError
+            train(arch, args, member, ctx)
+    except (DataNotFoundError, CorpusError, TrainingDiverged, CheckpointError) as e:  # CheckpointError includes HubError
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\ninterrupted; continue with --resume", file=sys.stderr)
         return 130
+    finally:
+        shutdown(ctx)
     return 0
 
 

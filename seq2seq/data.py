@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import torch
 
 LANGUAGES = ("en", "de", "fr", "cs")
@@ -33,6 +34,10 @@ UNK_IDX, PAD_IDX, SOS_IDX, EOS_IDX = 0, 1, 2, 3
 
 class DataNotFoundError(FileNotFoundError):
     """The Multi30k files are neither on disk nor downloadable."""
+
+
+class CorpusError(ValueError):
+    """A corpus file is not a parallel corpus (unequal line counts, a TSV line without a tab)."""
 
 
 def _files(split: str, langs) -> list[str]:
@@ -91,9 +96,41 @@ def find_split_files(split: str, langs, data_dir=None, url_template: str = DOWNL
     return [where / n for n in names]
 
 
+def open_text(path: Path):
+    """A text file for reading, gzip-compressed or plain (told by its first bytes, not its name)."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if gzipped else open(path, encoding="utf-8")
+
+
 def read_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return [line.rstrip("\n") for line in f]
+    with open_text(path) as f:
+        return [line.rstrip("\r\n") for line in f]
+
+
+def read_parallel(files) -> tuple[list[str], list[str]]:
+    """Source and target lines of a parallel corpus: two files, line i of one translating line i of the
+    other, or one TSV file of ``source<TAB>target`` lines. Plain or gzipped text."""
+    files = [Path(f) for f in files]
+    for f in files:
+        if not f.is_file():
+            raise DataNotFoundError(f"corpus file {f} not found")
+    if len(files) == 2:
+        src, trg = read_lines(files[0]), read_lines(files[1])
+        if len(src) != len(trg):
+            raise CorpusError(f"{files[0]} has {len(src)} lines and {files[1]} {len(trg)}: a parallel corpus "
+                             "needs one translation per line")
+        return src, trg
+    if len(files) != 1:
+        raise CorpusError("give a corpus as two files (source, target) or one TSV file")
+    src, trg = [], []
+    for n, line in enumerate(read_lines(files[0]), 1):
+        cols = line.split("\t")
+        if len(cols) < 2:
+            raise CorpusError(f"{files[0]}, line {n}: a TSV corpus needs source<TAB>target on every line")
+        src.append(cols[0])
+        trg.append(cols[1])
+    return src, trg
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -192,6 +229,10 @@ class SubwordTokenizer:
     def batch(self, texts: list[str]) -> list[list[str]]:
         return self._sp.encode([_clean(t) for t in texts], out_type=str)
 
+    def encode_ids(self, texts: list[str]) -> list[list[int]]:
+        """Ids of each text's pieces (the vocabulary is the piece list, so these are its ids)."""
+        return self._sp.encode([_clean(t) for t in texts], out_type=int)
+
     def pieces(self) -> list[str]:
         """Every piece in index order (the vocabulary)."""
         return [self._sp.id_to_piece(i) for i in range(self._sp.get_piece_size())]
@@ -214,13 +255,17 @@ def train_sentencepiece(texts, vocab_size: int, model_type: str = "bpe", charact
 
     model = io.BytesIO()
     spm.set_random_generator_seed(seed)
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=(_clean(t) for t in texts), model_writer=model, vocab_size=vocab_size,
-        model_type=model_type, character_coverage=character_coverage, byte_fallback=True,
-        normalization_rule_name="nmt_nfkc_cf", unk_id=UNK_IDX, pad_id=PAD_IDX, bos_id=SOS_IDX, eos_id=EOS_IDX,
-        unk_piece=UNK, pad_piece=PAD, bos_piece=SOS, eos_piece=EOS,
-        input_sentence_size=2_000_000, shuffle_input_sentence=True, minloglevel=2, num_threads=1,
-        hard_vocab_limit=False)
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=(_clean(t) for t in texts), model_writer=model, vocab_size=vocab_size,
+            model_type=model_type, character_coverage=character_coverage, byte_fallback=True,
+            normalization_rule_name="nmt_nfkc_cf", unk_id=UNK_IDX, pad_id=PAD_IDX, bos_id=SOS_IDX, eos_id=EOS_IDX,
+            unk_piece=UNK, pad_piece=PAD, bos_piece=SOS, eos_piece=EOS,
+            input_sentence_size=2_000_000, shuffle_input_sentence=True, minloglevel=2, num_threads=1,
+            hard_vocab_limit=False)
+    except RuntimeError as e:   # e.g. fewer pieces asked for than the text has characters (plus 256 bytes)
+        reason = str(e).split("] ")[-1]
+        raise CorpusError(f"SentencePiece could not make {vocab_size} pieces of this text: {reason}") from None
     return SubwordTokenizer(model.getvalue())
 
 
@@ -325,13 +370,13 @@ def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tupl
 
 
 def merge_map(weights: torch.Tensor, rows: list[list[int]] | None, cols: list[list[int]] | None) -> torch.Tensor:
-    """A [T, S] map over pieces as a map over words: a word's column is the sum of its pieces' columns
+    """A [..., T, S] map over pieces as a map over words: a word's column is the sum of its pieces' columns
     (the mass on the word), a word's row the mean of its pieces' rows (a distribution stays one).
     ``rows``/``cols``: the piece indices of each word (``merge_pieces``), None to keep that axis."""
     if cols is not None:
-        weights = torch.stack([weights[:, idx].sum(dim=1) for idx in cols], dim=1)
+        weights = torch.stack([weights[..., idx].sum(dim=-1) for idx in cols], dim=-1)
     if rows is not None:
-        weights = torch.stack([weights[idx].mean(dim=0) for idx in rows], dim=0)
+        weights = torch.stack([weights[..., idx, :].mean(dim=-2) for idx in rows], dim=-2)
     return weights
 
 
@@ -383,19 +428,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SEQ2SEQ_CACHE_DIR", Path.home() / ".cache" / "seq2seq"))
 
 
-def tokenized(path: Path, lang: str) -> list[list[str]]:
-    """Tokenize a file, caching the result on disk keyed by the file's content."""
-    digest = hashlib.sha1(path.read_bytes()).hexdigest()[:16]
+def _digest(lines: list[str]) -> str:
+    h = hashlib.sha1()
+    for line in lines:
+        h.update(line.encode("utf-8", "surrogatepass") + b"\n")
+    return h.hexdigest()[:16]
+
+
+def tokenized(lines: list[str], lang: str, name: str = "text") -> list[list[str]]:
+    """spaCy tokens of ``lines``, cached on disk keyed by their content: a corpus is tokenized once."""
     import spacy
 
-    cached = cache_dir() / f"{path.name}.{digest}.spacy{spacy.__version__}.json.gz"
+    cached = cache_dir() / f"{name}.{lang}.{_digest(lines)}.spacy{spacy.__version__}.json.gz"
     if cached.is_file():
         try:
             with gzip.open(cached, "rt", encoding="utf-8") as f:
                 return json.load(f)
         except (OSError, ValueError):
             pass  # a damaged cache is rebuilt
-    tokens = tokenizer(lang).batch(read_lines(path))
+    tokens = tokenizer(lang).batch(lines)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
@@ -404,34 +455,55 @@ def tokenized(path: Path, lang: str) -> list[list[str]]:
     return tokens
 
 
-@dataclass
 class Split:
-    """One split of a language pair: raw lines, tokens and (once vocabularies exist) ids."""
+    """One split of a language pair: raw lines, and spaCy's tokens of them, made on first use (and cached
+    on disk), so a subword run never pays for them on its training text."""
 
-    name: str
-    src_text: list[str]
-    trg_text: list[str]
-    src_tokens: list[list[str]]
-    trg_tokens: list[list[str]]
+    def __init__(self, name: str, src_text: list[str], trg_text: list[str], src_tokens=None, trg_tokens=None,
+                 src_lang: str = "de", trg_lang: str = "en"):
+        if len(src_text) != len(trg_text):
+            raise CorpusError(f"{name}: {len(src_text)} source and {len(trg_text)} target lines")
+        self.name, self.src_text, self.trg_text = name, src_text, trg_text
+        self.src_lang, self.trg_lang = src_lang, trg_lang
+        self._src_tokens, self._trg_tokens = src_tokens, trg_tokens
+
+    @property
+    def src_tokens(self) -> list[list[str]]:
+        if self._src_tokens is None:
+            self._src_tokens = tokenized(self.src_text, self.src_lang, self.name)
+        return self._src_tokens
+
+    @property
+    def trg_tokens(self) -> list[list[str]]:
+        if self._trg_tokens is None:
+            self._trg_tokens = tokenized(self.trg_text, self.trg_lang, self.name)
+        return self._trg_tokens
 
     def __len__(self) -> int:
-        return len(self.src_tokens)
+        return len(self.src_text)
 
     def limit(self, n: int | None) -> "Split":
         if not n:
             return self
-        return Split(self.name, self.src_text[:n], self.trg_text[:n], self.src_tokens[:n], self.trg_tokens[:n])
+        cut = lambda tokens: None if tokens is None else tokens[:n]  # noqa: E731
+        return Split(self.name, self.src_text[:n], self.trg_text[:n], cut(self._src_tokens), cut(self._trg_tokens),
+                     self.src_lang, self.trg_lang)
 
 
 def load_split(split: str, src: str = "de", trg: str = "en", data_dir=None) -> Split:
+    """A split of Multi30k (``train``, ``val``, ``test_2016_flickr``)."""
     for lang in (src, trg):
         if lang not in LANGUAGES:
             raise ValueError(f"unknown language {lang!r}; Multi30k has {', '.join(LANGUAGES)}")
     src_path, trg_path = find_split_files(split, (src, trg), data_dir)
-    src_text, trg_text = read_lines(src_path), read_lines(trg_path)
-    if len(src_text) != len(trg_text):
-        raise ValueError(f"{src_path} and {trg_path} have different numbers of lines")
-    return Split(split, src_text, trg_text, tokenized(src_path, src), tokenized(trg_path, trg))
+    return load_corpus(split, [src_path, trg_path], src, trg)
+
+
+def load_corpus(name: str, files, src: str, trg: str) -> Split:
+    """A split of any parallel corpus: two files or one TSV (``read_parallel``), any language pair that
+    spaCy's rule-based tokenizers know (``spacy.blank``)."""
+    src_text, trg_text = read_parallel(files)
+    return Split(name, src_text, trg_text, src_lang=src, trg_lang=trg)
 
 
 # ---------------------------------------------------------------------------- batches
@@ -459,14 +531,78 @@ def pad(seqs: list[list[int]], value: int = PAD_IDX) -> torch.Tensor:
     return out
 
 
-def encode_pairs(split: Split, src_vocab: Vocab, trg_vocab: Vocab, max_len: int = 256):
-    """Id sequences: source tokens (no specials) and target ``<sos> ... <eos>``. A subword vocabulary
-    reads the raw text through its SentencePiece model; a word vocabulary reads spaCy's tokens."""
-    src_tokens = src_vocab.tokenizer.batch(split.src_text) if src_vocab.subword else split.src_tokens
-    trg_tokens = trg_vocab.tokenizer.batch(split.trg_text) if trg_vocab.subword else split.trg_tokens
-    src = [src_vocab.encode(s[:max_len]) or [UNK_IDX] for s in src_tokens]
-    trg = [[SOS_IDX] + trg_vocab.encode(t[:max_len]) + [EOS_IDX] for t in trg_tokens]
-    return src, trg
+class EncodedPairs:
+    """A corpus as ids, in flat int32 arrays (a few bytes a token, not a Python list a sentence): source
+    ids without specials, target ids ``<sos> ... <eos>``. Batches are cut from it on demand."""
+
+    def __init__(self, src: np.ndarray, src_offsets: np.ndarray, trg: np.ndarray, trg_offsets: np.ndarray):
+        self.src, self.src_offsets, self.trg, self.trg_offsets = src, src_offsets, trg, trg_offsets
+        self.src_lens = np.diff(src_offsets).astype(np.int32)
+        self.trg_lens = np.diff(trg_offsets).astype(np.int32)
+
+    @classmethod
+    def from_lists(cls, src: list[list[int]], trg: list[list[int]]) -> "EncodedPairs":
+        def flat(seqs):
+            offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
+            offsets[1:] = np.cumsum([len(x) for x in seqs])
+            return np.fromiter((i for x in seqs for i in x), dtype=np.int32, count=int(offsets[-1])), offsets
+        return cls(*flat(src), *flat(trg))
+
+    def __len__(self) -> int:
+        return len(self.src_lens)
+
+    def source(self, i: int) -> list[int]:
+        return self.src[self.src_offsets[i]: self.src_offsets[i + 1]].tolist()
+
+    def target(self, i: int) -> list[int]:
+        return self.trg[self.trg_offsets[i]: self.trg_offsets[i + 1]].tolist()
+
+    def batch(self, index: list[int]) -> "Batch":
+        src = [self.source(i) for i in index]
+        return Batch(pad(src), torch.tensor([len(x) for x in src]), pad([self.target(i) for i in index]), list(index))
+
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in ("src", "src_offsets", "trg", "trg_offsets"):
+            tmp = directory / f".{name}.{os.getpid()}.tmp.npy"
+            np.save(tmp, getattr(self, name))
+            os.replace(tmp, directory / f"{name}.npy")
+
+    @classmethod
+    def load(cls, directory: Path) -> "EncodedPairs":
+        """Memory-mapped: the operating system pages in what the batches touch."""
+        return cls(*(np.load(directory / f"{name}.npy", mmap_mode="r")
+                     for name in ("src", "src_offsets", "trg", "trg_offsets")))
+
+
+def encode_pairs(split: Split, src_vocab: Vocab, trg_vocab: Vocab, max_len: int = 256, chunk: int = 20_000,
+                 cache: bool = False) -> EncodedPairs:
+    """Ids of a split (source tokens, target ``<sos> ... <eos>``), each side cut at ``max_len`` tokens. A
+    subword vocabulary reads the raw text through its SentencePiece model; a word vocabulary reads spaCy's
+    tokens. With ``cache``, the ids are kept on disk keyed by the text and the vocabularies, and memory-mapped."""
+    if cache:
+        key = hashlib.sha1(f"{_digest(split.src_text)} {_digest(split.trg_text)} {_digest(src_vocab.itos)} "
+                           f"{_digest(trg_vocab.itos)} {max_len}".encode()).hexdigest()[:16]
+        where = cache_dir() / f"{split.name}.ids.{key}"
+        if (where / "trg_offsets.npy").is_file():
+            try:
+                return EncodedPairs.load(where)
+            except (OSError, ValueError):
+                pass  # a damaged cache is rebuilt
+
+    def ids(vocab: Vocab, lines: list[str], tokens):
+        for start in range(0, len(lines), chunk):   # a chunk at a time: no corpus-sized list of pieces
+            if vocab.subword:
+                yield from vocab.tokenizer.encode_ids(lines[start: start + chunk])
+            else:
+                yield from (vocab.encode(t) for t in tokens()[start: start + chunk])
+
+    src = [x[:max_len] or [UNK_IDX] for x in ids(src_vocab, split.src_text, lambda: split.src_tokens)]
+    trg = [[SOS_IDX, *x[:max_len], EOS_IDX] for x in ids(trg_vocab, split.trg_text, lambda: split.trg_tokens)]
+    pairs = EncodedPairs.from_lists(src, trg)
+    if cache:
+        pairs.save(where)
+    return pairs
 
 
 def make_batch(src_ids: list[list[int]], trg_ids: list[list[int]], index: list[int]) -> Batch:
@@ -474,28 +610,32 @@ def make_batch(src_ids: list[list[int]], trg_ids: list[list[int]], index: list[i
     return Batch(pad(src), torch.tensor([len(s) for s in src]), pad([trg_ids[i] for i in index]), list(index))
 
 
-def bucketed_batches(src_ids, trg_ids, max_tokens: int, shuffle: bool, seed: int = 0, epoch: int = 0):
-    """Batches of similar lengths, each with at most ``max_tokens`` padded tokens per side.
+def bucket(pairs: EncodedPairs, max_tokens: int, shuffle: bool, seed: int = 0, epoch: int = 0) -> list[list[int]]:
+    """Indices of length-bucketed batches, each with at most ``max_tokens`` padded tokens per side.
 
-    Sentences are sorted by length (ties broken at random when shuffling) and cut into
-    batches; the batch order is shuffled. The same ``seed`` and ``epoch`` give the same batches.
+    Sentences are sorted by length (ties broken at random when shuffling) and cut into batches; the
+    batch order is shuffled. The same ``seed`` and ``epoch`` give the same batches on every process.
     """
-    rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(src_ids)))
+    rng = np.random.default_rng(seed * 100_003 + epoch)
+    n = len(pairs)
+    tiebreak = rng.permutation(n) if shuffle else np.arange(n)
+    order = np.lexsort((tiebreak, pairs.trg_lens, pairs.src_lens))       # by source, then target length
+    longest = np.maximum(pairs.src_lens, pairs.trg_lens)[order]
+    batches, start, top = [], 0, 0
+    for k in range(n):
+        top_next = max(top, int(longest[k]))
+        if k > start and top_next * (k - start + 1) > max_tokens:
+            batches.append(order[start:k].tolist())
+            start, top_next = k, int(longest[k])
+        top = top_next
+    if start < n:
+        batches.append(order[start:].tolist())
     if shuffle:
-        rng.shuffle(order)
-    order.sort(key=lambda i: (len(src_ids[i]), len(trg_ids[i])))  # stable: shuffled ties
-    batches, current, longest = [], [], 0
-    for i in order:
-        longest_next = max(longest, len(src_ids[i]), len(trg_ids[i]))
-        if current and longest_next * (len(current) + 1) > max_tokens:
-            batches.append(current)
-            current, longest_next = [], max(len(src_ids[i]), len(trg_ids[i]))
-        current.append(i)
-        longest = longest_next
-    if current:
-        batches.append(current)
-    if shuffle:
-        rng.shuffle(batches)
-    for index in batches:
-        yield make_batch(src_ids, trg_ids, index)
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def bucketed_batches(pairs: EncodedPairs, max_tokens: int, shuffle: bool, seed: int = 0, epoch: int = 0):
+    """The batches of ``bucket``, made one at a time."""
+    for index in bucket(pairs, max_tokens, shuffle, seed, epoch):
+        yield pairs.batch(index)

@@ -2,6 +2,7 @@
 
     python -m seq2seq.evaluate checkpoints/transformer --beam 5 [--split test_2016_flickr] [--json]
     python -m seq2seq.evaluate hf://USER/NAME/transformer        # a model repository folder, via the Hub cache
+    python -m seq2seq.evaluate checkpoints/mine --files test.de test.en   # your own corpus (or one TSV file)
 
 The BLEU every table in this project quotes: ``tokenize="none"`` over lowercased spaCy tokens
 joined by single spaces (hypotheses after ``<unk>`` replacement; a subword model's detokenized output
@@ -19,7 +20,7 @@ import time
 import sacrebleu
 import torch
 
-from .data import DataNotFoundError, load_split
+from .data import CorpusError, DataNotFoundError, load_corpus, load_split
 
 
 def corpus_scores(hypotheses: list[list[str]], references: list[list[str]]) -> dict:
@@ -34,6 +35,11 @@ def corpus_scores(hypotheses: list[list[str]], references: list[list[str]]) -> d
 
 def sentence_bleu(hypothesis: list[str], reference: list[str]) -> float:
     return sacrebleu.sentence_bleu(" ".join(hypothesis), [" ".join(reference)], tokenize="none").score
+
+
+def sentence_chrf(hypothesis: list[str], reference: list[str]) -> float:
+    """chrF of one sentence, as corpus_scores' chrF reads token lists (sacreBLEU's defaults, chrF2)."""
+    return sacrebleu.sentence_chrf(" ".join(hypothesis), [" ".join(reference)]).score
 
 
 def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0, batch_size: int = 128) -> dict:
@@ -53,6 +59,8 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="checkpoint directory, or hf://USER/NAME[@REVISION][/MODEL]")
     parser.add_argument("--split", default="test_2016_flickr", help="reads SPLIT.{src}.gz and SPLIT.{trg}.gz")
+    parser.add_argument("--files", nargs="+", metavar="FILE",
+                        help="score on your own corpus instead: SRC_FILE TRG_FILE, or one TSV file (plain or .gz)")
     parser.add_argument("--beam", type=int, default=5, help="beam size (1 = greedy)")
     parser.add_argument("--length-penalty", type=float, default=1.0)
     parser.add_argument("--data-dir", help="Multi30k directory (default: $SEQ2SEQ_DATA_DIR, then data/multi30k)")
@@ -68,8 +76,9 @@ def main(argv=None) -> int:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
         translator = load_checkpoint(resolve_model(args.checkpoint), device)
-        split = load_split(args.split, translator.config["src_lang"], translator.config["trg_lang"], args.data_dir)
-    except (CheckpointError, DataNotFoundError) as e:
+        src, trg = translator.config["src_lang"], translator.config["trg_lang"]
+        split = load_corpus("test", args.files, src, trg) if args.files else load_split(args.split, src, trg, args.data_dir)
+    except (CheckpointError, DataNotFoundError, CorpusError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     scores = evaluate(translator, split.limit(args.limit), args.beam, args.length_penalty)
@@ -77,7 +86,7 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(scores))
     else:
-        print(f"{translator.arch} {args.split} beam={args.beam}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
+        print(f"{translator.arch} {split.name if args.files else args.split} beam={args.beam}: BLEU {scores['bleu']:.2f}  chrF {scores['chrf']:.2f}  "
               f"({scores['sentences']} sentences, {scores['seconds']:.1f}s)")
     return 0
 

@@ -64,25 +64,28 @@ def test_any_language_pair(data_dir, pair):
 
 def test_tokenization_is_cached(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_CACHE_DIR", str(tmp_path))
-    load_split("val", "de", "en", data_dir)
+    split = load_split("val", "de", "en", data_dir)
+    assert not list(tmp_path.iterdir())                 # tokens are made on first use
+    first = split.src_tokens, split.trg_tokens
     cached = sorted(p.name for p in tmp_path.iterdir())
     assert len(cached) == 2 and all(name.startswith("val.") for name in cached)
     import seq2seq.data as data
 
-    monkeypatch.setattr(data, "Tokenizer", None)  # a second load must not tokenize again
-    assert len(load_split("val", "de", "en", data_dir)) == lines(data_dir / "val.de.gz")
+    monkeypatch.setattr(data, "tokenizer", None)  # a second load must not tokenize again
+    again = load_split("val", "de", "en", data_dir)
+    assert (again.src_tokens, again.trg_tokens) == first and len(again) == lines(data_dir / "val.de.gz")
 
 
 def test_batches_are_length_bucketed_deterministic_and_complete(data_dir):
     split = load_split("train", "de", "en", data_dir)  # 400 pairs: 36 batches of <= 200 tokens
     src_vocab, trg_vocab = Vocab.build(split.src_tokens), Vocab.build(split.trg_tokens)
-    src, trg = encode_pairs(split, src_vocab, trg_vocab)
-    epoch0 = [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0)]
-    assert epoch0 == [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0)]
-    assert epoch0 != [b.index for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=1)]
+    pairs = encode_pairs(split, src_vocab, trg_vocab)
+    epoch0 = [b.index for b in bucketed_batches(pairs, 200, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 == [b.index for b in bucketed_batches(pairs, 200, shuffle=True, seed=1, epoch=0)]
+    assert epoch0 != [b.index for b in bucketed_batches(pairs, 200, shuffle=True, seed=1, epoch=1)]
     assert sorted(i for b in epoch0 for i in b) == list(range(len(split)))
     real = padded = 0
-    for b in bucketed_batches(src, trg, 200, shuffle=True, seed=1, epoch=0):
+    for b in bucketed_batches(pairs, 200, shuffle=True, seed=1, epoch=0):
         assert b.src.numel() <= 200 or len(b.index) == 1
         real += int((b.src != PAD_IDX).sum())
         padded += b.src.numel()

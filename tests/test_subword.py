@@ -82,9 +82,9 @@ def test_an_emoji_only_or_unknown_input_translates_without_unk(subword_checkpoin
 def test_training_pairs_are_encoded_through_sentencepiece(sp, data_dir):
     split = load_split("val", "de", "en", data_dir)
     vocab = Vocab.from_sentencepiece(sp)
-    src, trg = encode_pairs(split, vocab, vocab)
-    assert vocab.decode(src[0]) == sp(split.src_text[0])
-    assert vocab.decode(trg[0][1:-1]) == sp(split.trg_text[0])
+    pairs = encode_pairs(split, vocab, vocab)
+    assert vocab.decode(pairs.source(0)) == sp(split.src_text[0])
+    assert vocab.decode(pairs.target(0)[1:-1]) == sp(split.trg_text[0])
 
 
 # ---------------------------------------------------------------------------- merging pieces into words
@@ -113,3 +113,34 @@ def test_merge_map_sums_columns_and_averages_rows_by_hand():
     assert torch.allclose(merged, torch.tensor([[0.3, 0.7],
                                                 [(0.75 + 1.0) / 2, (0.25 + 0.0) / 2]]))
     assert torch.allclose(merged.sum(dim=1), torch.ones(2))   # rows stay distributions
+
+
+# ---------------------------------------------------------------------------- the app
+
+
+def test_the_app_shows_a_subword_model_over_pieces_and_over_words(subword_checkpoint, checkpoint_root, tmp_path):
+    import shutil
+
+    from seq2seq.explorer.figures import WORDS_NOTE
+    from seq2seq.explorer.service import ModelSet, card_figures, translate_all
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoint_root / "gru", root / "gru")            # a word model beside it
+    shutil.copytree(subword_checkpoint, root / "transformer")
+    models = ModelSet(root, device="cpu", references={})
+    assert not models.failures and models.translators["transformer"].subword
+    results, _, messages = translate_all(models, "Ein Mann mit einem orangefarbenen Hut.", ["gru", "transformer"],
+                                         max_len=12)
+    assert not messages
+    t = results["transformer"].translation
+    pieces = card_figures(models, results["transformer"], "cross", None, None, "pieces")
+    words = card_figures(models, results["transformer"], "cross", None, None, "words")
+    assert pieces.view.columns == t.src_tokens and pieces.view.rows == t.output_labels
+    assert words.view.columns == ["ein", "mann", "mit", "einem", "orangefarbenen", "hut."]
+    assert WORDS_NOTE in words.title and WORDS_NOTE not in pieces.title
+    # a word's column holds its pieces' mass: each row still sums to one
+    assert torch.allclose(words.shown.sum(dim=1), torch.ones(len(words.view.rows)), atol=1e-4)
+    assert len(words.view.rows) == len(merge_pieces(t.output_labels))
+    # the switch does nothing to a word model
+    gru = card_figures(models, results["gru"], "saliency", None, None, "words")
+    assert WORDS_NOTE not in gru.title

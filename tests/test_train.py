@@ -67,3 +67,49 @@ def test_missing_data_is_one_clear_message(tmp_path):
     result = run("train.py", "--arch", "gru", "--data-dir", str(tmp_path), check=False)
     assert result.returncode == 2
     assert "--data-dir" in result.stderr and "SEQ2SEQ_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    import gzip
+
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "wt", encoding="utf-8") as f:
+        f.writelines(line + "\n" for line in lines)
+    return path
+
+
+def test_any_corpus_trains_end_to_end_from_named_files_and_a_tsv(data_dir, tmp_path):
+    """French to German, from files of other names: plain text for training, a gzipped TSV for validation,
+    a plain TSV for the test; SentencePiece pieces."""
+    from seq2seq.data import read_lines
+
+    fr, de = (read_lines(data_dir / f"train.{lang}.gz") for lang in ("fr", "de"))
+    train_src = write_lines(tmp_path / "corpus.train.source", fr[:300])
+    train_trg = write_lines(tmp_path / "corpus.train.target", de[:300])
+    valid = write_lines(tmp_path / "dev.tsv.gz", [f"{a}\t{b}" for a, b in zip(fr[300:340], de[300:340])])
+    test = write_lines(tmp_path / "test.tsv", [f"{a}\t{b}" for a, b in zip(fr[340:380], de[340:380])])
+    out = tmp_path / "fr-de"
+    result = run("train.py", "--arch", "gru", "--src", "fr", "--trg", "de", "--train", str(train_src), str(train_trg),
+                 "--valid", str(valid), "--test", str(test), "--vocab", "sentencepiece", "--vocab-size", "600",
+                 "--epochs", "1", "--test-beam", "2", "--set", "emb_dim=16", "--set", "hidden_dim=24", "--out", str(out))
+    assert "300 training pairs" in result.stdout and "test greedy" in result.stdout
+    config = json.loads((out / "config.json").read_text())
+    assert (config["src_lang"], config["trg_lang"], config["tokenizer"]["type"]) == ("fr", "de", "sentencepiece")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["greedy"]["split"] == "test" and metrics["test"]["greedy"]["sentences"] == 40
+    [t] = load_checkpoint(out).translate(["Deux chiens jouent dans la neige."], max_len=6)
+    assert "<unk>" not in t.raw_tokens
+    scored = run("-m", "seq2seq.evaluate", str(out), "--files", str(test), "--beam", "1", "--json")
+    assert json.loads(scored.stdout)["bleu"] == metrics["test"]["greedy"]["bleu"]
+
+
+def test_a_corpus_that_is_not_parallel_is_one_clear_message(tmp_path):
+    src = write_lines(tmp_path / "a.txt", ["eins", "zwei"])
+    trg = write_lines(tmp_path / "b.txt", ["one"])
+    tsv = write_lines(tmp_path / "c.tsv", ["eins\tone", "zwei"])
+    for files in ([src, trg], [tsv]):
+        result = run("train.py", "--arch", "gru", "--train", *map(str, files), "--valid", str(tsv), check=False)
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert ("2 lines" in result.stderr) if len(files) == 2 else ("line 2" in result.stderr)
+    result = run("train.py", "--arch", "gru", "--train", str(src), str(trg), check=False)
+    assert result.returncode == 2 and "--valid" in result.stderr

@@ -28,6 +28,8 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ..data import merge_map, merge_pieces
+
 COLORSCALE = "Blues"
 # Signed attributions: magenta lowered the word's log-probability, white 0, green raised it (blue already
 # means attention weight, and purple-orange a difference of two maps).
@@ -57,6 +59,17 @@ class View:
         """[rows, columns]: one layer (None: the mean of the layers) and one head (None: the mean of the heads)."""
         w = self.weights.mean(dim=0) if layer is None else self.weights[layer]
         return w.mean(dim=0) if head is None else w[head]
+
+
+WORDS_NOTE = "words: a column sums its pieces, a row averages them"
+
+
+def words_view(view: View) -> View:
+    """A view over subword pieces as one over words (``merge_pieces``, ``merge_map``): a word's column is
+    the sum of its pieces' columns, its row the mean of its pieces' rows."""
+    rows, cols = merge_pieces(view.rows), merge_pieces(view.columns)
+    weights = merge_map(view.weights, [i for _, i in rows], [i for _, i in cols])
+    return View(view.kind, weights, [w for w, _ in rows], [w for w, _ in cols], view.row_name, view.column_name)
 
 
 def attention_view(translation, kind: str) -> View:

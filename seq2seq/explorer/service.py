@@ -28,7 +28,7 @@ from ..data import tokenizer
 from ..evaluate import sentence_bleu
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
-from .figures import View, attention_view, epochs_figure, heatmap, map_view, message_figure, overview, saliency_view
+from .figures import WORDS_NOTE, View, attention_view, words_view, epochs_figure, heatmap, map_view, message_figure, overview, saliency_view
 
 MEAN = -1                    # the head choice "mean of the heads"
 OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
@@ -194,7 +194,7 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
                 messages.append(f"{name} failed: {e}")
                 continue
             if reference is not None:
-                result.bleu = sentence_bleu(t.tokens, tokenizer(translator.config["trg_lang"])(reference))
+                result.bleu = sentence_bleu(translator.words(t), tokenizer(translator.config["trg_lang"])(reference))
             if t.truncated:
                 messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
             results[name] = result
@@ -255,10 +255,15 @@ class CardFigures:
     shown: torch.Tensor      # [rows, columns] the map drawn
 
 
-def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None, head: int | None) -> CardFigures:
+def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None, head: int | None,
+                 units: str = "pieces") -> CardFigures:
     """The default everywhere (None or MEAN, or a layer or head that does not exist) is the mean over all
-    layers and heads, the map the Inspect and Compare tabs show; the title names the choice."""
+    layers and heads, the map the Inspect and Compare tabs show; the title names the choice. ``units``:
+    a subword model's map over its pieces, as it reads them, or merged into words."""
     v = view(models, result, kind)
+    words = units == "words" and models.translators[result.name].subword
+    if words:
+        v = words_view(v)
     layer = None if layer is None or layer == MEAN or not 0 <= layer < v.layers else layer
     head = None if head is None or head == MEAN or not 0 <= head < v.heads else head
     if v.layers > 1 and v.heads > 1 and layer is None and head is None:
@@ -271,7 +276,7 @@ def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None,
         what = f"no attention, so {what}"
     if kind == "integrated_gradients":
         what = f"{what} ({N_STEPS} steps from a zero baseline)"
-    title = " · ".join([what, *where])
+    title = " · ".join([what, *where, *([WORDS_NOTE] if words else [])])
     return CardFigures(v, MEAN if layer is None else layer, MEAN if head is None else head, title,
                        heatmap(v, layer, head, f"{result.name}: {title}"), overview_label(v), v.select(layer, head))
 
