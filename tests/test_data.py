@@ -111,3 +111,24 @@ def test_the_shipped_slice_is_the_first_lines_of_the_full_set(full_data_dir):
         for lang in LANGUAGES:
             if (full_data_dir / f"{split}.{lang}.gz").is_file():
                 assert read_lines(SLICE_DIR / f"{split}.{lang}.gz") == read_lines(full_data_dir / f"{split}.{lang}.gz")[:n]
+
+
+def test_a_corpus_is_two_files_or_one_tsv_plain_or_gzipped(tmp_path):
+    import gzip
+
+    from seq2seq.data import CorpusError, load_corpus, read_parallel
+
+    (tmp_path / "a.de").write_text("Ein Hund.\nZwei Katzen.\n", encoding="utf-8")
+    with gzip.open(tmp_path / "a.en.gz", "wt", encoding="utf-8") as f:
+        f.write("A dog.\nTwo cats.\n")
+    (tmp_path / "a.tsv").write_text("Ein Hund.\tA dog.\nZwei Katzen.\tTwo cats.\textra column\n", encoding="utf-8")
+    pair = (["Ein Hund.", "Zwei Katzen."], ["A dog.", "Two cats."])
+    assert read_parallel([tmp_path / "a.de", tmp_path / "a.en.gz"]) == pair
+    assert read_parallel([tmp_path / "a.tsv"]) == pair
+    split = load_corpus("dev", [tmp_path / "a.tsv"], "de", "en")
+    assert split.trg_tokens == [["a", "dog", "."], ["two", "cats", "."]] and split.name == "dev"
+    (tmp_path / "bad.tsv").write_text("Ein Hund.\tA dog.\nZwei Katzen.\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="line 2"):
+        read_parallel([tmp_path / "bad.tsv"])
+    with pytest.raises(DataNotFoundError):
+        read_parallel([tmp_path / "missing.tsv"])

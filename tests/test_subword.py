@@ -10,7 +10,7 @@ import torch
 
 from seq2seq import build_model, save_checkpoint
 from seq2seq.checkpoint import CheckpointError, load_model
-from seq2seq.data import (SPECIALS, UNK_IDX, SubwordTokenizer, Vocab, encode_pairs, load_split, merge_map,
+from seq2seq.data import (SPECIALS, UNK_IDX, tokenizer, SubwordTokenizer, Vocab, encode_pairs, load_split, merge_map,
                           merge_pieces, train_sentencepiece)
 from seq2seq.translator import load_checkpoint
 
@@ -77,6 +77,8 @@ def test_an_emoji_only_or_unknown_input_translates_without_unk(subword_checkpoin
         [t] = translator.translate([text], max_len=8)
         assert "<unk>" not in t.raw_tokens and t.tokens == t.raw_tokens          # nothing to replace
         assert t.text == translator.trg_tokenizer.detokenize(t.tokens)
+        # the project's metric reads spaCy's words of the text, as for every model, never the pieces
+        assert translator.words(t) == tokenizer("en")(t.text)
 
 
 def test_training_pairs_are_encoded_through_sentencepiece(sp, data_dir):
