@@ -88,3 +88,27 @@ def test_no_autocast_switch_parses():
 
     assert train.parse_args(["--arch", "transformer"]).autocast is True         # default: bf16 autocast on CUDA
     assert train.parse_args(["--arch", "transformer", "--no-autocast"]).autocast is False
+
+
+@pytest.mark.cuda
+@cuda
+@pytest.mark.parametrize("vocab", ["word", "sentencepiece"])
+def test_data_parallel_training_on_the_gpu_with_nccl(vocab, data_dir, tmp_path):
+    """torchrun with one process per GPU (one suffices for NCCL), bf16 autocast, writes a checkpoint that loads."""
+    import os
+    import subprocess
+    import sys
+
+    n = max(1, min(2, torch.cuda.device_count()))
+    out = tmp_path / "gru"
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}", "train.py",
+         "--arch", "gru", "--data-dir", str(data_dir), "--limit", "200", "--val-limit", "20", "--epochs", "1",
+         "--test-beam", "0", "--vocab", vocab, "--vocab-size", "600", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "SEQ2SEQ_CACHE_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"on cuda:0 x {n} processes" in result.stdout or (n == 1 and "on cuda:0;" in result.stdout)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert math.isfinite(metrics["history"][0]["train_loss"])
+    [t] = load_checkpoint(out, "cuda").translate(["Zwei Hunde spielen im Schnee."])
+    assert t.tokens is not None
