@@ -138,11 +138,15 @@ def test_the_app_shows_a_subword_model_over_pieces_and_over_words(subword_checkp
     pieces = card_figures(models, results["transformer"], "cross", None, None, "pieces")
     words = card_figures(models, results["transformer"], "cross", None, None, "words")
     assert pieces.view.columns == t.src_tokens and pieces.view.rows == t.output_labels
-    assert words.view.columns == ["ein", "mann", "mit", "einem", "orangefarbenen", "hut."]
+    assert words.view.columns == ["ein", "mann", "mit", "einem", "orangefarbenen", "hut", "."]   # spaCy's words
     assert WORDS_NOTE in words.title and WORDS_NOTE not in pieces.title
     # a word's column holds its pieces' mass: each row still sums to one
     assert torch.allclose(words.shown.sum(dim=1), torch.ones(len(words.view.rows)), atol=1e-4)
-    assert len(words.view.rows) == len(merge_pieces(t.output_labels))
+    translator = models.translators["transformer"]
+    assert words.view.rows == [w for w, _ in merge_pieces(t.output_labels, translator.words(t))]
+    for kind in ("encoder_self", "decoder_self"):
+        self_words = card_figures(models, results["transformer"], kind, None, None, "words")
+        assert torch.allclose(self_words.shown.sum(dim=1), torch.ones(len(self_words.view.rows)), atol=1e-4)
     # the switch does nothing to a word model
     gru = card_figures(models, results["gru"], "saliency", None, None, "words")
     assert WORDS_NOTE not in gru.title

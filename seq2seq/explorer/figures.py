@@ -64,10 +64,11 @@ class View:
 WORDS_NOTE = "words: a column sums its pieces, a row averages them"
 
 
-def words_view(view: View) -> View:
+def words_view(view: View, row_words: list[str] | None = None, column_words: list[str] | None = None) -> View:
     """A view over subword pieces as one over words (``merge_pieces``, ``merge_map``): a word's column is
-    the sum of its pieces' columns, its row the mean of its pieces' rows."""
-    rows, cols = merge_pieces(view.rows), merge_pieces(view.columns)
+    the sum of its pieces' columns, its row the mean of its pieces' rows. The words of each axis (e.g. spaCy's
+    tokens, the unit of BLEU and of the word models' maps) default to the pieces' own word boundaries."""
+    rows, cols = merge_pieces(view.rows, row_words), merge_pieces(view.columns, column_words)
     weights = merge_map(view.weights, [i for _, i in rows], [i for _, i in cols])
     return View(view.kind, weights, [w for w, _ in rows], [w for w, _ in cols], view.row_name, view.column_name)
 

@@ -261,9 +261,13 @@ def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None,
     layers and heads, the map the Inspect and Compare tabs show; the title names the choice. ``units``:
     a subword model's map over its pieces, as it reads them, or merged into words."""
     v = view(models, result, kind)
-    words = units == "words" and models.translators[result.name].subword
-    if words:
-        v = words_view(v)
+    translator = models.translators[result.name]
+    words = units == "words" and translator.subword
+    if words:   # onto spaCy's words, as the word models read them
+        t = result.translation
+        src = tokenizer(translator.config["src_lang"])(t.source)
+        out = translator.words(t)
+        v = words_view(v, *{"encoder_self": (src, src), "decoder_self": (out, out)}.get(kind, (out, src)))
     layer = None if layer is None or layer == MEAN or not 0 <= layer < v.layers else layer
     head = None if head is None or head == MEAN or not 0 <= head < v.heads else head
     if v.layers > 1 and v.heads > 1 and layer is None and head is None:
