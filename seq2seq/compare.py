@@ -104,15 +104,15 @@ def report(sig: dict) -> str:
         b, c = m["bleu"], m["chrf"]
         lines.append(f"{name:<14} {b['score']:7.2f} {b['mean'] - b['ci']:7.2f}-{b['mean'] + b['ci']:<7.2f} "
                      f"{c['score']:7.2f} {c['mean'] - c['ci']:7.2f}-{c['mean'] + c['ci']:<7.2f}")
-    lines += ["", f"{'A − B':<28} {'ΔBLEU':>7} {'p bs':>7} {'p ar':>7}   {'ΔchrF':>7} {'p bs':>7} {'p ar':>7}",
-              ]
+    lines += ["", f"{'A − B':<28} {'ΔBLEU':>7} {'p bs':>7} {'p ar':>7}   {'ΔchrF':>7} {'p bs':>7} {'p ar':>7}  "
+              f"{'sentences differing':>19}"]
     for p in sig["pairs"]:
         cells = []
         for m in ("bleu", "chrf"):
             e = p[m]
             star = "*" if significant(p, m, sig.get("alpha", ALPHA)) else " "
             cells.append(f"{e['delta']:+7.2f} {e['p_bootstrap']:7.4f} {e['p_ar']:7.4f} {star}")
-        lines.append(f"{p['a'] + ' − ' + p['b']:<28} " + "  ".join(cells))
+        lines.append(f"{p['a'] + ' − ' + p['b']:<28} " + "  ".join(cells) + f" {p.get('differing', ''):>19}")
     lines += ["", f"* p < {sig.get('alpha', ALPHA)} by both tests"]
     return "\n".join(lines)
 

@@ -40,7 +40,8 @@ from ..results import CARD_COLUMNS, markdown, result_rows
 from ..models import ARCHITECTURES
 
 HF_SCHEME = "hf://"
-CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json")  # what a model directory ships; never resume/
+CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
+SPACE_CHECKPOINT_FILES = ("checkpoints/significance.json",)   # the models' pairwise tests (python -m seq2seq.compare)
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png", "docs/family.png")  # the README shows the screenshot
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
@@ -75,7 +76,7 @@ def is_space_file(path: str) -> bool:
     """The allow-list of the Space: app.py, requirements.txt, README.md and its screenshot, the package (code and
 the page's assets), the checkpoints and the attention family's (checkpoints/family/NAME)."""
     parts = PurePosixPath(path).parts
-    if path in SPACE_TOP_FILES:
+    if path in SPACE_TOP_FILES or path in SPACE_CHECKPOINT_FILES:
         return True
     if parts[0] == "seq2seq":   # the package: its code, and the page's text, style and script (seq2seq/explorer)
         assets = parts[:2] == ("seq2seq", "explorer") and path.endswith((".md", ".css", ".html"))
@@ -97,7 +98,7 @@ def git_tracked(root: Path) -> list[str] | None:
 
 def candidate_files(root: Path) -> list[str]:
     """Without git: every file the allow-list could match, found on disk."""
-    paths = [p for p in SPACE_TOP_FILES if (root / p).is_file()]
+    paths = [p for p in (*SPACE_TOP_FILES, *SPACE_CHECKPOINT_FILES) if (root / p).is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("seq2seq/**/*")) if p.is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted([*root.glob("checkpoints/*/*"), *root.glob("checkpoints/family/*/*")])]
     return paths
