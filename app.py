@@ -27,6 +27,8 @@ from seq2seq.analysis.inspection import KIND_NAMES, kind_name
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
+from seq2seq.explorer.comparison import TestComparison
+from seq2seq.explorer.comparison_ui import differences_panel, leaderboard_sections
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced
@@ -105,6 +107,7 @@ class UI:
         self.cards: dict[str, Card] = {}
         self.opening = None
         self.inspector = Inspector(models)
+        self.comparison = TestComparison.load(models)   # the models on the whole test set, from seq2seq.compare's files
 
     def layout(self):
         m = self.models
@@ -123,6 +126,7 @@ class UI:
                 self.inspector.inspect_tab()
             with gr.Tab("Compare", elem_id="compare-tab") as tab:
                 self.inspector.compare_tab()
+                self.differences = differences_panel(self.comparison, self.inspector)
             # a tab opens on its first example, computed when first shown, not on three empty frames
             tab.select(self.inspector.on_compare_opened, self.inspector.c_opened_inputs, self.inspector.c_outputs,
                        api_visibility="private", concurrency_id="models")
@@ -140,6 +144,7 @@ class UI:
             gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, pinned_columns=1, elem_id="leaderboard")
             gr.Markdown(SECTIONS["trust"])
             gr.Dataframe(frame(rows, TRUST_COLUMNS), interactive=False, pinned_columns=1, elem_id="trust")
+            leaderboard_sections(self.comparison)
         with gr.Tab("About"):
             gr.Markdown(ABOUT, latex_delimiters=LATEX)
 
