@@ -299,6 +299,56 @@ def _fold(c: str) -> str:
     return unicodedata.normalize("NFKC", c).casefold()
 
 
+def piece_word_index(pieces: list[str], words: list[str]) -> list[int | None]:
+    """The index of the word each piece falls in (by its first character), None for specials and for
+    pieces that match no word's characters. Characters are compared case-folded and NFKC-normalised,
+    spaces ignored; the later bytes of a character spelled in bytes go with its first, a bare "▁" with
+    the piece after it."""
+    import difflib
+
+    chars = _piece_chars(pieces)
+    word_chars = [(_fold(c), w) for w, word in enumerate(words) for ch in word if not ch.isspace() for c in ch]
+    a = "".join(_fold(c) for c, _ in chars)
+    b = "".join(c for c, _ in word_chars)
+    # Character offsets of the folded piece text (folding can change a character's length, e.g. "ß" stays,
+    # "ﬁ" becomes "fi"): expand the owners alongside.
+    a_owner = [i for c, i in chars for _ in _fold(c)]
+    b_owner = [w for c, w in word_chars for _ in c]
+    piece_word: dict[int, int] = {}
+    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for k in range(block.size):
+            piece_word.setdefault(a_owner[block.a + k], b_owner[block.b + k])
+    spelled = {i for _, i in chars}
+    for i in range(1, len(pieces)):                 # the later bytes of a character belong with its first
+        if i not in spelled and _BYTE_PIECE.fullmatch(pieces[i]) and i - 1 in piece_word:
+            piece_word[i] = piece_word[i - 1]
+    for i in reversed(range(len(pieces) - 1)):      # a bare "▁" belongs to the word after it
+        if i not in piece_word and pieces[i] not in SPECIALS and i + 1 in piece_word:
+            piece_word[i] = piece_word[i + 1]
+    return [None if p in SPECIALS else piece_word.get(i) for i, p in enumerate(pieces)]
+
+
+def onto_words(weights: torch.Tensor, rows: list[int | None] | None, n_rows: int, cols: list[int | None] | None,
+               n_cols: int) -> torch.Tensor:
+    """A [..., pieces, pieces] map over exactly the given words (``piece_word_index`` of each axis): a word's
+    column is the sum of its pieces' columns, its row the mean of its pieces' rows; a word with no piece of
+    its own, zero. Pieces of no word (None) are left out. ``rows``/``cols`` None keep that axis."""
+    if cols is not None:
+        out = weights.new_zeros(*weights.shape[:-1], n_cols)
+        for p, w in enumerate(cols):
+            if w is not None:
+                out[..., w] += weights[..., p]
+        weights = out
+    if rows is not None:
+        out, count = weights.new_zeros(*weights.shape[:-2], n_rows, weights.shape[-1]), [0] * n_rows
+        for p, w in enumerate(rows):
+            if w is not None:
+                out[..., w, :] += weights[..., p, :]
+                count[w] += 1
+        weights = out / torch.tensor([max(c, 1) for c in count], dtype=out.dtype, device=out.device)[:, None]
+    return weights
+
+
 def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tuple[str, list[int]]]:
     """Group subword pieces into words: ``[(label, [piece indices]), ...]`` in order, every piece in
     exactly one group, each group a run of consecutive pieces.
@@ -321,27 +371,8 @@ def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tupl
         return [(piece if len(idx) == 1 and pieces[idx[0]] in SPECIALS
                  else "".join(c for c, i in chars if i in idx) or pieces[idx[0]], idx) for piece, idx in groups]
 
-    import difflib
-
+    piece_word = dict(enumerate(piece_word_index(pieces, words)))
     chars = _piece_chars(pieces)
-    word_chars = [(_fold(c), w) for w, word in enumerate(words) for ch in word if not ch.isspace() for c in ch]
-    a = "".join(_fold(c) for c, _ in chars)
-    b = "".join(c for c, _ in word_chars)
-    # Character offsets of the folded piece text (folding can change a character's length, e.g. "ß" stays,
-    # "ﬁ" becomes "fi"): expand the owners alongside.
-    a_owner = [i for c, i in chars for _ in _fold(c)]
-    b_owner = [w for c, w in word_chars for _ in c]
-    piece_word: dict[int, int] = {}
-    for block in difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-        for k in range(block.size):
-            piece_word.setdefault(a_owner[block.a + k], b_owner[block.b + k])
-    spelled = {i for _, i in chars}
-    for i in range(1, len(pieces)):                 # the later bytes of a character belong with its first
-        if i not in spelled and _BYTE_PIECE.fullmatch(pieces[i]) and i - 1 in piece_word:
-            piece_word[i] = piece_word[i - 1]
-    for i in reversed(range(len(pieces) - 1)):      # a bare "▁" belongs to the word after it
-        if i not in piece_word and pieces[i] not in SPECIALS and i + 1 in piece_word:
-            piece_word[i] = piece_word[i + 1]
     groups = []   # (word indices, piece indices)
     for i, piece in enumerate(pieces):
         if piece in SPECIALS:

@@ -132,6 +132,13 @@ class Translator:
             return translation.tokens
         return tokenizer(self.config["trg_lang"], True)(translation.text)
 
+    def target_ids(self, words: list[str]) -> list[int]:
+        """Ids of an output given as the metric's words (a reference): a word model's tokens, or the pieces a
+        subword model writes for their text."""
+        if not self.subword:
+            return self.trg_vocab.encode(words)
+        return self.trg_vocab.encode(self.trg_tokenizer(detokenize(words)))
+
     def score(self, text: str, output_tokens: list[str]) -> Translation:
         """Teacher-forced decoding of a given output (e.g. the reference): its log-probability and attention."""
         src_tokens, truncated = self.tokenize(text)

@@ -150,3 +150,42 @@ def test_the_app_shows_a_subword_model_over_pieces_and_over_words(subword_checkp
     # the switch does nothing to a word model
     gru = card_figures(models, results["gru"], "saliency", None, None, "words")
     assert WORDS_NOTE not in gru.title
+
+
+def test_piece_word_index_and_onto_words_by_hand():
+    from seq2seq.data import onto_words, piece_word_index
+
+    pieces = ["▁ein", "▁orange", "farb", "enen", "▁hu", "t.", "<eos>"]
+    words = ["ein", "orangefarbenen", "hut", "."]
+    assert piece_word_index(pieces, words) == [0, 1, 1, 1, 2, 2, None]   # "t." starts in "hut"; "." has none
+    weights = torch.tensor([[0.5, 0.5, 0.0],
+                            [0.0, 0.2, 0.8],
+                            [1.0, 0.0, 0.0]])
+    # rows: pieces of 2 words (piece 2 belongs to none); columns: pieces of 3 words, the middle word has none
+    merged = onto_words(weights, [1, 1, None], 2, [0, 2, 2], 3)
+    assert torch.allclose(merged, torch.tensor([[0.0, 0.0, 0.0],
+                                                [0.25, 0.0, 0.75]]))
+
+
+def test_references_and_typed_outputs_become_pieces(subword_checkpoint):
+    from seq2seq.analysis.inspection import target_tokens
+
+    translator = load_checkpoint(subword_checkpoint)
+    ids = translator.target_ids(["a", "man", "in", "an", "orange", "hat", "."])
+    assert UNK_IDX not in ids and translator.trg_vocab.decode(ids) == translator.trg_tokenizer("A man in an orange hat.")
+    assert target_tokens(translator, "two dogs <eos>") == [*translator.trg_tokenizer("two dogs"), "<eos>"]
+
+
+def test_aer_of_a_subword_model_is_computed_on_words(subword_checkpoint, monkeypatch):
+    from seq2seq.analysis import alignment
+
+    translator = load_checkpoint(subword_checkpoint)
+    shapes = []
+    real = alignment.hard_alignment
+    monkeypatch.setattr(alignment, "hard_alignment", lambda w, n, shifted=False: shapes.append((tuple(w.shape), n))
+                        or real(w, n, shifted))
+    src, ref = "Ein Mann mit einem orangefarbenen Hut.", ["a", "man", "in", "an", "orange", "hat", "."]
+    result = alignment.corpus_alignment_error(translator, [src], [ref], [{(0, 0), (1, 1), (5, 5)}], kinds=("alignment",))
+    # one row per reference word and one for <eos>, one column per source word (7 spaCy tokens)
+    assert set(shapes) == {((8, 7), 7)}
+    assert 0.0 <= result["alignment"]["argmax"] <= 1.0

@@ -206,7 +206,7 @@ def corpus_scores(translator, src_texts: list[str], references: list[list[str]] 
         pairs = [(translator.src_vocab.encode(t.src_tokens),
                   translator.trg_vocab.encode(t.raw_tokens) + ([EOS_IDX] if t.finished else [])) for t in outputs]
     else:
-        pairs = [(translator.src_vocab.encode(translator.tokenize(s)[0]), translator.trg_vocab.encode(r) + [EOS_IDX])
+        pairs = [(translator.src_vocab.encode(translator.tokenize(s)[0]), translator.target_ids(r) + [EOS_IDX])
                  for s, r in zip(src_texts, references)]
     seconds["translate"] += time.perf_counter() - start
     total = Scores()

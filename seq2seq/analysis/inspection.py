@@ -114,7 +114,8 @@ def target_tokens(translator: Translator, text: str) -> list[str]:
     """Tokens of a text in the output language, as the model's training data was tokenized;
     "<unk>" and "<eos>" stay whole, so an output the model wrote can be typed back."""
     lowercase = translator.config.get("tokenizer", {}).get("lowercase", True)
-    tokenize = tokenizer(translator.config["trg_lang"], lowercase)
+    # a subword model's pieces (its SentencePiece model), else spaCy's words
+    tokenize = translator.trg_vocab.tokenizer or tokenizer(translator.config["trg_lang"], lowercase)
     pieces = SPECIAL_WORDS.split(text)                       # text, special, text, special, ...
     return [t for i, piece in enumerate(pieces) for t in ([piece] if i % 2 else tokenize(piece) if piece.strip() else [])]
 

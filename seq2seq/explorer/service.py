@@ -381,6 +381,9 @@ class Inspection:
         if not 0 <= step < len(labels):
             raise RequestError("Choose an output word.")
         words = output_tokens(translator, foil or "")
+        if len(words) > 1 and translator.subword and len((foil or "").split()) == 1:
+            raise RequestError(f"{self.name} writes “{foil.strip()}” in {len(words)} pieces ({' '.join(words)}); "
+                               "a contrast is with one piece: try a shorter word.")
         if len(words) != 1:
             raise RequestError("Type one English word to contrast with.")
         word = words[0]
