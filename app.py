@@ -93,10 +93,11 @@ class Card:
     overview_box: gr.Accordion
     overview: gr.Plot
     map_stats: gr.Markdown
+    units: gr.Radio           # a subword model's map over pieces or words
 
     def outputs(self) -> list:
         return [self.column, self.text, self.stats, self.kind, self.layer, self.head, self.plot, self.overview_box,
-                self.overview, self.map_stats]
+                self.overview, self.map_stats, self.units]
 
 
 class UI:
@@ -223,16 +224,19 @@ class UI:
                                    visible=len(choices) > 1, min_width=160, elem_id=f"map-{name}")
                 layer = gr.Dropdown([], label="Layer", visible=False, scale=1, min_width=80)
                 head = gr.Dropdown([], label="Head", visible=False, scale=1, min_width=80)
+            # a subword model reads pieces; the switch shows its map over words (to compare with word models)
+            units = gr.Radio(["pieces", "words"], value="pieces", label="Units", visible=t.subword,
+                             elem_id=f"units-{name}")
             plot = gr.Plot(show_label=False, elem_classes=["heatmap"])
             map_stats = gr.Markdown(elem_classes=["map-stats"])
             # drawn only when opened (the Transformer's 24 panels were half of the page's drawing time)
             with gr.Accordion("Every layer and head", open=False, visible=False, elem_id=f"overview-{name}",
                               elem_classes=["overview-box"]) as box:
                 small = gr.Plot(show_label=False, elem_classes=["overview"])
-        card = Card(column, text, stats, kind, layer, head, plot, box, small, map_stats)
-        for control in (kind, layer, head):
-            control.input(lambda results, k, l, h, name=name: self.on_view(name, results, k, l, h),
-                          [self.state, kind, layer, head], [layer, head, plot, box, small, map_stats],
+        card = Card(column, text, stats, kind, layer, head, plot, box, small, map_stats, units)
+        for control in (kind, layer, head, units):
+            control.input(lambda results, k, l, h, u, name=name: self.on_view(name, results, k, l, h, u),
+                          [self.state, kind, layer, head, units], [layer, head, plot, box, small, map_stats],
                           api_visibility="private")
         box.expand(lambda results, k, name=name: self.on_overview(name, results, k), [self.state, kind], [small],
                    api_visibility="private", concurrency_id="models")
@@ -267,7 +271,8 @@ class UI:
                 choices = self.models.kinds(name)
                 out.update({card.text: results[name].translation.text or "(empty)",
                             card.stats: result_line(results[name]),
-                            card.kind: gr.Dropdown([(KIND_NAMES[k], k) for k in choices], value=choices[0])})
+                            card.kind: gr.Dropdown([(KIND_NAMES[k], k) for k in choices], value=choices[0]),
+                            card.units: "pieces"})
                 views = self.on_view(name, results, choices[0], None, MEAN)
                 out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
                                views))
@@ -281,15 +286,16 @@ class UI:
         return api.download_file(api.results_json(self.models, shown["text"], results, shown["reference"],
                                                   shown["messages"]), "translations")
 
-    def on_view(self, name: str, results: dict, kind: str, layer, head):
-        """Redraw one card for a choice of map, layer and head (and the statistics of the map shown)."""
+    def on_view(self, name: str, results: dict, kind: str, layer, head, units: str = "pieces"):
+        """Redraw one card for a choice of map, layer and head, over pieces or words (and the statistics of
+        the map shown)."""
         closed = gr.Accordion(visible=False, open=False)
         if name not in (results or {}):
             return gr.Dropdown(visible=False), gr.Dropdown(visible=False), None, closed, None, ""
         result = results[name]
         try:
             f = card_figures(self.models, result, kind, None if layer is None else int(layer),
-                             MEAN if head is None else int(head))
+                             MEAN if head is None else int(head), units)
         except (SaliencyTooLong, AttributionTooLong) as e:
             return gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(str(e)), closed, None, ""
         v = f.view
@@ -299,7 +305,8 @@ class UI:
                             visible=v.heads > 1)
         if kind in ATTRIBUTIONS:
             attention = result_map(self.models, result)[1] if self.models.translators[name].has_attention else None
-            stats = attribution_markdown(kind, result_attribution(self.models, result, kind), v.rows, attention)
+            stats = attribution_markdown(kind, result_attribution(self.models, result, kind), result.translation.output_labels,
+                                         attention)   # the attribution's own rows: the pieces
         else:
             stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
                                        self_attention=kind.endswith("_self"))

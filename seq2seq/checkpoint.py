@@ -30,6 +30,7 @@ from .models import ARCHITECTURES, Seq2Seq, build_model, model_hparams
 FORMAT = "seq2seq-checkpoint"
 VERSION = 1
 FILES = ("config.json", "model.safetensors", "src_vocab.json", "trg_vocab.json")
+TOKENIZER_FILES = ("src_spm.model", "trg_spm.model")   # a subword checkpoint's SentencePiece models
 
 
 class CheckpointError(ValueError):

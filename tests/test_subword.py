@@ -189,3 +189,18 @@ def test_aer_of_a_subword_model_is_computed_on_words(subword_checkpoint, monkeyp
     # one row per reference word and one for <eos>, one column per source word (7 spaCy tokens)
     assert set(shapes) == {((8, 7), 7)}
     assert 0.0 <= result["alignment"]["argmax"] <= 1.0
+
+
+def test_the_hub_uploads_a_subword_checkpoints_tokenizer(subword_checkpoint, tmp_path):
+    import shutil
+
+    from seq2seq.tools import hub
+
+    files = hub.model_repo_files(subword_checkpoint)
+    assert {"transformer/src_spm.model", "transformer/trg_spm.model"} <= files.keys()
+    assert hub.is_space_file("checkpoints/transformer/src_spm.model")
+    broken = tmp_path / "transformer"
+    shutil.copytree(subword_checkpoint, broken)
+    (broken / "src_spm.model").unlink()
+    with pytest.raises(hub.HubError, match="src_spm.model missing"):
+        hub.model_repo_files(broken)

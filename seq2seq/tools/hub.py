@@ -35,12 +35,12 @@ from huggingface_hub import get_token, metadata_load, snapshot_download
 from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError,
                                     RepositoryNotFoundError, RevisionNotFoundError)
 
-from ..checkpoint import FILES, CheckpointError, find_checkpoints, read_json
+from ..checkpoint import FILES, TOKENIZER_FILES, CheckpointError, find_checkpoints, read_json
 from ..results import CARD_COLUMNS, markdown, result_rows
 from ..models import ARCHITECTURES
 
 HF_SCHEME = "hf://"
-CHECKPOINT_FILES = (*FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
+CHECKPOINT_FILES = (*FILES, *TOKENIZER_FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
 SPACE_CHECKPOINT_FILES = ("checkpoints/significance.json",)   # the models' pairwise tests (python -m seq2seq.compare)
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png", "docs/family.png")  # the README shows the screenshot
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
@@ -65,7 +65,8 @@ def model_repo_files(checkpoints) -> dict[str, Path]:
     files = {}
     for model in models:
         name = model.resolve().name
-        missing = [f for f in FILES if not (model / f).is_file()]
+        subword = read_json(model / "config.json").get("tokenizer", {}).get("type") == "sentencepiece"
+        missing = [f for f in (*FILES, *(TOKENIZER_FILES if subword else ())) if not (model / f).is_file()]
         if missing:
             raise HubError(f"{model} is incomplete: {', '.join(missing)} missing")
         files.update({f"{name}/{f}": model / f for f in CHECKPOINT_FILES if (model / f).is_file()})
