@@ -14,6 +14,7 @@ from .figures import DIVERGING, _title, escape, message_figure
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
 METRIC_NAMES = {"bleu": "BLEU", "chrf": "chrF"}
 NOT_SIGNIFICANT = "#e3e3e3"
+SATURATION = 5.0          # points of BLEU or chrF at which the significance matrix's colours are darkest
 
 
 def model_colors(names: list[str]) -> dict[str, str]:
@@ -76,7 +77,8 @@ def significance_matrix(pairs: list[list], names: list[str], metric: str = "bleu
         cell[(a, b)] = (delta, p_bs, p_ar, sig)
         cell[(b, a)] = (-delta, p_bs, p_ar, sig)
     names = [n for n in names if any(n in k for k in cell)]
-    top = max((abs(v[0]) for v in cell.values()), default=1.0) or 1.0
+    # the colour saturates at ±5 points, so a significant difference of one or two points is not drawn near-white
+    top = min(max((abs(v[0]) for v in cell.values()), default=1.0), SATURATION) or 1.0
     z, text, hover, grey = [], [], [], []
     for a in names:
         zr, tr, hr, gr_ = [], [], [], []
@@ -100,7 +102,7 @@ def significance_matrix(pairs: list[list], names: list[str], metric: str = "bleu
     fig.update_yaxes(autorange="reversed", tickfont=dict(size=11))
     fig.update_xaxes(side="top", tickfont=dict(size=11))      # Plotly slants the names where cells are narrow
     notes = (f"cell: row A − column B in {METRIC_NAMES[metric]}; coloured where p < {alpha} by both tests (purple: "
-             "the row's model better, orange: the column's), grey n.s. where not",)
+             f"the row's model better, orange: the column's; darkest from ±{SATURATION:g}), grey n.s. where not",)
     fig = _layout(fig, title, notes, 40 * len(names) + 40, bottom=10)
     # room above the cells for the columns' names, slanted where cells are narrow (a phone's are 40 px)
     fig.update_layout(margin=dict(t=fig.layout.margin.t + 56), height=fig.layout.height + 56)

@@ -128,7 +128,7 @@ class DifferencesPanel:
         frame, _, line = c.differences(i.c_a.value, i.c_b.value)
         self.status = gr.Markdown(line, elem_id="differences-status")
         self.table = gr.Dataframe(frame, interactive=False, wrap=True, max_height=520, pinned_columns=1,
-                                  column_widths=["56px", "64px", "56px", "56px", "250px", "250px", "250px", "250px"],
+                                  column_widths=["56px", "64px", "56px", "56px", "236px", "236px", "236px", "236px"],
                                   elem_id="differences")
         inputs = [i.c_a, i.c_b, self.metric, self.order, self.shortest, self.longest, self.rarest]
         for control in (i.c_a, i.c_b, self.metric, self.order, self.rarest):
