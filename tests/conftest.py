@@ -99,6 +99,24 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def sp(data_dir):
+    """A SentencePiece model (joint BPE, 500 pieces) trained on the shipped slice's training pairs."""
+    from seq2seq.data import load_split, train_sentencepiece
+
+    split = load_split("train", "de", "en", data_dir)
+    return train_sentencepiece([*split.src_text, *split.trg_text], vocab_size=500)
+
+
+@pytest.fixture(scope="session")
+def subword_checkpoint(sp, tmp_path_factory):
+    """A random-weight tiny Transformer with that subword vocabulary, written by save_checkpoint."""
+    vocab = Vocab.from_sentencepiece(sp)
+    torch.manual_seed(0)
+    model = build_model("transformer", len(vocab), len(vocab), **TINY["transformer"]).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "transformer", model, vocab, vocab, "de", "en")
+
+
 @contextlib.contextmanager
 def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
     """``python app.py --checkpoints DIR --port FREE`` as a subprocess (``seq2seq.tools.browser_bench.serve``),

@@ -17,20 +17,6 @@ from seq2seq.translator import load_checkpoint
 from conftest import TINY
 
 
-@pytest.fixture(scope="module")
-def sp(data_dir) -> SubwordTokenizer:
-    split = load_split("train", "de", "en", data_dir)
-    return train_sentencepiece([*split.src_text, *split.trg_text], vocab_size=500)
-
-
-@pytest.fixture(scope="module")
-def subword_checkpoint(sp, tmp_path_factory):
-    vocab = Vocab.from_sentencepiece(sp)
-    torch.manual_seed(0)
-    model = build_model("transformer", len(vocab), len(vocab), **TINY["transformer"]).eval()
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "transformer", model, vocab, vocab, "de", "en")
-
-
 def test_the_vocabulary_is_the_piece_list_with_the_projects_specials(sp):
     vocab = Vocab.from_sentencepiece(sp)
     assert tuple(vocab.itos[:4]) == SPECIALS and vocab.subword and len(vocab) == len(sp.pieces())

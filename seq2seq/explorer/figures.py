@@ -70,7 +70,9 @@ def words_view(view: View, row_words: list[str] | None = None, column_words: lis
     tokens, the unit of BLEU and of the word models' maps) default to the pieces' own word boundaries."""
     rows, cols = merge_pieces(view.rows, row_words), merge_pieces(view.columns, column_words)
     weights = merge_map(view.weights, [i for _, i in rows], [i for _, i in cols])
-    return View(view.kind, weights, [w for w, _ in rows], [w for w, _ in cols], view.row_name, view.column_name)
+    short = lambda w: w if len(w) <= 24 else w[:23] + "…"   # noqa: E731 (a runaway "word" of many pieces)
+    return View(view.kind, weights, [short(w) for w, _ in rows], [short(w) for w, _ in cols], view.row_name,
+                view.column_name)
 
 
 def attention_view(translation, kind: str) -> View:
