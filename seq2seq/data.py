@@ -647,22 +647,24 @@ def bucket(pairs: EncodedPairs, max_tokens: int, shuffle: bool, seed: int = 0, e
     Sentences are sorted by length (ties broken at random when shuffling) and cut into batches; the
     batch order is shuffled. The same ``seed`` and ``epoch`` give the same batches on every process.
     """
-    rng = np.random.default_rng(seed * 100_003 + epoch)
-    n = len(pairs)
-    tiebreak = rng.permutation(n) if shuffle else np.arange(n)
-    order = np.lexsort((tiebreak, pairs.trg_lens, pairs.src_lens))       # by source, then target length
-    longest = np.maximum(pairs.src_lens, pairs.trg_lens)[order]
-    batches, start, top = [], 0, 0
-    for k in range(n):
-        top_next = max(top, int(longest[k]))
-        if k > start and top_next * (k - start + 1) > max_tokens:
-            batches.append(order[start:k].tolist())
-            start, top_next = k, int(longest[k])
-        top = top_next
-    if start < n:
-        batches.append(order[start:].tolist())
+    rng = random.Random(seed * 100_003 + epoch)
+    src_lens, trg_lens = pairs.src_lens.tolist(), pairs.trg_lens.tolist()
+    order = list(range(len(src_lens)))
     if shuffle:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
+        rng.shuffle(order)
+    order.sort(key=lambda i: (src_lens[i], trg_lens[i]))  # stable: shuffled ties
+    batches, current, longest = [], [], 0
+    for i in order:
+        longest_next = max(longest, src_lens[i], trg_lens[i])
+        if current and longest_next * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, longest_next = [], max(src_lens[i], trg_lens[i])
+        current.append(i)
+        longest = longest_next
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
     return batches
 
 
