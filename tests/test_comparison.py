@@ -295,3 +295,26 @@ def test_command_writes_outputs_and_significance_and_reuses_current_files(checkp
     assert "p bs" in first.out and "bahdanau" in first.out
     assert compare.main(args) == 0
     assert first.err.count("reused") == 0 and capsys.readouterr().err.count("is current, reused") == 2
+
+
+def test_the_shipped_outputs_are_current_and_agree_with_the_metrics():
+    """Each shipped checkpoint's test_outputs.json was made from its weights as they are, scores what its
+    metrics.json says at beam 5, and checkpoints/significance.json tests those very translations, every pair."""
+    from pathlib import Path
+
+    from seq2seq import ARCHITECTURES
+    from seq2seq.analysis.outputs import current, outputs_path, read_outputs, significance_path, text_digest
+    from seq2seq.checkpoint import read_metrics
+
+    root = Path(__file__).resolve().parent.parent / "checkpoints"
+    if not all((root / a / "model.safetensors").is_file() for a in ARCHITECTURES):
+        pytest.skip("the shipped checkpoints are not here")
+    sig = json.loads(significance_path(root).read_text())
+    assert len(sig["pairs"]) == 15 and sig["sentences"] == 1000 and sig["beam"] == 5
+    for arch in ARCHITECTURES:
+        out = read_outputs(outputs_path(root / arch))
+        assert current(out, root / arch, beam=5, length_penalty=1.0) is None, arch
+        assert out["scores"]["bleu"] == pytest.approx(read_metrics(root / arch)["test"]["beam5"]["bleu"], abs=0.01)
+        assert out["scores"]["chrf"] == pytest.approx(read_metrics(root / arch)["test"]["beam5"]["chrf"], abs=0.01)
+        assert sig["models"][arch]["hypotheses_digest"] == text_digest(out["hypotheses"])
+        assert (out["coverage"] is None) == (arch in ("lstm", "gru")) and out["missing"] is not None
