@@ -349,6 +349,17 @@ def onto_words(weights: torch.Tensor, rows: list[int | None] | None, n_rows: int
     return weights
 
 
+def map_onto_words(weights: torch.Tensor, out_pieces: list[str], out_words: list[str], src_pieces: list[str],
+                   src_words: list[str]) -> torch.Tensor:
+    """A [T, S] map of a subword model, rows its output pieces (then ``<eos>`` if there is one more row),
+    columns its source pieces, as a map over the given words: [len(out_words) (+1), len(src_words)]. Used
+    wherever a subword model's map meets word-level ones: AER against gold word links, Compare."""
+    rows, cols = piece_word_index(out_pieces, out_words), piece_word_index(src_pieces, src_words)
+    n = len(out_pieces)
+    words = onto_words(weights[:n], rows, len(out_words), cols, len(src_words))
+    return torch.cat([words, onto_words(weights[n:], None, 0, cols, len(src_words))]) if weights.size(0) > n else words
+
+
 def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tuple[str, list[int]]]:
     """Group subword pieces into words: ``[(label, [piece indices]), ...]`` in order, every piece in
     exactly one group, each group a run of consecutive pieces.

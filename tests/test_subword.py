@@ -190,3 +190,21 @@ def test_the_hub_uploads_a_subword_checkpoints_tokenizer(subword_checkpoint, tmp
     (broken / "src_spm.model").unlink()
     with pytest.raises(hub.HubError, match="src_spm.model missing"):
         hub.model_repo_files(broken)
+
+
+def test_compare_puts_a_subword_model_beside_a_word_model_in_words(subword_checkpoint, checkpoint_root, tmp_path):
+    import shutil
+
+    from seq2seq.explorer.service import ModelSet, compare
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoint_root / "bahdanau", root / "bahdanau")
+    shutil.copytree(subword_checkpoint, root / "transformer")
+    text = "ein mann mit einem orangefarbenen hut ."                   # words the tiny word model knows
+    models = ModelSet(root, device="cpu", references={"ein mann mit einem orangefarbenen hut .": "a man in an orange hat ."})
+    for along in ("a", "b", "reference"):
+        c, tokens = compare(models, text, "transformer", "bahdanau", along)
+        assert c.columns == ["ein", "mann", "mit", "einem", "orangefarbenen", "hut", "."]
+        assert c.rows == [*tokens, "<eos>"] and c.a.shape == c.b.shape == (len(c.rows), len(c.columns))
+        assert torch.allclose(c.a.sum(dim=1), torch.ones(len(c.rows)), atol=1e-4)   # rows stay distributions
+    assert tokens == ["a", "man", "in", "an", "orange", "hat", "."]

@@ -204,7 +204,7 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
                            possible: list[set[Link]] | None = None, kinds=None, seed: int = 0,
                            progress=None) -> dict[str, dict[str, float]]:
     """AER of each map kind (argmax and shifted) with each reference translation forced through the model."""
-    from ..data import EOS_IDX, onto_words, piece_word_index, tokenizer
+    from ..data import EOS_IDX, map_onto_words, tokenizer
     from ..decoding import forced_decode
     from .attribution import AttributionTooLong
     from .faithfulness import DEFAULT_KINDS, compute_maps
@@ -224,11 +224,8 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
         except (AttributionTooLong, SaliencyTooLong):
             continue                                  # too long for the gradient maps: left out of every map's AER
         if translator.subword:                        # the gold links are between words: merge the pieces
-            src_words = tokenizer(translator.config["src_lang"])(text)
-            rows = piece_word_index(translator.trg_vocab.decode(trg_ids[:-1]), ref)
-            cols = piece_word_index(src_tokens, src_words)
-            maps = {kind: torch.cat([onto_words(w[:-1], rows, len(ref), cols, len(src_words)),   # words, then <eos>
-                                     onto_words(w[-1:], None, 0, cols, len(src_words))]) for kind, w in maps.items()}
+            src_words, pieces = tokenizer(translator.config["src_lang"])(text), translator.trg_vocab.decode(trg_ids[:-1])
+            maps = {kind: map_onto_words(w, pieces, ref, src_tokens, src_words) for kind, w in maps.items()}
         for kind, weights in maps.items():
             for variant in ("argmax", "shifted"):
                 links = hard_alignment(weights, len(ref), shifted=variant == "shifted")

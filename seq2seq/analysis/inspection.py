@@ -17,6 +17,8 @@ architecture is special-cased; the statistics of a map are in ``stats.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import re
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import torch
 
 from ..checkpoint import read_json
-from ..data import EOS_IDX, tokenizer
+from ..data import EOS_IDX, map_onto_words, tokenizer
 from ..decoding import forced_decode
 from .saliency import saliency
 from .stats import difference, similarity, summary
@@ -183,11 +185,24 @@ class Comparison:
 
 
 def compare(a: Translator, b: Translator, text: str, tokens: list[str]) -> Comparison:
-    """Teacher-force the same output (``tokens``, + <eos>) through both models and compare their maps."""
-    fa, fb = force(a, text, tokens), force(b, text, tokens)
+    """Teacher-force the same output (``tokens``, + <eos>) through both models and compare their maps.
+
+    ``tokens`` are words (a word model's tokens, or spaCy's words of the output). A subword model is forced
+    along the pieces of the same text and its map merged onto those words and the source's words
+    (``map_onto_words``), so models of different tokenizations compare in words."""
+    forced, maps = [], []
+    for m in (a, b):
+        f = force(m, text, m.trg_tokenizer(detokenize(tokens)) if m.subword else tokens)
+        kind, weights = map_of(m, f)
+        if m.subword:
+            src_words = tokenizer(m.config["src_lang"])(text)[: m.max_source_tokens]
+            weights = map_onto_words(weights, f.raw_tokens, list(tokens), f.src_tokens, src_words)
+            f = dataclasses.replace(f, src_tokens=src_words)
+        forced.append(f)
+        maps.append((kind, weights))
+    (fa, fb), ((ka, wa), (kb, wb)) = forced, maps
     if fa.src_tokens != fb.src_tokens:
         raise ValueError("the two models read this sentence as different tokens, so their maps do not line up")
-    (ka, wa), (kb, wb) = map_of(a, fa), map_of(b, fb)
     rows = list(tokens) + ["<eos>"]
     return Comparison(rows, fa.src_tokens, (ka, kb), (kind_name(ka, a), kind_name(kb, b)), wa, wb,
                       difference(wa, wb), similarity(wa, wb),

@@ -452,8 +452,9 @@ def compare(models: ModelSet, text: str, a: str, b: str, along: str) -> tuple[in
             if reference is None:
                 raise RequestError("This sentence has no reference (only test sentences do): compare along A's or "
                                    "B's translation.")
-            tokens = output_tokens(ta, reference)
+            tokens = tokenizer(ta.config["trg_lang"])(reference)[:MAX_FORCED_WORDS] if ta.subword else output_tokens(ta, reference)
         else:
-            [t] = (ta if along == "a" else tb).translate([text])
-            tokens = t.raw_tokens
+            m = ta if along == "a" else tb
+            [t] = m.translate([text])
+            tokens = m.words(t) if m.subword else t.raw_tokens    # the output in words: the unit both maps share
         return inspection.compare(ta, tb, text, tokens), tokens
