@@ -140,6 +140,9 @@ def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -
                 "update_freq"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
+    if args.vocab == "sentencepiece":
+        recipe["vocab"] = {"type": "sentencepiece", "model_type": args.sp_model, "vocab_size": args.vocab_size,
+                           "joint": args.joint}
     fields = {f.name: f for f in dataclasses.fields(ARCHITECTURES[arch].Config)}
     if args.dropout is not None:
         recipe["hparams"]["dropout"] = args.dropout
@@ -224,8 +227,6 @@ def build_vocabs(split, args: argparse.Namespace, recipe: dict, resume_dir: Path
     the training split (kept in ``resume/`` so a resumed run reads its text the same way)."""
     if args.vocab == "word":
         return Vocab.build(split.src_tokens, recipe["min_freq"]), Vocab.build(split.trg_tokens, recipe["min_freq"])
-    recipe["vocab"] = {"type": "sentencepiece", "model_type": args.sp_model, "vocab_size": args.vocab_size,
-                       "joint": args.joint}
     saved = [resume_dir / f"{side}_spm.model" for side in ("src", "trg")] if resume_dir else []
     if saved and all(p.is_file() for p in saved):
         src_sp, trg_sp = (SubwordTokenizer.from_file(p) for p in saved)
