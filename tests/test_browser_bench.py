@@ -76,6 +76,10 @@ def test_a_click_ends_when_every_card_shows_the_new_sentence(page, checkpoint_ro
     want = tokens(names, SECOND)
     with pytest.raises(TimeoutError):
         browser_bench.measure_click(page, names, want[:-1] + tokens(names[-1:], NEVER_TYPED), timeout_s=5)
+    for _ in range(120):                     # on a loaded machine the maps may still be drawing at that timeout
+        if shown_columns(page, names) == want:
+            break
+        page.wait_for_timeout(500)
     assert shown_columns(page, names) == want
     # ... and a click whose words are already shown is refused, not timed at zero.
     with pytest.raises(RuntimeError, match="already show"):
