@@ -737,6 +737,9 @@ def main(argv=None):
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
     args = parser.parse_args(argv)
     models = ModelSet(args.checkpoints)
+    if not models.translators and not models.failures:   # nothing to serve, and nothing to say why on the page
+        parser.exit(2, f"error: {models.root} holds no checkpoint (a directory with config.json, or a folder of "
+                       "them): train one with train.py, or point --checkpoints at one\n")
     family = ModelSet(models.root / "family", references=models.references) if (models.root / "family").is_dir() else None
     print(f"Loaded {len(models.translators)} model(s) on {models.device}: {', '.join(models) or 'none'}"
           + (f"; the attention family: {', '.join(ordered(family))}" if family else ""), flush=True)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import app
-from conftest import tiny_model
+from conftest import ROOT, tiny_model
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.data import read_lines
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES, load_references, normalise_sentence
@@ -309,3 +309,13 @@ def test_one_metrics_table_for_the_leaderboard_and_the_readme(checkpoint_root, t
     readme = markdown(rows, README_COLUMNS).splitlines()
     gru = [c.strip() for c in next(r for r in readme if r.startswith("| `gru`")).strip("|").split("|")]
     assert gru[4:8] == ["30.00", "31.25", "50.00", "51.50"] and gru[9] == "1 h 02 min"
+
+
+def test_a_missing_or_empty_checkpoints_folder_is_an_error(tmp_path):
+    import subprocess
+    import sys
+
+    for folder in (tmp_path / "missing", tmp_path):
+        result = subprocess.run([sys.executable, "app.py", "--checkpoints", str(folder), "--port", "0"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "holds no checkpoint" in result.stderr and "Traceback" not in result.stderr
