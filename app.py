@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,7 +155,7 @@ class UI:
             try:
                 return api.translate_json(m, text, architectures, beam_size, length_penalty, max_len)
             except RequestError as e:
-                raise gr.Error(str(e)) from None   # the message the page shows or the API client receives
+                raise refused("translate", e) from None   # the message the API client receives
 
         translate.__doc__ = api.TRANSLATE_ENDPOINT
         gr.api(translate, api_name="translate", concurrency_id="models")
@@ -163,7 +164,7 @@ class UI:
             try:
                 return api.continue_json(m, text, architecture, prefix, max_len)
             except RequestError as e:
-                raise gr.Error(str(e)) from None
+                raise refused("continue", e) from None
 
         continue_.__doc__ = api.CONTINUE_ENDPOINT
         gr.api(continue_, api_name="continue", concurrency_id="models")
@@ -725,6 +726,12 @@ class Inspector:
             return None
         text, along, (a, b), c = shown
         return api.download_file(api.comparison_json(text, along, (a, b), c), f"compare-{a}-{b}")
+
+
+def refused(endpoint: str, e: Exception) -> gr.Error:
+    """A bad request's answer: its message for the client, one line in the server's console (no traceback)."""
+    print(f"refused a /{endpoint} request: {e}", file=sys.stderr, flush=True)
+    return gr.Error(str(e), print_exception=False)
 
 
 def main(argv=None):

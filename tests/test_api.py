@@ -52,11 +52,17 @@ def test_defaults_translate_with_every_model(client):
     assert len(out["models"]) == 6
 
 
-def test_bad_requests_get_a_clear_error(client):
+def test_bad_requests_get_a_clear_error(client, capfd):
     with pytest.raises(Exception, match="Empty input"):
         client.predict(text="", api_name="/translate")
     with pytest.raises(Exception, match="Unknown model"):
         client.predict(text=SENTENCE, architectures=["rnn"], api_name="/translate")
+    with pytest.raises(Exception, match="beam_size must be"):
+        client.predict(text=SENTENCE, beam_size=50, api_name="/translate")
+    with pytest.raises(Exception, match="Unknown model"):
+        client.predict(text=SENTENCE, architecture="rnn", prefix="a", api_name="/continue")
+    err = capfd.readouterr().err          # the server's console: one line a request, no traceback
+    assert "Traceback" not in err and err.count("refused a /") == 4
 
 
 def test_translate_returns_the_statistics_of_each_map(client):
