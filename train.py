@@ -345,7 +345,7 @@ def train(arch: str, args: argparse.Namespace, member: str | None = None, ctx: C
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                      find_unused_parameters=True)   # some attention variants skip a parameter
+                                      find_unused_parameters=False)   # every architecture uses every parameter each step
 
     log(f"[{arch}] {model.num_parameters():,} parameters on {device}"
         f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}; {n_train} training pairs, "
