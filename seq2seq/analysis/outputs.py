@@ -115,12 +115,9 @@ def source_coverage(translator, translation, words: list[str]) -> list[float] | 
     if pieces != words:
         if not translator.src_vocab.subword:
             return None
-        from ..data import merge_map, merge_pieces
+        from ..data import onto_words, piece_word_index
 
-        groups = merge_pieces(pieces, words)
-        if len(groups) != len(words):
-            return None
-        weights = merge_map(weights, None, [idx for _, idx in groups])
+        weights = onto_words(weights, None, 0, piece_word_index(pieces, words), len(words))   # exactly the words
     return [round(float(c), 2) for c in coverage(weights)] if weights.numel() else [0.0] * len(words)
 
 
