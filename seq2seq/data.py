@@ -632,16 +632,24 @@ def encode_pairs(split: Split, src_vocab: Vocab, trg_vocab: Vocab, max_len: int 
             except (OSError, ValueError):
                 pass  # a damaged cache is rebuilt
 
-    def ids(vocab: Vocab, lines: list[str], tokens):
-        for start in range(0, len(lines), chunk):   # a chunk at a time: no corpus-sized list of pieces
+    def side(vocab: Vocab, lines: list[str], tokens, wrap) -> tuple[np.ndarray, np.ndarray]:
+        """Flat ids and offsets of one side, a chunk at a time: no corpus-sized Python list of ids or pieces."""
+        data, lengths = [], []
+        for start in range(0, len(lines), chunk):
             if vocab.subword:
-                yield from vocab.tokenizer.encode_ids(lines[start: start + chunk])
+                seqs = vocab.tokenizer.encode_ids(lines[start: start + chunk])
             else:
-                yield from (vocab.encode(t) for t in tokens()[start: start + chunk])
+                seqs = [vocab.encode(t) for t in tokens()[start: start + chunk]]
+            seqs = [wrap(x[:max_len]) for x in seqs]
+            lengths.append(np.fromiter((len(x) for x in seqs), dtype=np.int64, count=len(seqs)))
+            data.append(np.fromiter((i for x in seqs for i in x), dtype=np.int32))
+        lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return (np.concatenate(data) if data else np.zeros(0, dtype=np.int32)), offsets
 
-    src = [x[:max_len] or [UNK_IDX] for x in ids(src_vocab, split.src_text, lambda: split.src_tokens)]
-    trg = [[SOS_IDX, *x[:max_len], EOS_IDX] for x in ids(trg_vocab, split.trg_text, lambda: split.trg_tokens)]
-    pairs = EncodedPairs.from_lists(src, trg)
+    pairs = EncodedPairs(*side(src_vocab, split.src_text, lambda: split.src_tokens, lambda x: x or [UNK_IDX]),
+                         *side(trg_vocab, split.trg_text, lambda: split.trg_tokens, lambda x: [SOS_IDX, *x, EOS_IDX]))
     if cache:
         pairs.save(where)
     return pairs
