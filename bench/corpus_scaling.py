@@ -77,6 +77,25 @@ def run_size(n: int, files, valid, args, where: Path) -> dict:
     }
 
 
+def table(results: dict) -> str:
+    lines = ["| pairs | steps an epoch | seconds a step | epoch | preparation | peak memory |",
+             "|--:|--:|--:|--:|--:|--:|"]
+    for r in results["rows"]:
+        epoch = r["epoch_seconds"] / 60
+        epoch = f"{epoch:.0f} min" if epoch < 120 else f"{epoch / 60:.1f} h"
+        lines.append(f"| {r['pairs']:,} | {r['steps_per_epoch']:,} | {r['seconds_per_step']:.2f} | "
+                     f"{epoch}{' (projected)' if r['epoch_projected'] else ''} | {r['preparation_seconds']} s | "
+                     f"{r['peak_rss_mib']:,} MiB |")
+    return "\n".join(lines)
+
+
+def update(path: Path, results: dict) -> None:
+    text = path.read_text()
+    start, end = "<!-- scaling:start -->", "<!-- scaling:end -->"
+    head, rest = text.split(start, 1)
+    path.write_text(f"{head}{start}\n{table(results)}\n{end}{rest.split(end, 1)[1]}")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[30_000, 300_000, 3_000_000])
@@ -87,7 +106,13 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more train.py options (at the end)")
     p.add_argument("--json", type=Path, help="write the results here")
+    p.add_argument("--update", type=Path, metavar="MARKDOWN",
+                   help="only rewrite the table between <!-- scaling:start --> and <!-- scaling:end --> in this file "
+                        "from --json's results (no training)")
     args = p.parse_args(argv)
+    if args.update:
+        update(args.update, json.loads(args.json.read_text()))
+        return 0
     args.max_steps = dict(zip(args.sizes, args.max_steps + [0] * len(args.sizes)))
     train_files = find_split_files("train", ("de", "en"))
     src, trg = (read_lines(f) for f in train_files)
