@@ -582,14 +582,6 @@ class EncodedPairs:
         self.src_lens = np.diff(src_offsets).astype(np.int32)
         self.trg_lens = np.diff(trg_offsets).astype(np.int32)
 
-    @classmethod
-    def from_lists(cls, src: list[list[int]], trg: list[list[int]]) -> "EncodedPairs":
-        def flat(seqs):
-            offsets = np.zeros(len(seqs) + 1, dtype=np.int64)
-            offsets[1:] = np.cumsum([len(x) for x in seqs])
-            return np.fromiter((i for x in seqs for i in x), dtype=np.int32, count=int(offsets[-1])), offsets
-        return cls(*flat(src), *flat(trg))
-
     def __len__(self) -> int:
         return len(self.src_lens)
 

@@ -67,8 +67,6 @@ def test_two_processes_take_the_steps_one_process_takes_on_the_same_global_batch
     assert a.keys() == b.keys()
     for key in a:
         assert torch.allclose(a[key], b[key], rtol=1e-4, atol=1e-6), key
-    steps = [load_file(str(out / "resume" / "state.safetensors")) for out in (ddp, single)]
-    assert all(len(s) for s in steps)
     # and they did move: not two copies of the initial weights
     init = run_single(tiny_run(data_dir, tmp_path / "one-step", "--update-freq", "2", epochs=1), cache)
     assert init.returncode == 0, init.stderr
@@ -77,9 +75,11 @@ def test_two_processes_take_the_steps_one_process_takes_on_the_same_global_batch
     # rank 0 wrote the checkpoint the app loads (rank 1 raised on any write: see _rank)
     from seq2seq.translator import load_checkpoint
 
-    [t] = load_checkpoint(ddp).translate(["Zwei Hunde spielen im Schnee."], max_len=5)
-    assert load_checkpoint(ddp).metrics["hardware"].endswith("2 processes (DistributedDataParallel)")
-    assert "torchrun --nproc_per_node=2 train.py" in load_checkpoint(ddp).metrics["command"]
+    translator = load_checkpoint(ddp)
+    [t] = translator.translate(["Zwei Hunde spielen im Schnee."], max_len=5)
+    assert t.tokens
+    assert translator.metrics["hardware"].endswith("2 processes (DistributedDataParallel)")
+    assert "torchrun --nproc_per_node=2 train.py" in translator.metrics["command"]
 
 
 def torchrun(argv: list[str], cache: Path, env: dict | None = None) -> subprocess.CompletedProcess:
