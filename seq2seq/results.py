@@ -1,6 +1,6 @@
 """The one table of results: every checkpoint's ``metrics.json`` (written by ``train.py``) as rows.
 
-Each renderer picks its columns from one definition, so the README (``tools/report``), the Hub
+Each renderer picks its columns from one definition, so the README and docs/results.md (``tools/report``), the Hub
 model card (``tools/hub``) and the app's Leaderboard never disagree on a number or its format:
 
     rows = result_rows("checkpoints")
@@ -165,18 +165,20 @@ COLUMNS: dict[str, Column] = {
 
 README_COLUMNS = ("model", "paper", "parameters", "size", "bleu_greedy", "bleu_beam", "chrf_greedy", "chrf_beam",
                   "tutorial", "training", "hardware", "command")
+# The README's short table (the full one above is docs/results.md's).
+HEADLINE_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chrf_beam", "tutorial")
 CARD_COLUMNS = ("model", "paper", "parameters", "bleu_greedy", "bleu_beam", "chrf_beam", "val_bleu", "epochs",
                 "training", "hardware")
-# The attention family (README, Family tab); the report adds each member's formula.
+# The attention family (docs/results.md, Family tab); the report adds each member's formula.
 FAMILY_COLUMNS = ("member", "parameters", "bleu_greedy", "bleu_beam", "entropy", "diagonality", "monotonicity",
                   "aer_attention", "comp_attention", "comp_ig", "comp_random", "training")
 # The app's column is narrow: the scores first, beside the model's name (on a phone the table scrolls
 # sideways from there); the hardware is the same for every row, so the Leaderboard says it once (``common``).
 LEADERBOARD_COLUMNS = ("model", "bleu_beam", "bleu_greedy", "chrf_beam", "paper", "parameters", "size",
                        "speed_greedy", "speed_beam")
-# How far each model's maps can be trusted, the Leaderboard's second table (the README has the full one).
+# How far each model's maps can be trusted, the Leaderboard's second table (docs/faithfulness.md has the full one).
 TRUST_COLUMNS = ("model", "comp_attention", "comp_ig", "comp_random", "aer_attention", "aer_ig")
-# How truthful the maps are (README section, ``tools/report --faithfulness``): one row per model and map kind.
+# How truthful the maps are (docs/faithfulness.md, ``tools/report --faithfulness``): one row per model and map kind.
 FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (norm of grad × input)",
                       "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
                       "occlusion": "occlusion (ceiling)", "random": "random (floor)"}

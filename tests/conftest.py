@@ -152,3 +152,11 @@ def pytest_terminal_summary(terminalreporter):
         label = next(label for prefix, label in SUMMARISED_SKIPS.items() if reason.startswith(prefix))
         tests = f"{n} test{'s' if n > 1 else ''}"
         terminalreporter.write_line(f"{label} ({tests}): {reason}" if label else f"{reason} ({tests})", yellow=True)
+
+
+def pytest_collection_modifyitems(items):
+    """Every test in tests/test_browser*.py is marked ``browser`` (it starts the app and headless Chromium), so
+    ``-m "not browser and not slow"`` runs the fast rest."""
+    for item in items:
+        if item.path.name.startswith("test_browser"):
+            item.add_marker(pytest.mark.browser)

@@ -1,7 +1,7 @@
 """Attributions in the app's library, without Gradio: every card can switch its map to integrated
 gradients or input x gradient (drawn on their own signed scale, and computed only when asked for),
 the Inspect tab's contrastive attribution and source/prefix split, and how far each kind of map can be
-trusted (the faithfulness results kept in metrics.json) on cards, in the Leaderboard and the README."""
+trusted (the faithfulness results kept in metrics.json) on cards, in the Leaderboard and docs/faithfulness.md."""
 
 from __future__ import annotations
 

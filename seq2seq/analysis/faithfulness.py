@@ -260,7 +260,7 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--save", action="store_true",
-                        help="also keep the results in the checkpoint's metrics.json (the README, Leaderboard and "
+                        help="also keep the results in the checkpoint's metrics.json (docs/faithfulness.md, the Leaderboard and "
                              "cards read them there)")
     args = parser.parse_args(argv)
 

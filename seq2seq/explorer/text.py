@@ -60,7 +60,7 @@ SECTIONS = {
         'higher means the map points at the words the model uses, and deleting a random fifth is the floor. '
         '**AER**: the alignment error rate of the map\'s strongest source word for each output word against a '
         'statistical word aligner (eflomal); lower means it links the words a translator would. **IG**: integrated '
-        'gradients. The LSTM and GRU have no attention; the README has every map and measure.'),
+        'gradients. The LSTM and GRU have no attention; docs/faithfulness.md in the project has every map and measure.'),
 }
 
 

@@ -1,9 +1,13 @@
-"""The README's results tables, generated from each checkpoint's ``metrics.json`` (``seq2seq.results``).
+"""The results tables of the README and docs/, generated from each checkpoint's ``metrics.json`` (``seq2seq.results``).
 
-    python -m seq2seq.tools.report                          # print the six architectures' table
-    python -m seq2seq.tools.report --update README.md       # rewrite it between its markers
-    python -m seq2seq.tools.report --family --update README.md   # the attention family's table
-    python -m seq2seq.tools.report --faithfulness --update README.md   # how truthful the maps are
+    python -m seq2seq.tools.report                          # print the models' table
+    python -m seq2seq.tools.report --update                 # rewrite it in docs/results.md, and README.md's short one
+    python -m seq2seq.tools.report --family --update        # the attention family's table (docs/results.md)
+    python -m seq2seq.tools.report --faithfulness --update  # how truthful the maps are (docs/faithfulness.md)
+    python -m seq2seq.tools.report --check                  # exit 1 if a table in those files is not what it would be
+
+``--update FILE ...`` rewrites the tables whose markers (``<!-- results:start -->`` ... ``<!-- results:end -->``
+and the like) each named file holds; a file holding none of them is an error.
 
 The family table adds each member's score formula and the statistics of its maps over the whole
 test_2016_flickr (mean over sentences of the greedy translation's cross-attention statistics);
@@ -20,17 +24,23 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import read_metrics, write_json
-from ..results import (FAMILY_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, head_aer_markdown, markdown,
+from ..results import (FAMILY_COLUMNS, HEADLINE_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, head_aer_markdown, markdown,
                        result_rows)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 FAMILY_START, FAMILY_END = "<!-- family:start -->", "<!-- family:end -->"
 FAITHFULNESS_START, FAITHFULNESS_END = "<!-- faithfulness:start -->", "<!-- faithfulness:end -->"
 
 
 def results_table(root="checkpoints") -> str:
-    """The README's markdown table: one row per checkpoint under ``root``."""
+    """The results page's markdown table: one row per checkpoint under ``root``."""
     return markdown(result_rows(root), README_COLUMNS)
+
+
+def headline_table(root="checkpoints") -> str:
+    """The README's short table: each model, its paper, size and test scores."""
+    return markdown(result_rows(root), HEADLINE_COLUMNS)
 
 
 def measure_map_statistics(path: Path, data_dir=None, split: str = "test_2016_flickr") -> dict:
@@ -65,11 +75,51 @@ def family_table(root="checkpoints/family", data_dir=None, measure: bool = True)
 
 
 def update_readme(readme: Path, table: str, start: str = START, end: str = END) -> None:
+    """Rewrite the table between ``start`` and ``end`` in ``readme`` (a README or a docs page)."""
     text = readme.read_text(encoding="utf-8")
     if start not in text or end not in text:
         raise SystemExit(f"{readme} has no {start} ... {end} markers")
-    text = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
-    readme.write_text(text, encoding="utf-8")
+    readme.write_text(replace_table(text, table, start, end), encoding="utf-8")
+
+
+def replace_table(text: str, table: str, start: str, end: str) -> str:
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{table}\n{end}", text, flags=re.S)
+
+
+# Where ``--update`` and ``--check`` write and read each kind of table by default.
+PAGES = {"results": ("docs/results.md", "README.md"), "family": ("docs/results.md",),
+         "faithfulness": ("docs/faithfulness.md",)}
+
+
+def tables(kind: str, checkpoints: str | None, data_dir=None, measure: bool = True) -> list[tuple[str, str, str]]:
+    """(table, start marker, end marker) for each table of one kind."""
+    if kind == "family":
+        return [(family_table(checkpoints or "checkpoints/family", data_dir, measure), FAMILY_START, FAMILY_END)]
+    if kind == "faithfulness":
+        rows = result_rows(checkpoints or "checkpoints")
+        table = "\n\n".join(t for t in (faithfulness_markdown(rows), head_aer_markdown(rows)) if t)
+        return [(table, FAITHFULNESS_START, FAITHFULNESS_END)]
+    root = checkpoints or "checkpoints"
+    return [(results_table(root), START, END), (headline_table(root), HEADLINE_START, HEADLINE_END)]
+
+
+def update(files, made: list[tuple[str, str, str]], check: bool = False) -> list[str]:
+    """Rewrite (or, with ``check``, compare) every table of ``made`` whose markers each file holds; the files
+    whose tables differ from ``made`` (were stale)."""
+    stale = []
+    for file in map(Path, files):
+        text = file.read_text(encoding="utf-8")
+        found = [(t, a, b) for t, a, b in made if a in text and b in text]
+        if not found:
+            raise SystemExit(f"{file} has none of the markers " + ", ".join(f"{a} ... {b}" for _, a, b in made))
+        new = text
+        for table, start, end in found:
+            new = replace_table(new, table, start, end)
+        if new != text:
+            stale.append(str(file))
+            if not check:
+                file.write_text(new, encoding="utf-8")
+    return stale
 
 
 def main(argv=None) -> int:
@@ -79,21 +129,28 @@ def main(argv=None) -> int:
     parser.add_argument("--family", action="store_true", help="the attention family's table")
     parser.add_argument("--faithfulness", action="store_true", help="the maps' faithfulness and AER table")
     parser.add_argument("--data-dir", help="Multi30k, to measure map statistics (default: $SEQ2SEQ_DATA_DIR)")
-    parser.add_argument("--update", metavar="README", help="rewrite the table between its markers")
+    parser.add_argument("--update", metavar="FILE", nargs="*",
+                        help="rewrite the tables between their markers in these files (default: where they live: "
+                             "docs/results.md and README.md; docs/faithfulness.md with --faithfulness)")
+    parser.add_argument("--check", metavar="FILE", nargs="*",
+                        help="exit 1, naming them, if the tables in these files (default as --update) are stale; "
+                             "never measures (a family member without map statistics shows them as missing)")
     args = parser.parse_args(argv)
-    if args.family:
-        table = family_table(args.checkpoints or "checkpoints/family", args.data_dir)
-        markers = (FAMILY_START, FAMILY_END)
-    elif args.faithfulness:
-        rows = result_rows(args.checkpoints or "checkpoints")
-        table = "\n\n".join(t for t in (faithfulness_markdown(rows), head_aer_markdown(rows)) if t)
-        markers = (FAITHFULNESS_START, FAITHFULNESS_END)
+    kind = "family" if args.family else "faithfulness" if args.faithfulness else "results"
+    if args.check is not None:
+        stale = update(args.check or PAGES[kind], tables(kind, args.checkpoints, args.data_dir, measure=False),
+                       check=True)
+        for file in stale:
+            print(f"{file}: stale {kind} table; rewrite it with python -m seq2seq.tools.report"
+                  + {"results": "", "family": " --family", "faithfulness": " --faithfulness"}[kind] + " --update",
+                  file=sys.stderr)
+        return 1 if stale else 0
+    made = tables(kind, args.checkpoints, args.data_dir)
+    if args.update is not None:
+        for file in update(args.update or PAGES[kind], made):
+            print(f"rewrote the {kind} table in {file}", file=sys.stderr)
     else:
-        table, markers = results_table(args.checkpoints or "checkpoints"), (START, END)
-    if args.update:
-        update_readme(Path(args.update), table, *markers)
-    else:
-        print(table)
+        print("\n\n".join(t for t, *_ in made[:1]))
     return 0
 
 
