@@ -7,6 +7,7 @@
     python train.py --family                    # the attention family, one Luong model per score
     python train.py --family dot cosine         # some members of it
     python train.py --arch transformer --vocab sentencepiece --vocab-size 8000   # subword pieces
+    python train.py --arch convs2s_paper        # a preset: the paper's variant (seq2seq/models/base.py)
 
 Each epoch: teacher-forced training with label smoothing, then validation loss, perplexity
 and BLEU (greedy); the checkpoint with the best validation BLEU is kept, training stops
@@ -44,6 +45,7 @@ from seq2seq.data import (PAD_IDX, CorpusError, DataNotFoundError, SubwordTokeni
                           load_corpus, load_split, train_sentencepiece)
 from seq2seq.distributed import Context, all_sum, barrier, broadcast, setup, shutdown
 from seq2seq.evaluate import evaluate
+from seq2seq.models.base import PRESETS, resolve
 from seq2seq.models.luong import FAMILY, family_hparams
 from seq2seq.analysis.probes import record_probes
 from seq2seq.translator import Translator
@@ -74,7 +76,10 @@ class TrainingDiverged(RuntimeError):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", choices=[*ARCHITECTURES, "all"])
+    p.add_argument("--arch", choices=[*ARCHITECTURES, *PRESETS, "all"],
+                   help="an architecture, all six, or a preset (an architecture with some hyper-parameters changed, "
+                        "trained with its architecture's recipe): "
+                        + "; ".join(f"{name}: {preset.about}" for name, preset in PRESETS.items()))
     p.add_argument("--family", nargs="*", metavar="MEMBER", choices=list(FAMILY),
                    help=f"train members of the attention family (all when none is named): {', '.join(FAMILY)}")
     p.add_argument("--out", help="checkpoint directory (default: checkpoints/ARCH)")
@@ -133,9 +138,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def recipe_for(arch: str, args: argparse.Namespace, member: str | None = None) -> dict:
-    """The architecture's (or attention-family member's) recipe with the command line's overrides applied."""
+    """The architecture's (attention-family member's, preset's) recipe with the command line's overrides applied.
+    A preset trains with its architecture's recipe and its own hyper-parameters."""
+    arch, preset = resolve(arch)
     recipe = {**DEFAULTS, **RECIPES["family" if member else arch]}
-    recipe["hparams"] = family_hparams(member) if member else {}    # on top of the Config defaults
+    recipe["hparams"] = family_hparams(member) if member else preset    # on top of the Config defaults
     for key in ("epochs", "max_tokens", "lr", "warmup_steps", "label_smoothing", "clip", "weight_decay", "patience", "seed",
                 "update_freq"):
         if getattr(args, key) is not None:
@@ -282,6 +289,7 @@ def load_test(args: argparse.Namespace):
 
 
 def train(arch: str, args: argparse.Namespace, member: str | None = None, ctx: Context | None = None) -> Path:
+    """Train ``arch`` (an architecture or a preset, which then names the checkpoint directory and the log)."""
     ctx = ctx or Context(device=torch.device(("cuda" if torch.cuda.is_available() else "cpu")
                                              if args.device == "auto" else args.device))
     recipe = recipe_for(arch, args, member)
@@ -355,7 +363,7 @@ def train(arch: str, args: argparse.Namespace, member: str | None = None, ctx: C
     if ctx.main:
         val_pairs = encode_pairs(val_split, src_vocab, trg_vocab)
         val_batches = [b.to(device) for b in bucketed_batches(val_pairs, recipe["max_tokens"], False)]
-    translator = Translator(model, src_vocab, trg_vocab, {"arch": arch, "src_lang": args.src, "trg_lang": args.trg})
+    translator = Translator(model, src_vocab, trg_vocab, {"arch": model.arch, "src_lang": args.src, "trg_lang": args.trg})
 
     for epoch in range(info["epoch"], recipe["epochs"]):
         if args.max_steps and info["step"] >= args.max_steps:
@@ -477,8 +485,9 @@ def write_metrics(out: Path, arch: str, info: dict, args, ctx: Context) -> dict:
     model, src_vocab, trg_vocab, config = load_model(out, ctx.device)
     translator = Translator(model, src_vocab, trg_vocab, config, out)
     metrics = {
-        "arch": arch,
+        "arch": model.arch,
         **({"family": info["family"]} if info.get("family") else {}),
+        **({"preset": arch} if arch in PRESETS else {}),
         "paper": model.paper,
         "parameters": model.num_parameters(),
         "size_bytes": (out / "model.safetensors").stat().st_size,

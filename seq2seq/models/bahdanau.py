@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .base import Seq2Seq, TiedOutput, embedding, register, source_mask
+from .base import Difference, Seq2Seq, TiedOutput, embedding, register, source_mask, trained_here
 from .rnn import run_packed
 
 
@@ -33,7 +33,25 @@ class BahdanauConfig:
 @register("bahdanau")
 class BahdanauSeq2Seq(Seq2Seq):
     paper = "Bahdanau et al. 2015"
+    paper_title = "Neural Machine Translation by Jointly Learning to Align and Translate"
     Config = BahdanauConfig
+    paper_differences = (
+        Difference("initial state s_0", "tanh(W_s h←_1), the backward encoder's state only (appendix A.2.2)",
+                   "tanh(W [h→_S; h←_1]), the final states of both directions"),
+        Difference("output layer", "a maxout layer (500 units, each the max of 2) over the decoder state, the previous "
+                   "word and the context, then a softmax with its own weights", "no maxout: a linear map of "
+                   "[s_t; c_t; y_{t-1}] to the embedding size, then the target embedding transposed (tied)"),
+        Difference("reset gate", "applied before the recurrent matrix: tanh(W x + U (r ⊙ s))",
+                   "PyTorch's (cuDNN's) GRU, applied after it: tanh(W x + r ⊙ (U s + b))"),
+        Difference("size", "620-dimensional embeddings, 1,000 units per encoder direction and in the decoder, "
+                   "1,000-unit alignment model; 30k words a side",
+                   "256-dimensional embeddings, 256 units per direction, a 512-unit decoder, 256-unit attention"),
+        Difference("initialisation", "orthogonal recurrent matrices; the alignment model's W_a, U_a "
+                   "N(0, 0.001²), its v_a and all biases 0; N(0, 0.01²) elsewhere",
+                   "PyTorch's defaults; embeddings N(0, 1/d)"),
+        Difference("training", "Adadelta (ε 1e-6, ρ 0.95), batches of 80 sentences, gradient norm at most 1, "
+                   "about 5 days", trained_here()),
+    )
     attention_kinds = ("cross",)
 
     def __init__(self, config: BahdanauConfig, src_vocab_size: int, trg_vocab_size: int):

@@ -17,6 +17,9 @@ Must declare
     ``Config``                               a dataclass of hyper-parameters; its defaults are the
                                              shipped model's (one place: ``train.py`` never overrides them)
     ``paper``, ``attention_kinds``           what the app shows (see below)
+    ``paper_differences``                    how this model departs from its paper: rows of
+                                             :class:`Difference` (aspect, the paper, this model), which the
+                                             About tab and docs/paper-fidelity.md render as a table
     ``src_embedding``                        the ``nn.Embedding`` of the source words: saliency and
                                              attributions differentiate through its output
     ``reverses_source``                      True when ``encode`` embeds the source in reverse order
@@ -39,11 +42,19 @@ batch first:
 
 and ``enc["encoder_self"]`` holds ``[B, layers, heads, S, S]`` for the Transformer. Models
 without attention (``lstm``, ``gru``) return an empty dict and have ``attention_kinds == ()``.
+
+Presets: a named variant of an architecture, the architecture with some hyper-parameters changed
+(``register_preset(name, arch, about, **hparams)``, declared beside the model). ``build_model`` and
+``python train.py --arch NAME`` take a preset's name as they take an architecture's; the checkpoint
+records the architecture and its full hyper-parameters, so it loads like any other. The presets offer
+the paper's variant where the shipped model departs from it cheaply (``convs2s_paper``,
+``transformer_postln``); the shipped checkpoints keep the Config defaults.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -51,6 +62,22 @@ from torch import nn
 from ..data import PAD_IDX
 
 ARCHITECTURES: dict[str, type["Seq2Seq"]] = {}
+PRESETS: dict[str, "Preset"] = {}
+
+def trained_here(clip: float = 1.0, batch_tokens: int = 3000) -> str:
+    """How the shipped models were trained (train.py's RECIPES and DEFAULTS), for the "training" row of each
+    paper-fidelity table: one sentence, so the six tables cannot drift apart."""
+    return (f"Adam (β 0.9, 0.98), linear warm-up then cosine decay, label smoothing 0.1, weight decay 1e-4, "
+            f"gradient norm at most {clip:g}, batches of about {batch_tokens:,} tokens (train.py), on Multi30k's "
+            f"29k pairs")
+
+
+class Difference(NamedTuple):
+    """One row of a model's paper-fidelity table (fairseq-style): where the model departs from its paper."""
+
+    aspect: str     # what differs, e.g. "layer norm", "output layer"
+    paper: str      # what the paper does (its section or equation where that helps)
+    here: str       # what this model does, and which option or preset gives the paper's variant
 
 
 def register(name: str):
@@ -66,7 +93,9 @@ def register(name: str):
 
 class Seq2Seq(nn.Module):
     arch: str = ""
-    paper: str = ""
+    paper: str = ""                  # "Author et al. year"
+    paper_title: str = ""            # the paper's title
+    paper_differences: tuple[Difference, ...] = ()   # see the contract above
     Config: type = None              # the architecture's dataclass of hyper-parameters
     attention_kinds: tuple[str, ...] = ()
     reverses_source: bool = False    # see the contract above
@@ -126,10 +155,38 @@ class Seq2Seq(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+@dataclass(frozen=True)
+class Preset:
+    """A named variant of an architecture: ``arch`` with ``hparams`` on top of its Config defaults."""
+
+    name: str
+    arch: str
+    about: str                                   # one line: what it changes, and why
+    hparams: dict = field(default_factory=dict)
+
+
+def register_preset(name: str, arch: str, about: str, **hparams) -> Preset:
+    """Declare a preset (beside its model). Its hyper-parameters must be the architecture's."""
+    if name in ARCHITECTURES or name in PRESETS:
+        raise ValueError(f"{name!r} already names an architecture or a preset")
+    ARCHITECTURES[arch].Config(**hparams)        # unknown hyper-parameters fail here, at import
+    preset = PRESETS[name] = Preset(name, arch, about, dict(hparams))
+    return preset
+
+
+def resolve(name: str) -> tuple[str, dict]:
+    """(architecture, hyper-parameters on top of its defaults) of an architecture's or a preset's name."""
+    if name in PRESETS:
+        return PRESETS[name].arch, dict(PRESETS[name].hparams)
+    if name in ARCHITECTURES:
+        return name, {}
+    raise ValueError(f"unknown architecture {name!r}; choose from {', '.join([*ARCHITECTURES, *PRESETS])}")
+
+
 def build_model(arch: str, src_vocab_size: int, trg_vocab_size: int, **hparams) -> Seq2Seq:
-    """Instantiate an architecture by name; unknown hyper-parameters are an error."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    """Instantiate an architecture (or a preset) by name; unknown hyper-parameters are an error."""
+    arch, preset_hparams = resolve(arch)
+    hparams = {**preset_hparams, **hparams}
     cls = ARCHITECTURES[arch]
     known = {f.name for f in fields(cls.Config)}
     unknown = set(hparams) - known

@@ -11,9 +11,11 @@ attention"): its query is the block's output projected to the embedding size plu
 embedding, and the attended values are projected back and added to the block's output.
 
 The conditional input (the attended values) is scaled by ``m * sqrt(1/m)``, m the number of real
-source words, when ``scale_context`` is set (section 3.3 of the paper: it counters the change in
-variance of a weighted sum). The shipped checkpoint was trained without it, and its config.json
-records ``scale_context: false``.
+source words, when ``scale_context`` is set (section 3.4 of the paper, "Normalization Strategy": it
+counters the change in variance of a weighted sum). The shipped checkpoint was trained without it,
+and its config.json records ``scale_context: false``. ``paper_init`` initialises the weights as
+section 3.5 does (:meth:`ConvS2S.init_as_paper`); the preset ``convs2s_paper`` sets both.
+``ConvS2S.paper_differences`` lists every way this model departs from the paper.
 
 Decoding is incremental: each decoder block keeps the last ``kernel_size - 1`` inputs of its
 convolution, so a step costs one column of each convolution rather than the whole prefix.
@@ -28,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Seq2Seq, TiedOutput, embedding, masked_softmax, register, source_mask
+from .base import (Difference, Seq2Seq, TiedOutput, embedding, masked_softmax, register, register_preset,
+                   source_mask, trained_here)
 
 SCALE = math.sqrt(0.5)
 
@@ -42,7 +45,8 @@ class ConvS2SConfig:
     kernel_size: int = 3
     dropout: float = 0.25
     max_positions: int = 256
-    scale_context: bool = False   # the paper's m * sqrt(1/m) on the conditional input (section 3.3)
+    scale_context: bool = False   # the paper's m * sqrt(1/m) on the conditional input (section 3.4)
+    paper_init: bool = False      # the paper's initialisation (section 3.5) instead of PyTorch's defaults
 
 
 class DecoderBlock(nn.Module):
@@ -75,7 +79,29 @@ class DecoderBlock(nn.Module):
 @register("convs2s")
 class ConvS2S(Seq2Seq):
     paper = "Gehring et al. 2017"
+    paper_title = "Convolutional Sequence to Sequence Learning"
     Config = ConvS2SConfig
+    paper_differences = (
+        Difference("conditional input", "the attended values scaled by m·√(1/m), m the source length (§3.4)",
+                   "not scaled (scale_context=False, as the shipped checkpoint was trained); the convs2s_paper "
+                   "preset scales them"),
+        Difference("initialisation", "embeddings N(0, 0.1); a layer feeding a GLU N(0, √(4p/n)), any other "
+                   "N(0, √(p/n)), n its inputs, p the share dropout keeps; biases 0 (§3.5)",
+                   "PyTorch's defaults (uniform ±1/√n), embeddings N(0, 1/d) (paper_init=False); the convs2s_paper "
+                   "preset initialises as the paper"),
+        Difference("weight normalisation", "on every layer but the embeddings (Salimans & Kingma 2016)", "none"),
+        Difference("encoder gradients", "scaled by the number of attention mechanisms, the decoder's layers (§3.4)",
+                   "not scaled"),
+        Difference("√0.5 scaling", "the sum of a residual block's input and output (§3.4)",
+                   "that, and as fairseq's code does: the attention query (W_d h + b_d + g), the values (z + e), "
+                   "and a block's output plus its projected context"),
+        Difference("output layer", "a linear map to the embedding size, then a softmax with its own weights",
+                   "the same map, then the target embedding transposed (tied)"),
+        Difference("size", "512 hidden units and embeddings, 15 to 20 layers a side on WMT",
+                   "256 hidden units and embeddings, 5 encoder and 4 decoder layers, kernel width 3"),
+        Difference("training", "Nesterov momentum 0.99, learning rate 0.25 cut tenfold when validation perplexity "
+                   "stalls, gradient norm at most 0.1, batches of 64 sentences", trained_here(clip=0.5)),
+    )
     attention_kinds = ("cross",)
 
     def __init__(self, config: ConvS2SConfig, src_vocab_size: int, trg_vocab_size: int):
@@ -97,6 +123,35 @@ class ConvS2S(Seq2Seq):
         self.dec_blocks = nn.ModuleList(DecoderBlock(c) for _ in range(c.decoder_layers))
         self.output = TiedOutput(c.hidden_dim, c.emb_dim, trg_vocab_size, c.dropout)
         self.dropout = nn.Dropout(c.dropout)
+        if c.paper_init:
+            self.init_as_paper()
+
+    def init_as_paper(self):
+        """Gehring et al. 2017, section 3.5: embeddings (words and positions) N(0, 0.1); a layer whose output
+        feeds a GLU (the convolutions) N(0, sqrt(4p/n)), every other layer N(0, sqrt(p/n)), with n its
+        inputs per output and p the probability that dropout keeps its input (1 where none is applied);
+        biases 0. The tied output layer reads the target embedding, initialised as an embedding."""
+        c, keep = self.config, 1.0 - self.config.dropout
+        with torch.no_grad():
+            for emb in (self.src_embedding, self.trg_embedding, self.src_positions, self.trg_positions):
+                nn.init.normal_(emb.weight, 0.0, 0.1)
+            for emb in (self.src_embedding, self.trg_embedding):
+                emb.weight[emb.padding_idx].zero_()
+
+            def init(layer, fan_in, gain):
+                nn.init.normal_(layer.weight, 0.0, math.sqrt(gain / fan_in))
+                nn.init.zeros_(layer.bias)
+
+            init(self.enc_in, c.emb_dim, keep)                          # reads the (dropped-out) embeddings
+            init(self.dec_in, c.emb_dim, keep)
+            for conv in [*self.enc_convs, *(block.conv for block in self.dec_blocks)]:
+                init(conv, c.kernel_size * c.hidden_dim, 4 * keep)      # feeds a GLU; its input is dropped out
+            init(self.enc_out, c.hidden_dim, 1.0)
+            for block in self.dec_blocks:
+                init(block.to_emb, c.hidden_dim, 1.0)
+                init(block.from_emb, c.emb_dim, 1.0)
+            if isinstance(self.output.proj, nn.Linear):
+                init(self.output.proj, c.hidden_dim, 1.0)
 
     @property
     def max_source_positions(self):
@@ -155,3 +210,7 @@ class ConvS2S(Seq2Seq):
             window = F.pad(h, (0, 0, self.config.kernel_size - 1, 0))             # causal: k-1 zeros on the left
             h, _ = block(window, h, embedded, enc)
         return self.logits(h)                                                     # the whole target in one pass
+
+
+register_preset("convs2s_paper", "convs2s", "ConvS2S as the paper scales and initialises it: the conditional input "
+                "times m·√(1/m) (§3.4) and the paper's initialisation (§3.5)", scale_context=True, paper_init=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import Seq2Seq, TiedOutput, embedding, register
+from .base import Difference, Seq2Seq, TiedOutput, embedding, register, trained_here
 from .rnn import run_packed
 
 
@@ -29,7 +29,22 @@ class GRUConfig:
 @register("gru")
 class GRUSeq2Seq(Seq2Seq):
     paper = "Cho et al. 2014"
+    paper_title = "Learning Phrase Representations using RNN Encoder-Decoder for Statistical Machine Translation"
     Config = GRUConfig
+    paper_differences = (
+        Difference("use", "scores phrase pairs for a phrase-based system (Moses)",
+                   "translates whole sentences on its own (greedy or beam search)"),
+        Difference("summary c", "c = tanh(V h_N), a learned map of the last encoder state",
+                   "c = h_N, the last encoder state itself (the decoder's s_0 = tanh(W c) as in the paper)"),
+        Difference("reset gate", "applied before the recurrent matrix: tanh(W x + U (r ⊙ h))",
+                   "PyTorch's (cuDNN's) GRU, applied after it: tanh(W x + r ⊙ (U h + b))"),
+        Difference("output layer", "a maxout layer (500 units, each the max of 2) over [s_t; y_{t-1}; c], then a "
+                   "softmax with its own weights", "no maxout: a linear map of [s_t; y_{t-1}; c] to the embedding "
+                   "size, then the target embedding transposed (tied)"),
+        Difference("size", "1,000 hidden units, 100-dimensional embeddings, 15k words a side",
+                   "512 hidden units, 256-dimensional embeddings"),
+        Difference("training", "Adadelta (ε 1e-6, ρ 0.95), batches of 64 phrase pairs", trained_here()),
+    )
 
     def __init__(self, config: GRUConfig, src_vocab_size: int, trg_vocab_size: int):
         super().__init__(config, src_vocab_size, trg_vocab_size)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .base import Seq2Seq, TiedOutput, embedding, register
+from .base import Difference, Seq2Seq, TiedOutput, embedding, register, trained_here
 from .rnn import layers_first, open_forget_gates, reverse_padded, run_packed
 
 
@@ -31,7 +31,20 @@ class LSTMConfig:
 @register("lstm")
 class LSTMSeq2Seq(Seq2Seq):
     paper = "Sutskever et al. 2014"
+    paper_title = "Sequence to Sequence Learning with Neural Networks"
     Config = LSTMConfig
+    paper_differences = (
+        Difference("size", "4 layers of 1,000 cells, 1,000-dimensional embeddings; 160k source and 80k target words",
+                   "2 layers of 384 cells, 256-dimensional embeddings; Multi30k's words seen at least twice "
+                   "(7,851 German, 5,892 English)"),
+        Difference("output layer", "a softmax over 80k words with its own weights",
+                   "a linear map to the embedding size, then the target embedding transposed (tied, Press & Wolf 2017)"),
+        Difference("initialisation", "every parameter uniform in [-0.08, 0.08]",
+                   "PyTorch's defaults, embeddings N(0, 1/d), forget-gate biases 1 (Jozefowicz et al. 2015)"),
+        Difference("dropout", "none", "0.1 on the embeddings, between the layers and before the output layer"),
+        Difference("training", "SGD, learning rate 0.7 halved every half epoch after 5 epochs, 7.5 epochs, batches of "
+                   "128, gradient norm rescaled to at most 5", trained_here()),
+    )
 
     def __init__(self, config: LSTMConfig, src_vocab_size: int, trg_vocab_size: int):
         super().__init__(config, src_vocab_size, trg_vocab_size)

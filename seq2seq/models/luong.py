@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .attention import Attention
-from .base import Seq2Seq, TiedOutput, embedding, register, source_mask
+from .base import Difference, Seq2Seq, TiedOutput, embedding, register, source_mask, trained_here
 from .rnn import layers_first, open_forget_gates, run_packed
 
 
@@ -43,7 +43,24 @@ class LuongConfig:
 @register("luong")
 class LuongSeq2Seq(Seq2Seq):
     paper = "Luong et al. 2015"
+    paper_title = "Effective Approaches to Attention-based Neural Machine Translation"
     Config = LuongConfig
+    paper_differences = (
+        Difference("encoder", "a stacked unidirectional LSTM over the reversed source, whose final states start "
+                   "the decoder", "one bidirectional LSTM layer (hidden_dim / 2 per direction); the decoder starts "
+                   "from both directions' final states side by side"),
+        Difference("size", "4 layers of 1,000 cells, 1,000-dimensional embeddings, 50k words a side",
+                   "1 layer of 448 cells, 256-dimensional embeddings"),
+        Difference("output layer", "softmax(W_s h̃_t) with its own weights",
+                   "a linear map of h̃_t to the embedding size, then the target embedding transposed (tied)"),
+        Difference("local-p (local=True)", "p_t = S · σ(v_p^T tanh(W_p h_t)); the window's softmax weights times "
+                   "the Gaussian, not renormalised; D = 10", "p_t = (S − 1) · σ(…) with positions from 0; "
+                   "renormalised after the Gaussian, so every row sums to 1; D = 8 (window)"),
+        Difference("initialisation", "every parameter uniform in [-0.1, 0.1]",
+                   "PyTorch's defaults, embeddings N(0, 1/d), forget-gate biases 1 (Jozefowicz et al. 2015)"),
+        Difference("training", "SGD, learning rate 1 halved every epoch after epoch 5 (8 with dropout 0.2), 10–12 "
+                   "epochs, batches of 128, gradient norm rescaled to at most 5", trained_here() + "; dropout 0.25"),
+    )
     attention_kinds = ("cross",)
 
     def __init__(self, config: LuongConfig, src_vocab_size: int, trg_vocab_size: int):

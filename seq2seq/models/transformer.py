@@ -7,8 +7,10 @@ wrapped in a residual connection and layer normalisation. Attention is scaled do
 split over ``heads`` heads. Positions are sinusoidal, so any length can be encoded.
 
 ``norm_first`` puts the layer norm before each sub-layer (Wang et al. 2019), which trains
-more stably with short warm-up; ``False`` is the paper's post-norm. The decoder's input
-embedding and output projection share weights.
+more stably with short warm-up, and adds a final layer norm after the encoder's and the decoder's
+last layers; ``False`` is the paper's post-norm (the preset ``transformer_postln``). The decoder's
+input embedding and output projection share weights. ``Transformer.paper_differences`` lists every
+way this model departs from the paper.
 
 Decoding is incremental: each decoder layer caches the keys and values of the target
 prefix, and the cross-attention keys/values of the source are computed once in ``encode``.
@@ -23,7 +25,7 @@ import torch
 from torch import nn
 
 from ..data import PAD_IDX
-from .base import Seq2Seq, TiedOutput, register, source_mask
+from .base import Difference, Seq2Seq, TiedOutput, register, register_preset, source_mask, trained_here
 
 
 @dataclass
@@ -147,7 +149,24 @@ class DecoderLayer(nn.Module):
 @register("transformer")
 class Transformer(Seq2Seq):
     paper = "Vaswani et al. 2017"
+    paper_title = "Attention Is All You Need"
     Config = TransformerConfig
+    paper_differences = (
+        Difference("layer norm", "after each sub-layer's residual sum: LayerNorm(x + Sublayer(x)) (post-LN)",
+                   "before each sub-layer, x + Sublayer(LayerNorm(x)) (pre-LN, Wang et al. 2019), and a final "
+                   "LayerNorm on the encoder's and the decoder's output (norm_first=True); the transformer_postln "
+                   "preset is post-LN"),
+        Difference("shared weights", "one matrix for the source embedding, the target embedding and the pre-softmax "
+                   "layer (a joint BPE vocabulary)", "the target embedding and the output layer only: the word "
+                   "vocabularies are separate; the output layer has a bias"),
+        Difference("dropout", "0.1 on each sub-layer's output and on the embeddings plus positions",
+                   "0.15 there, 0.1 on the attention weights, and 0.15 after the feed-forward ReLU"),
+        Difference("size", "base: d_model 512, 6 + 6 layers, 8 heads, d_ff 2048",
+                   "d_model 256, 3 + 3 layers, 8 heads, d_ff 512"),
+        Difference("training", "Adam (β 0.9, 0.98), learning rate d^-0.5 · min(step^-0.5, step · 4000^-1.5), "
+                   "label smoothing 0.1, batches of about 25,000 tokens a side",
+                   trained_here(batch_tokens=2500)),
+    )
     attention_kinds = ("cross", "decoder_self", "encoder_self")
 
     def __init__(self, config: TransformerConfig, src_vocab_size: int, trg_vocab_size: int):
@@ -230,3 +249,7 @@ class Transformer(Seq2Seq):
         for i, layer in enumerate(self.decoder_layers):
             x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc["cross_k"][i], enc["cross_v"][i]), cross_mask)
         return self.logits(x)                                        # the whole target in one pass
+
+
+register_preset("transformer_postln", "transformer", "the Transformer with the paper's post-LN sub-layers, "
+                "LayerNorm(x + Sublayer(x)), and no final LayerNorm", norm_first=False)
