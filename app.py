@@ -215,7 +215,7 @@ class UI:
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
         with gr.Column(elem_id=f"card-{name}", elem_classes=["model-card"], min_width=420) as column:
-            gr.Markdown(f"### {html.escape(self.models.title(name))}\n{t.model.paper}")
+            gr.Markdown(f"### {html.escape(self.models.title(name))}" + (f" — {t.model.paper}" if t.model.paper else ""))
             text = gr.Textbox(show_label=False, interactive=False, placeholder="translation",
                               elem_classes=["translation"])
             stats = gr.Markdown(elem_classes=["stats"])

@@ -20,6 +20,7 @@ from typing import Callable
 
 from .checkpoint import CheckpointError, find_checkpoints, read_config, read_metrics
 from .models import ARCHITECTURES
+from .papers import paper_rank
 
 # BLEU of the PyTorch seq2seq tutorial series on the same test set and metric.
 TUTORIAL_BLEU = {"lstm": 13.8, "gru": 20.6, "bahdanau": 28.3, "convs2s": 34.1, "transformer": 36.5}
@@ -55,7 +56,8 @@ class ResultRow:
 
 
 def result_rows(root_or_paths) -> list[ResultRow]:
-    """Rows for every checkpoint directly under ``root`` (or for the given checkpoint directories)."""
+    """Rows for every checkpoint directly under ``root``, in the order of their papers (``seq2seq.papers``), or for
+    the given checkpoint directories in the order given."""
     if isinstance(root_or_paths, (str, Path)):
         root = Path(root_or_paths)
         paths = find_checkpoints(root) if root.is_dir() else []
@@ -72,6 +74,8 @@ def result_rows(root_or_paths) -> list[ResultRow]:
         except CheckpointError:
             metrics = {}
         rows.append(ResultRow(path.name, path, config, metrics))
+    if isinstance(root_or_paths, (str, Path)):
+        rows.sort(key=lambda r: paper_rank(r.name, r.arch))
     return rows
 
 

@@ -17,6 +17,7 @@ import pytest
 
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.analysis.probes import record_probes
+from seq2seq.papers import PAPER_ORDER, display_name
 from conftest import serve_app
 from test_browser import ARGS, CHROMIUM, require_browser
 
@@ -107,7 +108,7 @@ def inspect(page, arch: str = "transformer"):
     if page.query_selector("#inspect-steps .gtitle") is None:
         page.fill("#inspect-text textarea", SENTENCE)
         page.click("#inspect-model input")
-        page.click(f'[role=option][aria-label="{arch}"]')
+        page.click(f'[role=option][aria-label="{display_name(arch)}"]')
         page.click("#inspect-button")
     for plot in ("#inspect-steps", "#beam-tree", "#epochs-plot", "#free-plot"):
         page.wait_for_selector(f"{plot} .gtitle", timeout=60_000)
@@ -368,3 +369,22 @@ def test_about_table_keeps_its_words_whole(page):
     client, scroll, right = page.eval_on_selector(table, "e => [e.clientWidth, e.scrollWidth, e.getBoundingClientRect().right]")
     assert right <= page.viewport_size["width"] and (scroll <= client + 1 or page.viewport_size["width"] < 640)
     show_tab(page, "Translate")
+
+
+def test_cards_come_in_the_order_of_the_papers(page):
+    """LSTM and GRU (2014), Bahdanau and Luong (2015), ConvS2S and the Transformer (2017): left to right, then top
+    to bottom at a desk (two cards a row), one under another on a phone; each titled with its paper."""
+    show_tab(page, "Translate")
+    cards = page.eval_on_selector_all(".model-card[id^=card-]", f"els => els.map(e => [e.id, ({BOX})(e), "
+                                      "e.querySelector('h3') && e.querySelector('h3').textContent])")
+    drawn = [(name.removeprefix("card-"), box, title) for name, box, title in cards if box[2] > box[0]]
+    reading = sorted(drawn, key=lambda c: (round(c[1][1]), c[1][0]))          # as a person reads: rows, then columns
+    assert [name for name, *_ in reading] == list(PAPER_ORDER)
+    titles = [title for *_, title in reading]
+    assert titles == ["LSTM — Sutskever et al. 2014", "GRU — Cho et al. 2014", "Bahdanau — Bahdanau et al. 2015",
+                      "Luong — Luong et al. 2015", "ConvS2S — Gehring et al. 2017", "Transformer — Vaswani et al. 2017"]
+    if page.viewport_size["width"] == 1440:                                   # two a row: LSTM beside GRU, ...
+        tops = [round(box[1]) for _, box, _ in reading]
+        assert tops[0] == tops[1] < tops[2] == tops[3] < tops[4] == tops[5]
+    else:                                                                     # one a row
+        assert all(a[1][3] <= b[1][1] + 1 for a, b in zip(reading, reading[1:]))

@@ -15,6 +15,7 @@ import pytest
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.analysis import inspection
 from seq2seq.analysis.probes import record_probes
+from seq2seq.papers import DISPLAY_NAMES
 from conftest import serve_app
 from test_browser import ARGS, CHROMIUM, require_browser
 
@@ -73,6 +74,8 @@ def wait_title(page, plot: str, *parts: str, timeout: int = 60_000):
 
 
 def choose(page, dropdown: str, label: str):
+    """Pick an option by its label; a model by its name ("transformer"), which the menus show as "Transformer"."""
+    label = DISPLAY_NAMES.get(label, label)
     page.click(f"{dropdown} input")
     page.click(f'[role=option][aria-label="{label}"]')
 

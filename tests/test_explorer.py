@@ -166,3 +166,18 @@ def test_message_figures_wrap_to_a_phones_width():
     lines = message_figure(text).layout.annotations[0].text.split("<br>")
     assert len(lines) > 1 and all(len(html.unescape(line)) <= MESSAGE_CHARS for line in lines)
     assert html.unescape(" ".join(lines)) == text                  # every word kept, and escaped for Plotly
+
+
+def test_models_come_in_the_order_of_their_papers_with_their_names(models, ui):
+    """The registry's order is the order of imports; the page, its menus and the tables follow the papers."""
+    from seq2seq.papers import PAPER_ORDER, display_name, paper_rank
+    from seq2seq.results import result_rows
+
+    assert list(models) == list(PAPER_ORDER)
+    assert [r.name for r in result_rows(models.root)] == list(PAPER_ORDER)
+    assert ui.names.choices == [(display_name(n), n) for n in PAPER_ORDER]
+    assert [label for label, _ in ui.names.choices] == ["LSTM", "GRU", "Bahdanau", "Luong", "ConvS2S", "Transformer"]
+    assert display_name("transformer-sp", "transformer") == "transformer-sp (Transformer)"
+    ranked = sorted(["transformer-sp", "zeta", "luong-dot", "transformer", "lstm"],
+                    key=lambda n: paper_rank(n, {"transformer-sp": "transformer", "luong-dot": "luong"}.get(n, n)))
+    assert ranked == ["lstm", "transformer", "luong-dot", "transformer-sp", "zeta"]   # the six, then the rest

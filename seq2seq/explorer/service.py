@@ -26,6 +26,7 @@ from ..analysis.saliency import SaliencyTooLong, translation_saliency
 from ..checkpoint import FILES, CheckpointError, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
+from ..papers import display_name, paper_rank
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
 from .figures import WORDS_NOTE, View, attention_view, words_view, epochs_figure, heatmap, map_view, message_figure, overview, saliency_view
@@ -74,6 +75,7 @@ class ModelSet:
                 self.translators[path.name] = load_checkpoint(path, self.device)
             except Exception as e:  # CheckpointError, and anything else a broken file may raise
                 self.failures.append((path.name, str(e)))
+        self.translators = dict(sorted(self.translators.items(), key=lambda nt: paper_rank(nt[0], nt[1].arch)))
 
     def __iter__(self):
         return iter(self.translators)
@@ -82,8 +84,8 @@ class ModelSet:
         return len(self.translators)
 
     def title(self, name: str) -> str:
-        t = self.translators[name]
-        return name if name == t.arch else f"{name} ({t.arch})"
+        """What the page calls a model: "LSTM", "transformer-sp (Transformer)" (``seq2seq.papers``)."""
+        return display_name(name, self.translators[name].arch)
 
     def reference(self, text: str) -> str | None:
         """The reference translation when ``text`` is a test sentence."""

@@ -38,6 +38,7 @@ from huggingface_hub.errors import (HfHubHTTPError, HFValidationError, LocalEntr
 from ..checkpoint import FILES, TOKENIZER_FILES, CheckpointError, find_checkpoints, read_json
 from ..results import CARD_COLUMNS, markdown, result_rows
 from ..models import ARCHITECTURES
+from ..papers import paper_rank
 
 HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, *TOKENIZER_FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
@@ -158,6 +159,7 @@ CITATION = """\
 
 def model_card(models: list[Path], repo_id: str) -> str:
     """The repository's README.md: what each model is, results, how to load, data terms, limitations."""
+    models = sorted(models, key=model_order)                 # the order of the papers
     configs = [read_json(m / "config.json") for m in models]
     languages = sorted({c.get(side) for c in configs for side in ("src_lang", "trg_lang")} - {None})
     pairs = sorted({f"{c.get('src_lang')}→{c.get('trg_lang')}" for c in configs})
@@ -231,8 +233,12 @@ terms (hence {LICENSE}). If you use them, cite the dataset:
 
 
 def model_order(model: Path):
-    order = list(ARCHITECTURES)
-    return (order.index(model.name) if model.name in order else len(order), model.name)
+    """The model card lists the models in the order of their papers, as the app and the README do."""
+    try:
+        arch = read_json(model / "config.json").get("arch")
+    except (CheckpointError, OSError, ValueError):
+        arch = None
+    return paper_rank(model.name, arch)
 
 
 # ----------------------------------------------------------------------------------------------
