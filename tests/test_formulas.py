@@ -314,8 +314,8 @@ def test_transformer_attention_by_hand():
 
 class Scripted(Seq2Seq):
     """A model whose output at every step is a function of the source words only (``reads="source"``: the
-    sum of their embeddings) or of the previous output word only (``reads="prefix"``). The other side is
-    read and multiplied by 0, so gradients reach it and are exactly zero."""
+    sum of their embeddings) or of the previous output word only (``reads="prefix"``); the other side is
+    read and multiplied by 0, so gradients reach it and are exactly zero. ``reads="both"``: the sum of the two."""
 
     def __init__(self, reads: str, dim: int = 4):
         super().__init__(None, V, V)
@@ -338,8 +338,10 @@ class Scripted(Seq2Seq):
         previous = self.trg_embedding(prev)                                  # [B, dim]
         if self.reads == "source":
             features = torch.tanh(enc["summary"]) + 0 * previous
-        else:
+        elif self.reads == "prefix":
             features = torch.tanh(previous) + 0 * enc["summary"]
+        else:
+            features = torch.tanh(enc["summary"] + previous)
         return features, state, {}
 
     def logits(self, features):
@@ -362,3 +364,17 @@ def test_source_or_prefix_share_on_scripted_models(reads, share):
         prefix = result.prefix
         for t in range(len(trg_ids)):
             assert prefix[t, t].abs() > 1e-3 and (t == 0 or prefix[t, :t].abs().max() < 1e-6)
+
+
+def test_source_or_prefix_share_is_the_share_of_absolute_attribution():
+    """A model reading both: the share is sum |source| / (sum |source| + sum |prefix|) of its own maps (absolute
+    values: positive and negative attributions both count), strictly between 0 and 1, and the two shares sum to 1."""
+    model = Scripted("both").eval()
+    src_ids, trg_ids = [5, 9, 12, 7], [6, 11, 8, 13, EOS_IDX]
+    result = source_and_prefix(model, src_ids, trg_ids)
+    on_source, on_prefix = result.source.abs().sum(-1), result.prefix.abs().sum(-1)
+    torch.testing.assert_close(result.source_share, on_source / (on_source + on_prefix))
+    torch.testing.assert_close(result.prefix_share, 1 - result.source_share)
+    assert ((result.source_share > 0.01) & (result.source_share < 0.999)).all(), result.source_share
+    assert (result.source < 0).any() or (result.prefix < 0).any()     # signed maps: the absolute values matter
+    assert (result.completeness_gap < 0.02).all(), result.completeness_gap
