@@ -138,7 +138,7 @@ class UI:
             tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs, api_visibility="private",
                        concurrency_id="models")
         with gr.Tab("Leaderboard"):
-            rows = result_rows(m.root)
+            rows = result_rows(m.root) + result_rows([p for n, p in m.paths.items() if p and p.parent != m.root])
             hardware = common(rows, "hardware")
             gr.Markdown("Scores on Multi30k test_2016_flickr (1,000 sentences), from each checkpoint's `metrics.json`. "
                         "Speed: sentences per second while scoring the test set"
@@ -742,8 +742,13 @@ def main(argv=None):
                         help="address to serve on (0.0.0.0: every interface; default $GRADIO_SERVER_NAME or 127.0.0.1)")
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    parser.add_argument("--hf-model", action="append", default=[], metavar="ID_OR_DIR",
+                        help="also serve a Hugging Face translation model (repeatable): a Hub id such as "
+                             "Helsinki-NLP/opus-mt-de-en, or a save_pretrained directory")
+    parser.add_argument("--download", action="store_true",
+                        help="let --hf-model fetch a Hub id that is not in the local Hugging Face cache")
     args = parser.parse_args(argv)
-    models = ModelSet(args.checkpoints)
+    models = ModelSet(args.checkpoints, extra=args.hf_model, download=args.download)
     if not models.translators and not models.failures:   # nothing to serve, and nothing to say why on the page
         parser.exit(2, f"error: {models.root} holds no checkpoint (a directory with config.json, or a folder of "
                        "them): train one with train.py, or point --checkpoints at one\n")

@@ -269,6 +269,15 @@ def train_sentencepiece(texts, vocab_size: int, model_type: str = "bpe", charact
     return SubwordTokenizer(model.getvalue())
 
 
+_SPECIAL_PIECE = re.compile(r"</?[A-Za-z_]+>")
+
+
+def is_special(piece: str) -> bool:
+    """A special token rather than text: the project's ``<unk> <pad> <sos> <eos>`` or a model's own
+    (``</s>``, ``<pad>``); not a byte piece (``<0xF0>``)."""
+    return piece in SPECIALS or bool(_SPECIAL_PIECE.fullmatch(piece))
+
+
 def _piece_chars(pieces: list[str]) -> list[tuple[str, int]]:
     """The characters the pieces spell, each with the index of its piece (byte pieces decoded)."""
     out: list[tuple[str, int]] = []
@@ -286,7 +295,7 @@ def _piece_chars(pieces: list[str]) -> list[tuple[str, int]]:
             pending.append((int(byte.group(1), 16), i))
             continue
         flush()
-        if piece in SPECIALS:
+        if is_special(piece):
             continue
         out.extend((c, i) for c in piece.replace(WORD_START, "") if not c.isspace())
     flush()
@@ -323,9 +332,9 @@ def piece_word_index(pieces: list[str], words: list[str]) -> list[int | None]:
         if i not in spelled and _BYTE_PIECE.fullmatch(pieces[i]) and i - 1 in piece_word:
             piece_word[i] = piece_word[i - 1]
     for i in reversed(range(len(pieces) - 1)):      # a bare "▁" belongs to the word after it
-        if i not in piece_word and pieces[i] not in SPECIALS and i + 1 in piece_word:
+        if i not in piece_word and not is_special(pieces[i]) and i + 1 in piece_word:
             piece_word[i] = piece_word[i + 1]
-    return [None if p in SPECIALS else piece_word.get(i) for i, p in enumerate(pieces)]
+    return [None if is_special(p) else piece_word.get(i) for i, p in enumerate(pieces)]
 
 
 def onto_words(weights: torch.Tensor, rows: list[int | None] | None, n_rows: int, cols: list[int | None] | None,
@@ -374,19 +383,19 @@ def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tupl
     if words is None:
         groups: list[tuple[str, list[int]]] = []
         for i, piece in enumerate(pieces):
-            if piece in SPECIALS or not groups or piece.startswith(WORD_START) or groups[-1][0] in SPECIALS:
+            if is_special(piece) or not groups or piece.startswith(WORD_START) or is_special(groups[-1][0]):
                 groups.append((piece, [i]))
             else:
                 groups[-1][1].append(i)
         chars = _piece_chars(pieces)
-        return [(piece if len(idx) == 1 and pieces[idx[0]] in SPECIALS
+        return [(piece if len(idx) == 1 and is_special(pieces[idx[0]])
                  else "".join(c for c, i in chars if i in idx) or pieces[idx[0]], idx) for piece, idx in groups]
 
     piece_word = dict(enumerate(piece_word_index(pieces, words)))
     chars = _piece_chars(pieces)
     groups = []   # (word indices, piece indices)
     for i, piece in enumerate(pieces):
-        if piece in SPECIALS:
+        if is_special(piece):
             groups.append(([], [i]))
             continue
         w = piece_word.get(i)
@@ -406,7 +415,7 @@ def merge_pieces(pieces: list[str], words: list[str] | None = None) -> list[tupl
         if word_idx:
             label = "".join(words[w] for w in word_idx)
         else:
-            label = pieces[idx[0]] if pieces[idx[0]] in SPECIALS else "".join(c for c, i in chars if i in idx) or pieces[idx[0]]
+            label = pieces[idx[0]] if is_special(pieces[idx[0]]) else "".join(c for c, i in chars if i in idx) or pieces[idx[0]]
         out.append((label, idx))
     return out
 

@@ -163,7 +163,14 @@ class Translator:
                            raw, hyp.step_log_probs, nbest, truncated, hyp.trace)
 
 
-def load_checkpoint(path, device: str | torch.device = "cpu") -> Translator:
-    """Load a checkpoint directory into a ready-to-use :class:`Translator`."""
+def load_checkpoint(path, device: str | torch.device = "cpu", download: bool | None = None) -> Translator:
+    """Load a checkpoint directory into a ready-to-use :class:`Translator`; or a Hugging Face translation
+    model: a ``save_pretrained`` directory or a Hub id (see :mod:`seq2seq.models.huggingface`)."""
+    from .models.huggingface import is_huggingface_dir, load_huggingface, looks_like_hub_id, split_spec
+
+    name = split_spec(str(path))[0]
+    if is_huggingface_dir(name) or looks_like_hub_id(name):
+        model, src_vocab, trg_vocab, config = load_huggingface(path, device, download)
+        return Translator(model, src_vocab, trg_vocab, config, Path(name) if Path(name).is_dir() else None)
     model, src_vocab, trg_vocab, config = load_model(path, device)
     return Translator(model, src_vocab, trg_vocab, config, Path(path))

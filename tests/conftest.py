@@ -160,3 +160,57 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.name.startswith("test_browser"):
             item.add_marker(pytest.mark.browser)
+
+
+def build_tiny_marian(directory: Path, data_dir: Path, eos_bias: float = 1.0) -> Path:
+    """A tiny random MarianMT (2+2 layers, width 32) with a real MarianTokenizer: source and target
+    SentencePiece models (unigram, 300 pieces) trained on the slice's training pairs and one vocab.json laid
+    out as opus-mt's (``</s>`` 0, ``<unk>`` 1, ``<pad>`` last, the decoder starting from ``<pad>``), saved with
+    ``save_pretrained``. ``eos_bias`` on ``</s>``'s logit makes some translations end before the length limit."""
+    import io
+    import json
+
+    import sentencepiece as spm
+    from transformers import MarianConfig, MarianMTModel, MarianTokenizer
+
+    from seq2seq.data import load_split
+
+    directory.mkdir(parents=True, exist_ok=True)
+    split = load_split("train", "de", "en", data_dir)
+    processors = []
+    for lines, name in ((split.src_text, "source.spm"), (split.trg_text, "target.spm")):
+        buf = io.BytesIO()
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=buf, vocab_size=300,
+                                       model_type="unigram", character_coverage=1.0, minloglevel=2, num_threads=1,
+                                       unk_id=0, eos_id=1, bos_id=-1, pad_id=-1, unk_piece="<unk>", eos_piece="</s>")
+        (directory / name).write_bytes(buf.getvalue())
+        processors.append(spm.SentencePieceProcessor(model_proto=buf.getvalue()))
+    pieces = ["</s>", "<unk>"]
+    for sp in processors:
+        pieces += [p for p in (sp.id_to_piece(i) for i in range(sp.get_piece_size()))
+                   if p not in pieces and p not in ("<unk>", "</s>")]
+    pieces.append("<pad>")
+    vocab = {p: i for i, p in enumerate(pieces)}
+    (directory / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    tokenizer = MarianTokenizer(str(directory / "source.spm"), str(directory / "target.spm"), str(directory / "vocab.json"))
+    torch.manual_seed(0)
+    pad = vocab["<pad>"]
+    config = MarianConfig(vocab_size=len(vocab), decoder_vocab_size=len(vocab), d_model=32, encoder_layers=2,
+                          decoder_layers=2, encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64,
+                          decoder_ffn_dim=64, max_position_embeddings=128, pad_token_id=pad, eos_token_id=0,
+                          decoder_start_token_id=pad, forced_eos_token_id=None, scale_embedding=True,
+                          share_encoder_decoder_embeddings=True, init_std=0.5)
+    model = MarianMTModel(config).eval()
+    with torch.no_grad():
+        model.final_logits_bias[0, 0] = eos_bias
+    model.generation_config.bad_words_ids = [[pad]]     # as opus-mt's: <pad> is never an output
+    model.generation_config.forced_eos_token_id = None
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def marian_dir(data_dir, tmp_path_factory) -> Path:
+    """A tiny random MarianMT and its tokenizer, saved with save_pretrained (see ``build_tiny_marian``)."""
+    return build_tiny_marian(tmp_path_factory.mktemp("hf") / "opus-mt-tiny", data_dir)

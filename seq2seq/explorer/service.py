@@ -55,17 +55,32 @@ def resolve(spec: str) -> Path:
 
 
 class ModelSet:
-    """Every checkpoint directly under one directory, loaded once; and those that failed, with the reason."""
+    """Every checkpoint directly under one directory, loaded once; and those that failed, with the reason.
+    ``extra``: Hugging Face translation models to serve beside them (Hub ids or ``save_pretrained``
+    directories; ``download`` lets a Hub id be fetched when it is not in the local cache)."""
 
-    def __init__(self, spec: str | Path, device: str | None = None, references: dict | None = None):
+    def __init__(self, spec: str | Path, device: str | None = None, references: dict | None = None,
+                 extra=(), download: bool = False):
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.translators, self.failures = {}, []
+        self.paths: dict[str, Path | None] = {}   # each served model's directory (None: loaded from the Hub cache)
         self.references = load_references() if references is None else references  # test sentence -> reference
         try:
             self.root = resolve(str(spec))
         except Exception as e:  # a Hub download that failed: serve nothing, say why
             self.root, self.failures = Path(str(spec)), [(str(spec), str(e))]
-            return
+        else:
+            self._load_root()
+        for model in extra:
+            try:
+                t = load_checkpoint(model, self.device, download=download)
+            except Exception as e:  # HuggingFaceError, and anything else a broken model may raise
+                self.failures.append((str(model), str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
+                continue
+            self.translators[t.config["name"]], self.paths[t.config["name"]] = t, t.path
+        self.translators = dict(sorted(self.translators.items(), key=lambda nt: paper_rank(nt[0], nt[1].arch)))
+
+    def _load_root(self) -> None:
         found = find_checkpoints(self.root)
         for d in sorted(self.root.iterdir()) if self.root.is_dir() else []:
             if d not in found and any((d / f).is_file() for f in FILES):
@@ -73,9 +88,9 @@ class ModelSet:
         for path in found:
             try:
                 self.translators[path.name] = load_checkpoint(path, self.device)
+                self.paths[path.name] = path
             except Exception as e:  # CheckpointError, and anything else a broken file may raise
                 self.failures.append((path.name, str(e)))
-        self.translators = dict(sorted(self.translators.items(), key=lambda nt: paper_rank(nt[0], nt[1].arch)))
 
     def __iter__(self):
         return iter(self.translators)
