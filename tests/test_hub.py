@@ -250,11 +250,55 @@ def test_uploads_need_a_token(monkeypatch, root_with_junk):
         hub.push_models(root_with_junk, "user/name")
 
 
-def test_dry_run_lists_files_and_card_without_network(root_with_junk, capsys):
+def test_dry_run_says_it_is_one_and_lists_each_models_files_and_what_it_leaves_out(root_with_junk, capsys):
     assert hub.main(["push-models", "--repo-id", "user/name", "--checkpoints", str(root_with_junk), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "gru/model.safetensors" in out and "in 30 files" in out and "resume" not in out
-    assert "# Classic seq2seq translation models" in out
+    assert out.startswith("Dry run: nothing is sent, and no network or token is used.\n")
+    assert "push-models would upload these 31 files to the model repository user/name" in out
+    sent = out[:out.index("Left out")]
+    rows = [line.split() for line in sent.splitlines() if line.startswith("  ") and line.split()[0].endswith("/")]
+    assert [r[0] for r in rows] == [f"{name}/" for name in PAPER_ORDER]                 # the order of the papers
+    for row in rows:                                                                   # exactly the files that go
+        assert row[1] == "5" and set(row[5:]) == CHECKPOINT, row
+    assert "README.md               1 file" in out and "in all: 31 files" in out
+    left = out[out.index("Left out (never uploaded)"):out.index("README.md (model card)")]
+    assert "gru/resume/ (1 file)" in left and "gru/.model.safetensors.123.tmp" in left and "gru/notes.txt" in left
+    assert "# Classic seq2seq translation models" in out and "`family/`" not in out
+
+
+def test_a_folder_of_models_also_sends_its_attention_family_and_significance(root_with_junk, capsys):
+    """What the app reads beside the models goes too, so the app on hf://... shows what it shows locally."""
+    shutil.copytree(root_with_junk / "luong", root_with_junk / "family" / "dot")
+    shutil.copytree(root_with_junk / "luong", root_with_junk / "family" / "general")
+    (root_with_junk / "family" / "dot" / "resume").mkdir()
+    (root_with_junk / "family" / "dot" / "resume" / "state.json").write_text("{}")
+    (root_with_junk / "significance.json").write_text("{}")
+    files = model_repo_files(root_with_junk)
+    assert {p for p in files if p.startswith("family/")} == {f"family/{m}/{n}" for m in ("dot", "general") for n in CHECKPOINT}
+    assert files["significance.json"] == root_with_junk / "significance.json"
+    assert list(files)[-1] == "significance.json" and list(files)[-3].startswith("family/general/")   # FAMILY's order
+    assert not [p for p in model_repo_files(root_with_junk / "gru") if not p.startswith("gru/")]   # one model: itself
+    hub.main(["push-models", "--repo-id", "user/name", "--checkpoints", str(root_with_junk), "--dry-run"])
+    out = capsys.readouterr().out
+    assert "family/dot/ (1 file)" not in out and "family/dot/resume/ (1 file)" in out
+    assert "`family/`: the attention family, 2 Luong models" in out and "`dot`, `general`" in out
+    assert "significance.json       1 file" in out
+
+
+def test_the_readme_says_what_push_models_sends():
+    share = (ROOT / "README.md").read_text(encoding="utf-8").split("## Share", 1)[1].split("\n## ", 1)[0]
+    for name in (*hub.CHECKPOINT_FILES, "significance.json", "family/NAME/", "resume/", "--dry-run"):
+        assert f"`{name}`" in share, name
+
+
+def test_space_dry_run_says_it_is_one_and_what_it_leaves_out(capsys):
+    assert hub.main(["deploy-space", "--space-id", "user/space", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Dry run: nothing is sent, and no network or token is used.\n")
+    assert "deploy-space would make the Space user/space hold exactly these" in out and "remove any other" in out
+    assert "  docs/results.md\n" in out and "  checkpoints/family/dot/model.safetensors\n" in out
+    left = out[out.index("Left out"):]
+    assert "tests/ (" in left and "train.py" in left and "docs/scaling.json" in left and "app.py" not in left
 
 
 # ----------------------------------------------------------------------------------------------

@@ -6,17 +6,22 @@
 
 push-models  uploads each checkpoint directory under DIR (default checkpoints/; or DIR itself when it
              is one model) to the model repository as MODEL/..., with a generated model card (README.md)
-             covering every model in the repository. Only the five checkpoint files travel: never
-             resume/ (training state) or temporary files.
+             covering every model in the repository: per model config.json, model.safetensors,
+             src_vocab.json, trg_vocab.json, metrics.json, and where present probes.json, test_outputs.json
+             and a subword model's src_spm.model and trg_spm.model. From a folder of models it also sends
+             what the app reads beside them: the attention family (DIR/family/NAME -> family/NAME/...) and
+             the pairwise tests (DIR/significance.json). Never resume/ (training state), temporary files
+             or anything else.
 deploy-space creates or updates a Gradio Space holding exactly what the app needs: app.py,
-             requirements.txt, README.md (whose YAML header configures the Space), seq2seq/*.py and
-             checkpoints/*/ -- the git-tracked files among those. Other files on the Space are removed.
+             requirements.txt, README.md (whose YAML header configures the Space) and the docs/ pages and
+             images it links, seq2seq/*.py and the page's assets, checkpoints/*/ and checkpoints/family/*/
+             -- the git-tracked files among those. Other files on the Space are removed.
 download     fetches hf://USER/NAME into huggingface-hub's cache (HF_HOME) and prints the local path;
              ``app.py --checkpoints hf://...`` and ``seq2seq.evaluate hf://.../MODEL`` do the same.
 
 The token comes from huggingface-hub's usual places (HF_TOKEN, or a saved ``hf auth login``) and is
-never printed. With no network every command stops at once with one message; --dry-run lists what
-would be sent without any network or token.
+never printed. With no network every command stops at once with one message; --dry-run says what would
+be sent, file by file, and what is left out, without any network or token.
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ from ..papers import paper_rank
 HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, *TOKENIZER_FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
 SPACE_CHECKPOINT_FILES = ("checkpoints/significance.json",)   # the models' pairwise tests (python -m seq2seq.compare)
-SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md", "docs/screenshot.png", "docs/family.png")  # the README shows the screenshot
+SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")
+SIGNIFICANCE = "significance.json"                 # beside the models: their pairwise tests (python -m seq2seq.compare)
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
 LICENSE = "cc-by-nc-4.0"                           # the models inherit Multi30k's non-commercial terms
@@ -58,28 +64,72 @@ class HubError(CheckpointError):
 # What each upload sends: pure functions of the local files, no network
 
 
+def model_files(model: Path, prefix: str) -> dict[str, Path]:
+    """{PREFIX/FILE: local file} for the files of one checkpoint that travel; an error when one it needs is missing."""
+    subword = read_json(model / "config.json").get("tokenizer", {}).get("type") == "sentencepiece"
+    missing = [f for f in (*FILES, *(TOKENIZER_FILES if subword else ())) if not (model / f).is_file()]
+    if missing:
+        raise HubError(f"{model} is incomplete: {', '.join(missing)} missing")
+    return {f"{prefix}/{f}": model / f for f in CHECKPOINT_FILES if (model / f).is_file()}
+
+
+def family_members(checkpoints) -> list[Path]:
+    """The attention family beside a folder of models (DIR/family/NAME), in the order of FAMILY."""
+    from ..models.luong import FAMILY
+
+    root = Path(checkpoints)
+    if (root / "config.json").is_file() or not (root / "family").is_dir():
+        return []
+    order = list(FAMILY)
+    return sorted(find_checkpoints(root / "family"),
+                  key=lambda m: (order.index(m.name) if m.name in order else len(order), m.name))
+
+
 def model_repo_files(checkpoints) -> dict[str, Path]:
-    """{path in the model repo: local file} for every model under ``checkpoints`` (or that one model)."""
+    """{path in the model repo: local file} for every model under ``checkpoints`` (or that one model), in the
+    order of their papers; from a folder of models also its attention family and its significance.json."""
     models = find_checkpoints(checkpoints)
     if not models:
         raise HubError(f"{checkpoints} holds no checkpoint (a directory with config.json, or a folder of them)")
     files = {}
-    for model in models:
-        name = model.resolve().name
-        subword = read_json(model / "config.json").get("tokenizer", {}).get("type") == "sentencepiece"
-        missing = [f for f in (*FILES, *(TOKENIZER_FILES if subword else ())) if not (model / f).is_file()]
-        if missing:
-            raise HubError(f"{model} is incomplete: {', '.join(missing)} missing")
-        files.update({f"{name}/{f}": model / f for f in CHECKPOINT_FILES if (model / f).is_file()})
+    for model in sorted(models, key=model_order):
+        files.update(model_files(model, model.resolve().name))
+    for member in family_members(checkpoints):
+        files.update(model_files(member, f"family/{member.name}"))
+    if not (Path(checkpoints) / "config.json").is_file() and (Path(checkpoints) / SIGNIFICANCE).is_file():
+        files[SIGNIFICANCE] = Path(checkpoints) / SIGNIFICANCE
     return files
 
 
+def model_repo_left_out(checkpoints, files: dict[str, Path]) -> list[str]:
+    """What push-models leaves behind in ``checkpoints``: every other file, a folder of them as "FOLDER/ (N files)"."""
+    root = Path(checkpoints)
+    base = root.parent if (root / "config.json").is_file() else root
+    models = [*find_checkpoints(root), *family_members(root)]
+    sent = {f.resolve() for f in files.values()}
+    out, folders = [], {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []:
+        if path.resolve() in sent or "__pycache__" in path.parts:
+            continue
+        anchor = next((m for m in models if m in path.parents), root)   # the model it lies in, or the folder
+        inner = path.relative_to(anchor).parts
+        if len(inner) > 1:                      # inside a folder (a model's resume/, a folder that is no model)
+            folder = (anchor / inner[0]).relative_to(base).as_posix() + "/"
+            folders[folder] = folders.get(folder, 0) + 1
+        else:
+            out.append(path.relative_to(base).as_posix())
+    out += [f"{folder} ({n} file{'s' if n > 1 else ''})" for folder, n in folders.items()]
+    return sorted(out)
+
+
 def is_space_file(path: str) -> bool:
-    """The allow-list of the Space: app.py, requirements.txt, README.md and its screenshot, the package (code and
-the page's assets), the checkpoints and the attention family's (checkpoints/family/NAME)."""
+    """The allow-list of the Space: app.py, requirements.txt, README.md and the docs/ pages and images it links, the
+package (code and the page's assets), the checkpoints and the attention family's (checkpoints/family/NAME)."""
     parts = PurePosixPath(path).parts
     if path in SPACE_TOP_FILES or path in SPACE_CHECKPOINT_FILES:
         return True
+    if parts[0] == "docs":      # the pages and images the README links (the Space shows the README)
+        return len(parts) == 2 and path.endswith((".md", ".png"))
     if parts[0] == "seq2seq":   # the package: its code, and the page's text, style and script (seq2seq/explorer)
         assets = parts[:2] == ("seq2seq", "explorer") and path.endswith((".md", ".css", ".html"))
         return (path.endswith(".py") or assets) and "__pycache__" not in parts
@@ -101,6 +151,7 @@ def git_tracked(root: Path) -> list[str] | None:
 def candidate_files(root: Path) -> list[str]:
     """Without git: every file the allow-list could match, found on disk."""
     paths = [p for p in (*SPACE_TOP_FILES, *SPACE_CHECKPOINT_FILES) if (root / p).is_file()]
+    paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("docs/*")) if p.is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted(root.glob("seq2seq/**/*")) if p.is_file()]
     paths += [p.relative_to(root).as_posix() for p in sorted([*root.glob("checkpoints/*/*"), *root.glob("checkpoints/family/*/*")])]
     return paths
@@ -112,6 +163,24 @@ def space_files(root=PROJECT_ROOT) -> dict[str, Path]:
     tracked = git_tracked(root)
     paths = candidate_files(root) if tracked is None else tracked
     return {p: root / p for p in sorted(paths) if is_space_file(p) and (root / p).is_file()}
+
+
+def space_left_out(root, files: dict[str, Path]) -> list[str] | None:
+    """The git-tracked files the Space does not get: a top-level folder none of whose files go as "FOLDER/ (N
+    files)", else each file; None outside git."""
+    tracked = git_tracked(Path(root))
+    if tracked is None:
+        return None
+    rest = [p for p in tracked if p not in files]
+    sending = {PurePosixPath(p).parts[0] for p in files if "/" in p}
+    out, folders = [], {}
+    for p in rest:
+        top = PurePosixPath(p).parts[0]
+        if "/" in p and top not in sending:
+            folders[top] = folders.get(top, 0) + 1
+        else:
+            out.append(p)
+    return sorted(out + [f"{top}/ ({n} file{'s' if n > 1 else ''})" for top, n in folders.items()])
 
 
 def left_out(root, files: dict[str, Path]) -> list[str]:
@@ -157,8 +226,9 @@ CITATION = """\
 }"""
 
 
-def model_card(models: list[Path], repo_id: str) -> str:
-    """The repository's README.md: what each model is, results, how to load, data terms, limitations."""
+def model_card(models: list[Path], repo_id: str, family: list[str] = ()) -> str:
+    """The repository's README.md: what each model is, results, how to load, data terms, limitations; ``family``:
+    the attention family's members in the repository (family/NAME)."""
     models = sorted(models, key=model_order)                 # the order of the papers
     configs = [read_json(m / "config.json") for m in models]
     languages = sorted({c.get(side) for c in configs for side in ("src_lang", "trg_lang")} - {None})
@@ -175,7 +245,7 @@ Multi30k by the seq2seq attention explorer project (its `seq2seq` package loads 
 run on a CPU, and every one exposes its attention, so they can be compared side by side.
 
 {chr(10).join(f"- `{m.name}/`: {describe(c['arch'])}" for m, c in zip(models, configs))}
-
+{family_line(family)}
 ## Results
 
 Scored on Multi30k `test_2016_flickr` (1,000 sentences): sacreBLEU corpus BLEU with `tokenize="none"` over
@@ -230,6 +300,13 @@ terms (hence {LICENSE}). If you use them, cite the dataset:
   production translator.
 """
     return str(ModelCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def family_line(family) -> str:
+    if not family:
+        return ""
+    return (f"- `family/`: the attention family, {len(family)} Luong models of one size trained by one recipe, which "
+            f"differ only in their attention score: {', '.join(f'`{n}`' for n in family)} (the app's Family tab)\n")
 
 
 def model_order(model: Path):
@@ -344,13 +421,16 @@ def push_models(checkpoints, repo_id: str, private: bool = False) -> str:
     with hub_errors(f"upload to model repository {repo_id}", f"The checkpoints stay in {checkpoints}; "
                                                              "use that local directory (e.g. app.py --checkpoints)."):
         api.create_repo(repo_id, private=private, exist_ok=True)
+        family = [m.name for m in family_members(checkpoints)]
         with tempfile.TemporaryDirectory(prefix="seq2seq-card-") as tmp:
             names = {m.resolve().name for m in local}
             models = [m for m in remote_models(repo_id, Path(tmp)) if m.name not in names] + local
-            card = model_card(sorted(models, key=model_order), repo_id)
+            remote_family = [m.name for m in find_checkpoints(Path(tmp) / "family")] if (Path(tmp) / "family").is_dir() else []
+            card = model_card(sorted(models, key=model_order), repo_id, family + sorted(set(remote_family) - set(family)))
         operations = [CommitOperationAdd(path, str(file)) for path, file in files.items()]
         operations.append(CommitOperationAdd("README.md", card.encode()))
-        info = api.create_commit(repo_id, operations, commit_message=f"Upload {', '.join(sorted(names))}")
+        message = f"Upload {', '.join(sorted(names))}" + (" and the attention family" if family else "")
+        info = api.create_commit(repo_id, operations, commit_message=message)
     return info.commit_url
 
 
@@ -375,8 +455,53 @@ def deploy_space(space_id: str, root=PROJECT_ROOT, private: bool = False) -> str
 
 def print_files(files: dict[str, Path]) -> None:
     for path, file in files.items():
-        print(f"{file.stat().st_size / 1e6:9.2f} MB  {path}")
-    print(f"{sum(f.stat().st_size for f in files.values()) / 1e6:9.2f} MB  in {len(files)} files")
+        print(f"  {file.stat().st_size / 1e6:9.2f} MB  {path}")
+    print(f"  {sum(f.stat().st_size for f in files.values()) / 1e6:9.2f} MB  in all, {len(files)} files")
+
+
+DRY_RUN = "Dry run: nothing is sent, and no network or token is used."
+
+
+def dry_run_models(checkpoints, repo_id: str) -> None:
+    """What push-models would send, model by model, and what it leaves out; then the model card."""
+    files = model_repo_files(checkpoints)
+    print(DRY_RUN)
+    print(f"push-models would upload these {len(files) + 1} files to the model repository {repo_id} "
+          f"(from {checkpoints}):\n")
+    groups: dict[str, list[str]] = {}
+    for path in files:
+        folder, _, name = path.rpartition("/")
+        groups.setdefault(folder, []).append(name)
+    for folder, names in groups.items():
+        paths = [f"{folder}/{n}" if folder else n for n in names]
+        size = sum(files[p].stat().st_size for p in paths) / 1e6
+        label, what = (f"{folder}/", " ".join(names)) if folder else (names[0], "the pairwise tests of these "
+                                                                       "models (python -m seq2seq.compare)")
+        print(f"  {label:<22} {len(names):2d} file{'s' if len(names) > 1 else ' '} {size:7.2f} MB  {what}")
+    print(f"  {'README.md':<22}  1 file           the model card, generated (printed below)")
+    total = sum(f.stat().st_size for f in files.values()) / 1e6
+    print(f"  in all: {len(files) + 1} files, {total:.2f} MB")
+    left = model_repo_left_out(checkpoints, files)
+    print("\nLeft out (never uploaded): " + ("nothing else is there." if not left else
+          "training state (resume/), temporary files and anything that is not a checkpoint file:"))
+    for path in left:
+        print(f"  {path}")
+    card = model_card(find_checkpoints(checkpoints), repo_id, [m.name for m in family_members(checkpoints)])
+    print(f"\nREADME.md (model card):\n\n{card}")
+
+
+def dry_run_space(root, space_id: str, files: dict[str, Path]) -> None:
+    """What deploy-space would make the Space hold, file by file, and what it leaves out (after DRY_RUN)."""
+    space_config(files)
+    print(f"deploy-space would make the Space {space_id} hold exactly these {len(files)} files, and remove any other "
+          f"file from it:\n")
+    print_files(files)
+    left = space_left_out(root, files)
+    if left is None:
+        print(f"\nLeft out: every other file in {root} (not a git checkout, so the allow-list was matched on disk).")
+    else:
+        print("\nLeft out (the app does not need them): " + (", ".join(left) if left else "nothing else is tracked.")
+              + "\nAnd every file git does not track.")
 
 
 def main(argv=None) -> int:
@@ -388,12 +513,14 @@ def main(argv=None) -> int:
     push.add_argument("--checkpoints", default=str(PROJECT_ROOT / "checkpoints"),
                       help="a folder of checkpoint directories, or one (default: checkpoints/)")
     push.add_argument("--private", action="store_true", help="create the repository private")
-    push.add_argument("--dry-run", action="store_true", help="list the files and print the card; send nothing")
+    push.add_argument("--dry-run", action="store_true",
+                      help="say what would be sent, file by file, and what is left out, and print the card; send nothing")
     space = commands.add_parser("deploy-space", help="create or update a Gradio Space running this app")
     space.add_argument("--space-id", required=True, metavar="USER/NAME")
     space.add_argument("--root", default=str(PROJECT_ROOT), help="the project checkout to deploy")
     space.add_argument("--private", action="store_true", help="create the Space private")
-    space.add_argument("--dry-run", action="store_true", help="list the files; send nothing")
+    space.add_argument("--dry-run", action="store_true",
+                       help="say what the Space would hold, file by file, and what is left out; send nothing")
     download = commands.add_parser("download", help="fetch hf://USER/NAME[@REVISION][/MODEL]; print its local path")
     download.add_argument("spec", metavar="hf://USER/NAME[@REVISION][/MODEL]")
     args = parser.parse_args(argv)
@@ -401,17 +528,17 @@ def main(argv=None) -> int:
     try:
         if args.command == "push-models":
             if args.dry_run:
-                print_files(model_repo_files(args.checkpoints))
-                print(f"\nREADME.md (model card):\n\n{model_card(find_checkpoints(args.checkpoints), args.repo_id)}")
+                dry_run_models(args.checkpoints, args.repo_id)
             else:
                 print(f"uploaded: {push_models(args.checkpoints, args.repo_id, args.private)}")
         elif args.command == "deploy-space":
             files = space_files(args.root)
+            if args.dry_run:
+                print(DRY_RUN)
             for path in left_out(args.root, files):
                 print(f"note: {path} is not tracked by git, so the Space will not get it (commit it first)")
             if args.dry_run:
-                space_config(files)
-                print_files(files)
+                dry_run_space(args.root, args.space_id, files)
             else:
                 print(f"deployed: {deploy_space(args.space_id, args.root, args.private)}")
         else:
