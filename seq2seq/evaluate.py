@@ -3,6 +3,8 @@
     python -m seq2seq.evaluate checkpoints/transformer --beam 5 [--split test_2016_flickr] [--json]
     python -m seq2seq.evaluate hf://USER/NAME/transformer        # a model repository folder, via the Hub cache
     python -m seq2seq.evaluate checkpoints/mine --files test.de test.en   # your own corpus (or one TSV file)
+    python -m seq2seq.evaluate Helsinki-NLP/opus-mt-de-en --download      # a Hugging Face translation model
+    python -m seq2seq.evaluate models/opus-mt-de-en --save                 # ...its scores into its metrics.json
 
 The BLEU every table in this project quotes: ``tokenize="none"`` over lowercased spaCy tokens
 joined by single spaces (hypotheses after ``<unk>`` replacement; a subword model's detokenized output
@@ -54,6 +56,20 @@ def evaluate(translator, split, beam_size: int = 1, length_penalty: float = 1.0,
     return scores
 
 
+def save_scores(translator, scores: dict) -> None:
+    """Merge ``scores`` into the model directory's metrics.json as ``test.greedy`` or ``test.beamK``, with what
+    the Leaderboard shows beside them (architecture, paper, parameters)."""
+    from .checkpoint import read_metrics, write_json
+
+    metrics = read_metrics(translator.path)
+    key = "greedy" if scores["beam"] == 1 else f"beam{scores['beam']}"
+    metrics.setdefault("test", {})[key] = {k: v for k, v in scores.items() if k != "arch"}
+    model = translator.model
+    metrics.update(arch=translator.arch, paper=metrics.get("paper") or model.paper,
+                   parameters=metrics.get("parameters") or model.num_parameters())
+    write_json(translator.path / "metrics.json", metrics)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m seq2seq.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,6 +83,11 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, help="score only the first N sentences")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--download", action="store_true",
+                        help="a Hugging Face Hub id may be fetched when it is not in the local cache")
+    parser.add_argument("--save", action="store_true",
+                        help="keep the scores in the model directory's metrics.json (test.greedy or test.beamK), "
+                             "where the Leaderboard reads them; e.g. for a Hugging Face model saved with save_pretrained")
     args = parser.parse_args(argv)
 
     from .checkpoint import CheckpointError
@@ -75,7 +96,10 @@ def main(argv=None) -> int:
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
-        translator = load_checkpoint(resolve_model(args.checkpoint), device)
+        translator = load_checkpoint(resolve_model(args.checkpoint), device, download=args.download or None)
+        if args.save and (translator.path is None or args.limit or args.files):
+            raise CheckpointError("--save keeps the scores of the whole test split in a model directory's "
+                                  "metrics.json: give a directory, and neither --limit nor --files")
         src, trg = translator.config["src_lang"], translator.config["trg_lang"]
         split = load_corpus("test", args.files, src, trg) if args.files else load_split(args.split, src, trg, args.data_dir)
     except (CheckpointError, DataNotFoundError, CorpusError) as e:
@@ -83,6 +107,8 @@ def main(argv=None) -> int:
         return 2
     scores = evaluate(translator, split.limit(args.limit), args.beam, args.length_penalty)
     scores["arch"] = translator.arch
+    if args.save:
+        save_scores(translator, scores)
     if args.json:
         print(json.dumps(scores))
     else:

@@ -153,13 +153,42 @@ def test_the_pieces_merge_onto_words_and_bleu_reads_words(marian, sentences):
     assert marian.words(t) == tokenizer("en", True)(t.text)                   # the project's BLEU tokens
 
 
-def test_evaluate_scores_it_with_the_projects_bleu(marian_dir, data_dir, capsys):
-    from seq2seq import evaluate
+def test_evaluate_scores_it_with_the_projects_bleu_and_the_leaderboard_shows_it(marian_dir, data_dir, tmp_path,
+                                                                                capsys):
+    import shutil
 
-    assert evaluate.main([str(marian_dir), "--split", "val", "--data-dir", str(data_dir), "--limit", "8",
+    from seq2seq import evaluate
+    from seq2seq.results import LEADERBOARD_COLUMNS, frame, result_rows
+
+    model = shutil.copytree(marian_dir, tmp_path / "opus-mt-tiny")
+    assert evaluate.main([str(model), "--split", "val", "--data-dir", str(data_dir), "--limit", "8",
                           "--beam", "1", "--json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert scores["arch"] == "marian" and scores["sentences"] == 8 and "tok:none" in scores["bleu_signature"]
+    translator = load_checkpoint(model)
+    split = load_split("val", "de", "en", data_dir).limit(8)
+    words = [translator.words(t) for t in translator.translate(split.src_text)]
+    assert scores["bleu"] == evaluate.corpus_scores(words, split.trg_tokens)["bleu"]   # lowercased spaCy words
+
+    assert evaluate.main([str(model), "--data-dir", str(data_dir), "--beam", "2", "--save"]) == 0   # the test split
+    metrics = json.loads((model / "metrics.json").read_text())
+    assert metrics["arch"] == "marian" and metrics["test"]["beam2"]["sentences"] == 100
+    assert metrics["parameters"] == sum(p.numel() for p in translator.model.hf.parameters())
+    [row] = result_rows([model])
+    table = frame([row], LEADERBOARD_COLUMNS)
+    [cells] = table["data"]
+    assert metrics["test"]["beam2"]["bleu"] in cells                        # its row carries the saved BLEU
+    assert evaluate.main([str(model), "--limit", "3", "--save", "--data-dir", str(data_dir)]) == 2   # not a part
+
+
+def test_the_faithfulness_command_scores_it(marian_dir, data_dir, tmp_path):
+    from seq2seq.analysis import faithfulness
+
+    out = tmp_path / "faithfulness.json"
+    assert faithfulness.main([str(marian_dir), "--split", "val", "--data-dir", str(data_dir), "--limit", "2",
+                              "--only", "deletion", "--json", str(out)]) in (0, None)
+    result = json.loads(out.read_text())
+    assert result["arch"] == "marian" and result["sentences"] == 2
 
 
 def test_a_hub_id_that_is_not_here_says_why_in_one_line(monkeypatch, tmp_path):

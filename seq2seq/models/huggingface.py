@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checkpoint import CheckpointError
 from ..data import EOS, EOS_IDX, PAD, PAD_IDX, SOS, SOS_IDX, SPECIALS, UNK, UNK_IDX, Vocab
 from .base import Seq2Seq
 
@@ -48,7 +49,7 @@ PAPERS = {
 }
 
 
-class HuggingFaceError(ValueError):
+class HuggingFaceError(CheckpointError):
     """A Hugging Face model that cannot be loaded or served, with the reason in one line."""
 
 
