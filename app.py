@@ -255,13 +255,13 @@ class UI:
         names = [n for n in self.models if n in (names or [])]
         problem = ("Type a German sentence to translate." if not has_words(text) else
                    "Choose at least one architecture." if not names else None)
-        if problem is not None:  # say so, and leave the cards as they were
-            return {self.status: f"**{problem}**"}
+        if problem is not None:  # say so, and clear the cards: they describe a sentence no longer asked about
+            return self.cleared(f"**{problem}**")
         try:
             results, reference, messages = translate_all(self.models, text, names,
                                                          beam if decoding == "beam" else 1, penalty, max_len)
         except Exception as e:  # never a stack trace in the page
-            return {self.status: f"**Translation failed:** {html.escape(str(e))}"}
+            return self.cleared(f"**Translation failed:** {html.escape(str(e))}")
         out = {self.state: results, self.status: "\n\n".join(html.escape(msg) for msg in messages),
                self.reference: gr.Textbox(value=reference or "", visible=reference is not None),
                self.download: gr.Button(visible=bool(results)),   # its JSON is written when pressed (on_download)
@@ -277,6 +277,13 @@ class UI:
                 views = self.on_view(name, results, choices[0], None, MEAN)
                 out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
                                views))
+        return out
+
+    def cleared(self, status: str) -> dict:
+        """The Translate tab with only ``status``: no card, reference or download left from an earlier sentence."""
+        out = {self.state: {}, self.status: status, self.reference: gr.Textbox(value="", visible=False),
+               self.download: gr.Button(visible=False), self.shown: None}
+        out.update({card.column: gr.Column(visible=False) for card in self.cards.values()})
         return out
 
     def on_download(self, results: dict, shown: dict | None) -> str | None:

@@ -269,9 +269,25 @@ def test_odd_input_gets_translations_not_errors(ui, text):
 @pytest.mark.parametrize("text, names, message", [("", None, "Type a German sentence"),
                                                   ("   ", None, "Type a German sentence"),
                                                   (SENTENCE, [], "Choose at least one")])
-def test_nothing_to_translate_gets_a_message(ui, text, names, message):
+def test_nothing_to_translate_gets_a_message_and_clears_the_cards(ui, text, names, message):
+    """The cards, reference and download of the sentence before do not stay under the message."""
+    before = translate(ui, text=SENTENCE)
+    assert before[ui.state] and any(before[c.column].visible for c in ui.cards.values())
     out = translate(ui, text=text, names=names)
-    assert message in out[ui.status] and ui.state not in out
+    assert message in out[ui.status] and out[ui.state] == {} and out[ui.shown] is None
+    assert all(out[c.column].visible is False for c in ui.cards.values())
+    assert out[ui.reference].visible is False and out[ui.download].visible is False
+    assert set(out) <= set(ui.translate_outputs)
+
+
+def test_a_failed_translation_clears_the_cards(ui, monkeypatch):
+    import app
+
+    translate(ui, text=SENTENCE)
+    monkeypatch.setattr(app, "translate_all", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    out = translate(ui, text=SENTENCE)
+    assert out[ui.status] == "**Translation failed:** out of memory" and out[ui.state] == {}
+    assert all(out[c.column].visible is False for c in ui.cards.values())
 
 
 def test_translate_json_endpoint_function(models):

@@ -131,3 +131,28 @@ def test_markup_in_the_input_is_shown_as_text(page, checkpoint_root):
     assert labels == load_checkpoint(checkpoint_root / "transformer").tokenize(text)[0]
     assert "&" in labels and "<" in labels and "hund</b" in labels
     assert page.query_selector("#card-transformer .heatmap b") is None          # nothing was rendered as HTML
+
+
+def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint_root):
+    """Under "Type a German sentence" no card, reference or download of the sentence before is left; the next
+    sentence brings every card back."""
+    from seq2seq.explorer.examples import DEMO
+
+    page.fill("#source-text textarea", DEMO)                    # a test sentence: its reference shows too
+    page.click("#translate-button")
+    [t] = load_checkpoint(checkpoint_root / "gru").translate([DEMO])
+    wait_for_ticks(page, "#card-gru", t.src_tokens)
+    assert page.is_visible("#reference") and page.is_visible("#translate-download")
+    page.fill("#source-text textarea", "   ")
+    page.click("#translate-button")
+    page.wait_for_function("() => document.querySelector('#status').innerText.includes('Type a German sentence')",
+                           timeout=30_000)
+    for arch in ARCHITECTURES:
+        page.wait_for_selector(f"#card-{arch}", state="hidden", timeout=10_000)
+    assert not page.is_visible("#reference") and not page.is_visible("#translate-download")
+    page.fill("#source-text textarea", SENTENCE)
+    page.click("#translate-button")
+    [t] = load_checkpoint(checkpoint_root / "gru").translate([SENTENCE])
+    wait_for_ticks(page, "#card-gru", t.src_tokens)
+    assert all(page.is_visible(f"#card-{arch}") for arch in ARCHITECTURES)
+    assert "Type a German sentence" not in page.inner_text("#status")
