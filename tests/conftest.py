@@ -118,8 +118,8 @@ def subword_checkpoint(sp, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
-    """``python app.py --checkpoints DIR --port FREE`` as a subprocess (``seq2seq.tools.browser_bench.serve``),
+def serve_app(checkpoints: Path, log: Path, env: dict | None = None, args: tuple = ()):
+    """``python app.py --checkpoints DIR --port FREE [ARGS]`` as a subprocess (``seq2seq.tools.browser_bench.serve``),
     yielded (process, url) once it answers; stopped afterwards. Fails the test with the app's log if it never
     answers."""
     from seq2seq.tools.browser_bench import serve
@@ -127,7 +127,7 @@ def serve_app(checkpoints: Path, log: Path, env: dict | None = None):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with contextlib.ExitStack() as stack:
         try:
-            proc, url, _ = stack.enter_context(serve(checkpoints, log, env, timeout=120))
+            proc, url, _ = stack.enter_context(serve(checkpoints, log, env, timeout=120, args=args))
         except RuntimeError as e:          # exited or never answered: the test fails with the app's log
             pytest.fail(str(e))
         yield proc, url

@@ -199,7 +199,7 @@ def test_a_hub_id_that_is_not_here_says_why_in_one_line(monkeypatch, tmp_path):
     message = str(e.value)
     assert "\n" not in message and "Helsinki-NLP/opus-mt-de-en" in message and "--download" in message
     with pytest.raises(HuggingFaceError) as e:
-        load_huggingface("Helsinki-NLP/opus-mt-de-en", download=True)
+        load_huggingface("Helsinki-NLP/opus-mt-de-en", download=True)      # asked to download, but offline
     assert "\n" not in str(e.value) and "cannot load" in str(e.value)
     with pytest.raises(HuggingFaceError, match="no such directory"):
         load_huggingface(str(tmp_path / "missing" / "dir" / "x"))
@@ -249,7 +249,7 @@ def test_every_view_of_the_app_works_on_it(served):
             assert cols == (len(r.translation.output_labels) if kind == "decoder_self" else S), kind
             assert torch.isfinite(f.shown).all(), kind
     words = card_figures(served, r, "cross", None, None, units="words")
-    assert words.view.columns == [*tokenizer("de")(text), "</s>"]            # the pieces merged onto spaCy's words
+    assert words.view.columns == [*tokenizer("de", False)(text), "</s>"]     # the pieces merged onto spaCy's words
     assert torch.allclose(words.shown.sum(-1), torch.ones(words.shown.size(0)), atol=1e-5)   # still distributions
     answer = api.translate_json(served, text, ["gru", name], max_len=8)
     assert answer["models"][name]["arch"] == "marian" and answer["models"][name]["src_tokens"][-1] == "</s>"

@@ -75,7 +75,8 @@ class ModelSet:
             try:
                 t = load_checkpoint(model, self.device, download=download)
             except Exception as e:  # HuggingFaceError, and anything else a broken model may raise
-                self.failures.append((str(model), str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__))
+                reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                self.failures.append((str(model), reason.removeprefix(f"{model}: ")))
                 continue
             self.translators[t.config["name"]], self.paths[t.config["name"]] = t, t.path
         self.translators = dict(sorted(self.translators.items(), key=lambda nt: paper_rank(nt[0], nt[1].arch)))
@@ -282,8 +283,9 @@ def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None,
     words = units == "words" and translator.subword
     if words:   # onto spaCy's words, as the word models read them
         t = result.translation
-        src = tokenizer(translator.config["src_lang"])(t.source)
-        out = translator.words(t)
+        cased = translator.lowercase is False          # a cased model's words keep their case (Marian)
+        src = tokenizer(translator.config["src_lang"], not cased)(t.source)
+        out = tokenizer(translator.config["trg_lang"], False)(t.text) if cased else translator.words(t)
         v = words_view(v, *{"encoder_self": (src, src), "decoder_self": (out, out)}.get(kind, (out, src)))
     layer = None if layer is None or layer == MEAN or not 0 <= layer < v.layers else layer
     head = None if head is None or head == MEAN or not 0 <= head < v.heads else head

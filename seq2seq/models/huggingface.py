@@ -322,9 +322,9 @@ def load_huggingface(spec, device="cpu", download: bool | None = None, src_lang:
             hf = AutoModelForSeq2SeqLM.from_pretrained(where, local_files_only=offline, attn_implementation="eager")
     except Exception as e:   # OSError (not found / not cached / no network), ValueError (not seq2seq), ...
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if offline:
-            reason = (f"not in the local Hugging Face cache and downloads are off (add --download to fetch it): "
-                      f"{reason}")
+        if offline and isinstance(e, OSError):
+            raise HuggingFaceError(f"{name}: not in the local Hugging Face cache, and nothing is downloaded unless "
+                                   "asked: add --download to fetch it from the Hub") from None
         raise HuggingFaceError(f"{name}: cannot load it: {reason}") from None
     if not hf.config.is_encoder_decoder:
         raise HuggingFaceError(f"{name}: not an encoder-decoder model ({hf.config.model_type})")

@@ -142,15 +142,15 @@ def app_env(threads: int | None, profile: bool) -> dict:
 
 
 @contextlib.contextmanager
-def serve(checkpoints: Path, log: Path, env: dict, timeout: float = 600):
-    """``python app.py --checkpoints DIR --port FREE`` in a subprocess: yields (process, url, seconds until it
+def serve(checkpoints: Path, log: Path, env: dict, timeout: float = 600, args: tuple = ()):
+    """``python app.py --checkpoints DIR --port FREE [ARGS]`` in a subprocess: yields (process, url, seconds until it
     answered); stopped afterwards. RuntimeError with the end of its log if it exits or never answers. (The
     browser tests serve the app through this too: ``tests/conftest.py``'s ``serve_app``.)"""
     port = free_port()
     started = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoints", str(checkpoints),
-                                 "--port", str(port)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+                                 "--port", str(port), *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         while True:
