@@ -284,3 +284,22 @@ def test_loading_no_hugging_face_model_never_imports_transformers(checkpoint_roo
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_push_models_sends_a_saved_hugging_face_model_whole(marian_dir, checkpoint_root, tmp_path):
+    """Up to the network boundary: the files push-models would send for a folder holding a save_pretrained model
+    beside a classic checkpoint, and the app loading that folder as the Space would after downloading it."""
+    import shutil
+
+    from seq2seq.explorer.service import ModelSet
+    from seq2seq.tools.hub import model_repo_files
+
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoint_root / "gru", root / "gru")
+    shutil.copytree(marian_dir, root / "opus-mt-tiny")
+    files = model_repo_files(root)
+    sent = {k for k in files if k.startswith("opus-mt-tiny/")}
+    assert sent == {f"opus-mt-tiny/{f.name}" for f in marian_dir.iterdir() if f.is_file()}
+    assert {"opus-mt-tiny/model.safetensors", "opus-mt-tiny/vocab.json", "opus-mt-tiny/source.spm"} <= sent
+    models = ModelSet(root, device="cpu")
+    assert set(models) == {"gru", "opus-mt-tiny"} and not models.failures

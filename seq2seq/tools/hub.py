@@ -65,7 +65,12 @@ class HubError(CheckpointError):
 
 
 def model_files(model: Path, prefix: str) -> dict[str, Path]:
-    """{PREFIX/FILE: local file} for the files of one checkpoint that travel; an error when one it needs is missing."""
+    """{PREFIX/FILE: local file} for the files of one checkpoint that travel; an error when one it needs is missing.
+    A Hugging Face model saved with save_pretrained among the checkpoints travels whole (model, tokenizer, metrics)."""
+    from ..models.huggingface import is_huggingface_dir
+
+    if is_huggingface_dir(model):
+        return {f"{prefix}/{f.name}": f for f in sorted(model.iterdir()) if f.is_file() and not f.name.startswith(".")}
     subword = read_json(model / "config.json").get("tokenizer", {}).get("type") == "sentencepiece"
     missing = [f for f in (*FILES, *(TOKENIZER_FILES if subword else ())) if not (model / f).is_file()]
     if missing:
