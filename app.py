@@ -124,8 +124,10 @@ class UI:
         with gr.Tab("Translate"):
             self.translate_tab()
         if m.translators:
-            with gr.Tab("Inspect", elem_id="inspect-tab"):
+            with gr.Tab("Inspect", elem_id="inspect-tab") as tab:
                 self.inspector.inspect_tab()
+            tab.select(self.inspector.on_inspect_opened, self.inspector.opened_inputs, self.inspector.inspect_out,
+                       api_visibility="private", concurrency_id="models")
             with gr.Tab("Compare", elem_id="compare-tab") as tab:
                 self.inspector.compare_tab()
                 self.differences = differences_panel(self.comparison, self.inspector)
@@ -478,6 +480,8 @@ class Inspector:
                        self.word, self.whatif_text, self.whatif, self.whatif_stats, self.reference, self.free,
                        self.free_stats, self.forced, self.forced_stats, self.nbest, self.tree, self.epochs,
                        self.sp_plot, self.sp_text, self.ct_step, self.ct_plot, self.ct_text]
+        self.inspect_out = inspect_out
+        self.opened_inputs = [self.state, self.status, self.text, self.name, self.beam, self.penalty, self.probe]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_inspect, [self.text, self.name, self.beam, self.penalty, self.probe], inspect_out,
                     **run_opts)
@@ -545,6 +549,11 @@ class Inspector:
         if not i:
             return None
         return api.download_file(api.inspection_json(self.models, i), f"inspect-{i.name}")
+
+    def on_inspect_opened(self, state, status, text, name, beam, penalty, probe) -> dict:
+        """The tab shown: its example inspected the first time (as Compare and Family open); left as it is once
+        something was inspected or said there (a sentence handed over from the Compare tab's list waits for Inspect)."""
+        return {} if state is not None or (status or "").strip() else self.on_inspect(text, name, beam, penalty, probe)
 
     def on_inspect(self, text, name, beam, penalty, probe) -> dict:
         """Decode the sentence with one model and fill every view."""

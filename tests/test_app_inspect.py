@@ -37,6 +37,20 @@ def test_before_the_first_inspection_every_figure_says_what_will_fill_it(ui):
         assert "Press Inspect" in json.dumps(plot.value), plot.elem_id           # not an empty frame
 
 
+def test_the_tab_opens_inspected_on_its_example_once(ui):
+    """Shown for the first time, the tab decodes the sentence in its box (the example) with the model chosen, as
+    Compare and Family open computed; after an inspection, or a sentence handed over with a note, it waits."""
+    i = ui.inspector
+    text, name = i.text.value, i.name.value
+    assert text == TEST_EXAMPLES[0][0] and name == list(ui.models)[-1]
+    out = i.on_inspect_opened(None, "", text, name, 5, 1.0, 0)
+    assert set(out) == set(i.inspect_out) and out[i.state].text == text and out[i.state].name == name
+    assert out[i.reference] == TEST_EXAMPLES[0][1]                       # a test sentence: its reference is forced
+    assert "Press Inspect" not in json.dumps(out[i.steps].to_plotly_json()["data"])
+    assert i.on_inspect_opened(out[i.state], out[i.status], text, name, 5, 1.0, 0) == {}
+    assert i.on_inspect_opened(None, "Test sentence 3, opened from the Compare tab's list", SENTENCE, "gru", 5, 1.0, 0) == {}
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_inspect_fills_every_view(ui, models, arch):
     i = ui.inspector

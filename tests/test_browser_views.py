@@ -88,20 +88,40 @@ def click_rail(page, plot: str, where: float):
     page.mouse.click(box["x"] + where * box["width"], box["y"] + box["height"] / 2)
 
 
+# Whether the Inspect tab shows SENTENCE ("starrt", where the example has "anstarrt") decoded by the model ``arch``.
+INSPECTED = ("arch => { const t = document.querySelector('#inspect-steps .gtitle');"
+             " const x = [...document.querySelectorAll('#inspect-steps .xtick text')].map(e => e.textContent);"
+             " return !!t && t.textContent.replace(/\\s/g, '').includes(arch + '·step1of') && x.includes('starrt'); }")
+
+
 def inspect(page, arch: str):
-    """Inspect SENTENCE with ``arch``: the first time by pressing Inspect; after that, choosing the model is
-    enough, since another model re-runs every view (one model per inspection, never a mix)."""
+    """Inspect SENTENCE with ``arch``. The tab opens on its example, inspected; then choosing another model is
+    enough, since it re-runs every view on the sentence in the box (one model per inspection, never a mix)."""
     page.get_by_role("tab", name="Inspect").click()
-    page.fill("#inspect-text textarea", SENTENCE)
-    first = page.query_selector("#inspect-steps .gtitle") is None
-    choose(page, "#inspect-model", arch)
-    if first:
-        page.click("#inspect-button")
+    page.wait_for_selector("#inspect-steps .gtitle", timeout=60_000)          # the example, inspected on opening
+    if not page.evaluate(INSPECTED, arch):
+        page.fill("#inspect-text textarea", SENTENCE)
+        if page.input_value("#inspect-model input") == DISPLAY_NAMES[arch]:
+            page.click("#inspect-button")
+        else:
+            choose(page, "#inspect-model", arch)
+        page.wait_for_function(INSPECTED, arg=arch, timeout=60_000)
     wait_title(page, "#inspect-steps", f"{arch} · step 1 of")
     for plot in ("#free-plot", "#beam-tree"):                                    # every view names the new model
         wait_title(page, plot, arch)
     page.wait_for_function("() => document.querySelector('#whatif-text').innerText.trim() === ''",
                            timeout=30_000)                                  # the last model's what-if is gone
+
+
+def test_the_inspect_tab_opens_on_its_example_decoded(page):
+    """Like Compare and Family, Inspect opens computed: the example sentence, step by step, with no button pressed."""
+    page.get_by_role("tab", name="Inspect").click()
+    wait_title(page, "#inspect-steps", "transformer · step 1 of")           # the last model in the menu
+    for plot in ("#free-plot", "#beam-tree", "#forced-plot"):
+        page.wait_for_selector(f"{plot} .gtitle", timeout=60_000)
+    assert "anstarrt" in ticks(page, "#inspect-steps", "x")                  # the example, not a sentence typed
+    assert "Press Inspect" not in page.inner_text("#inspect-tab")
+    assert page.input_value("#force-reference textarea")                     # its reference, forced
 
 
 @pytest.mark.slow
