@@ -16,11 +16,11 @@ import torch.nn.functional as F
 
 from seq2seq import ARCHITECTURES, build_model, load_checkpoint, save_checkpoint
 from seq2seq.data import PAD_IDX, SOS_IDX
-from seq2seq.explorer.text import (ABOUT, ARCH_NAMES, ARCH_ORDER, FIDELITY_MARK, paper_differences_table,
-                                   paper_fidelity_document, presets_markdown)
+from seq2seq.explorer.text import ABOUT, FIDELITY_MARK, paper_differences_table, paper_fidelity_document, presets_markdown
 from seq2seq.models.base import PRESETS, Difference, resolve
 from seq2seq.models.convs2s import ConvS2SConfig
 from seq2seq.models.transformer import TransformerConfig
+from seq2seq.papers import DISPLAY_NAMES, PAPER_ORDER
 
 from conftest import TINY
 
@@ -83,11 +83,11 @@ def test_the_about_tab_shows_every_table_and_the_presets():
     assert FIDELITY_MARK not in ABOUT
     for arch in SIX:
         cls = ARCHITECTURES[arch]
-        assert f"#### {ARCH_NAMES[arch]} ({cls.paper}" in ABOUT
+        assert f"#### {DISPLAY_NAMES[arch]} ({cls.paper}" in ABOUT
         assert paper_differences_table(cls) in ABOUT
     assert presets_markdown() in ABOUT and "python train.py --arch convs2s_paper" in ABOUT
     # the tables sit in "The architectures", in the page's order, before the attention family's table
-    starts = [ABOUT.index(f"#### {ARCH_NAMES[a]} (") for a in ARCH_ORDER]
+    starts = [ABOUT.index(f"#### {DISPLAY_NAMES[a]} (") for a in PAPER_ORDER]
     assert starts == sorted(starts)
     assert ABOUT.index("## The architectures") < starts[0] and starts[-1] < ABOUT.index("## The attention family")
 

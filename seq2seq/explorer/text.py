@@ -12,14 +12,12 @@ from pathlib import Path
 from ..analysis.inspection import KIND_NAMES, Comparison
 from ..models import ARCHITECTURES
 from ..models.base import PRESETS
+from ..papers import DISPLAY_NAMES, PAPER_ORDER
 from ..results import faithfulness_value
 from .service import Result
 
 # ---------------------------------------------------------------------------- how each model differs from its paper
 
-ARCH_ORDER = ("lstm", "gru", "bahdanau", "luong", "convs2s", "transformer")   # the About tab's order
-ARCH_NAMES = {"lstm": "LSTM", "gru": "GRU", "bahdanau": "Bahdanau", "luong": "Luong", "convs2s": "ConvS2S",
-              "transformer": "Transformer"}
 FIDELITY_MARK = "<!-- paper-fidelity -->"      # where about.md takes the tables
 
 
@@ -36,8 +34,8 @@ def paper_differences_table(cls) -> str:
 
 
 def fidelity_archs() -> list[str]:
-    """The architectures that declare differences, in the About tab's order (any others after)."""
-    names = [a for a in ARCH_ORDER if a in ARCHITECTURES] + [a for a in ARCHITECTURES if a not in ARCH_ORDER]
+    """The architectures that declare differences, in their papers' order (any others after)."""
+    names = [a for a in PAPER_ORDER if a in ARCHITECTURES] + [a for a in ARCHITECTURES if a not in PAPER_ORDER]
     return [a for a in names if ARCHITECTURES[a].paper_differences]
 
 
@@ -56,7 +54,7 @@ def paper_fidelity_markdown(heading: str = "####") -> str:
     for arch in fidelity_archs():
         cls = ARCHITECTURES[arch]
         title = f", *{_cell(cls.paper_title)}*" if cls.paper_title else ""
-        parts.append(f"{heading} {ARCH_NAMES.get(arch, arch)} ({cls.paper}{title})\n\n{paper_differences_table(cls)}")
+        parts.append(f"{heading} {DISPLAY_NAMES.get(arch, arch)} ({cls.paper}{title})\n\n{paper_differences_table(cls)}")
     parts.append("The paper's variant, where it is cheap, is a preset that trains like any architecture (with its "
                  "architecture's recipe; the shipped checkpoints keep the defaults):\n\n" + presets_markdown())
     return "\n\n".join(parts)
