@@ -39,6 +39,7 @@ from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, 
                                       translate_all, well_formed)
 from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, comparison_status, faithfulness_line,
                                    map_stats_markdown, md, result_line)
+from seq2seq.papers import PAPER_ORDER
 from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
@@ -404,7 +405,9 @@ class Inspector:
         with gr.Row(equal_height=True):
             self.text = gr.Textbox(label="German sentence", value=DEMO, lines=1, max_lines=4, scale=4,
                                    elem_id="inspect-text")
-            self.name = gr.Dropdown([(m.title(n), n) for n in names], value=names[-1] if names else None,
+            # the tab opens on the last of the papers' models (the Transformer), else on the last model served
+            default = next((n for n in reversed(names) if n in PAPER_ORDER), names[-1] if names else None)
+            self.name = gr.Dropdown([(m.title(n), n) for n in names], value=default,
                                     label="Model", scale=1, elem_id="inspect-model")
             self.button = gr.Button("Inspect", variant="primary", scale=1, elem_id="inspect-button")
         gr.Examples([[s] for s, _ in TEST_EXAMPLES], self.text, label="Test sentences (their reference is forced below)",

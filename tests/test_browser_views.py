@@ -116,7 +116,7 @@ def inspect(page, arch: str):
 def test_the_inspect_tab_opens_on_its_example_decoded(page):
     """Like Compare and Family, Inspect opens computed: the example sentence, step by step, with no button pressed."""
     page.get_by_role("tab", name="Inspect").click()
-    wait_title(page, "#inspect-steps", "transformer · step 1 of")           # the last model in the menu
+    wait_title(page, "#inspect-steps", "transformer · step 1 of")           # the last of the papers' models
     for plot in ("#free-plot", "#beam-tree", "#forced-plot"):
         page.wait_for_selector(f"{plot} .gtitle", timeout=60_000)
     assert "anstarrt" in ticks(page, "#inspect-steps", "x")                  # the example, not a sentence typed
