@@ -25,7 +25,8 @@ class Hypothesis:
     log_prob: float                   # sum of the log-probabilities of ``tokens``
     score: float = 0.0                # log_prob / len(tokens) ** length_penalty (what beam search ranks)
     attention: dict[str, torch.Tensor] = field(default_factory=dict)
-    # "cross": [T, layers, heads, S]; "decoder_self": [T, layers, heads, T]; "encoder_self": [layers, heads, S, S]
+    # "cross" and "value_weighted": [T, layers, heads, S]; "decoder_self": [T, layers, heads, T];
+    # "encoder_self": [layers, heads, S, S]
     step_log_probs: list[float] = field(default_factory=list)  # log-probability of each output token
     nbest: list["Hypothesis"] = field(default_factory=list)    # beam search: all finished, best first
     top_k: list[tuple[list[int], list[float]]] = field(default_factory=list)  # forced_decode(top_k=k): per step
@@ -83,9 +84,22 @@ def _log_probs(logits: torch.Tensor) -> torch.Tensor:
 
 
 def _encode(model: Seq2Seq, src_ids: list[list[int]], device):
+    """The model's ``enc``, with its ``value_norms`` [B, layers, heads, S] when it gives them."""
     src = pad(src_ids).to(device)
     lens = torch.tensor([len(s) for s in src_ids], device=device)
-    return model.encode(src, lens)
+    enc = model.encode(src, lens)
+    norms = model.value_norms(enc)
+    return enc if norms is None else {**enc, "value_norms": norms}
+
+
+def _step(model: Seq2Seq, prev: torch.Tensor, state: dict, enc: dict):
+    """``model.step``, its attention with the "value_weighted" map added when the model gives value norms:
+    alpha_tj ||f(x_j)|| / sum_k alpha_tk ||f(x_k)|| per layer and head (Kobayashi et al. 2020), [B, layers, heads, S]."""
+    logits, state, attn = model.step(prev, state, enc)
+    if "value_norms" in enc and "cross" in attn:
+        weighted = attn["cross"] * enc["value_norms"]
+        attn = {**attn, "value_weighted": weighted / weighted.sum(-1, keepdim=True).clamp_min(1e-12)}
+    return logits, state, attn
 
 
 def _attention_along(steps: list[dict[str, torch.Tensor]], paths: list[list[int]], src_ids) -> list[dict]:
@@ -103,7 +117,7 @@ def _attention_along(steps: list[dict[str, torch.Tensor]], paths: list[list[int]
         width = max(s[kind].size(-1) for s in steps)
         flat = torch.cat([F.pad(s[kind], (0, width - s[kind].size(-1))) for s in steps]).float().cpu()
         for i, path in enumerate(paths):
-            n = len(src_ids[i]) if kind == "cross" else len(path)
+            n = len(path) if kind == "decoder_self" else len(src_ids[i])
             out[i][kind] = flat[torch.tensor(path, dtype=torch.long), ..., :n].contiguous()
     return out
 
@@ -139,7 +153,7 @@ def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None 
     paths = [[] for _ in range(n)]                      # each sentence's rows in the steps' attention
     attn_steps, offset = [], 0
     for t in range(max(limits)):
-        logits, state, attn = model.step(prev, state, enc)
+        logits, state, attn = _step(model, prev, state, enc)
         attn_steps.append(attn)
         log_probs = _log_probs(logits)
         best_lp, best = log_probs.max(dim=-1)
@@ -216,7 +230,7 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
                             paths[row].tolist() + [offset + row], node(i, t, row, word, lp, word_lp, score)))
 
     for t in range(max(limits)):
-        logits, state, attn = model.step(prev, state, enc)
+        logits, state, attn = _step(model, prev, state, enc)
         attn_steps.append(attn)
         log_probs = _log_probs(logits)                              # [m*k, V]
         vocab = log_probs.size(-1)
@@ -294,7 +308,7 @@ def forced_decode(model: Seq2Seq, src_ids: list[list[int]], trg_ids: list[list[i
     forced = pad([[SOS_IDX] + list(t) for t in trg_ids]).to(device)  # [n, steps+1]
     attn_steps, log_probs, tops = [], [], []
     for t in range(steps):
-        logits, state, attn = model.step(forced[:, t], state, enc)
+        logits, state, attn = _step(model, forced[:, t], state, enc)
         attn_steps.append(attn)
         step_log_probs = _log_probs(logits)                                     # [n, V]
         log_probs.append(step_log_probs.gather(1, forced[:, t + 1, None])[:, 0])

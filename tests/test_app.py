@@ -212,8 +212,19 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
     assert len(ui.on_overview("convs2s", results, "cross").data) == 2      # 2 layers x 1 head
     assert len(ui.on_overview("transformer", results, "cross").data) == 8  # 2 layers x 4 heads
     assert ui.on_overview("gru", results, "saliency") is None
-    assert [c[1] for c in out[tf.kind].choices] == ["cross", "encoder_self", "decoder_self", "saliency",
-                                                "integrated_gradients", "input_x_gradient"]
+    assert [c[1] for c in out[tf.kind].choices] == ["cross", "value_weighted", "encoder_self", "decoder_self",
+                                                "saliency", "integrated_gradients", "input_x_gradient"]
+    assert [c[1] for c in out[cards["gru"].kind].choices] == ["saliency", "integrated_gradients", "input_x_gradient"]
+
+
+def test_value_weighted_attention_is_a_map_with_its_layers_and_heads(ui):
+    results = translate(ui)[ui.state]
+    layer, head, fig, box, _, stats = ui.on_view("transformer", results, "value_weighted", 1, 2)
+    assert "value-weighted cross-attention" in fig.layout.title.text
+    assert "layer 2 of 2" in fig.layout.title.text and "head 3 of 4" in fig.layout.title.text
+    assert layer.value == 1 and head.value == 2 and box.visible
+    assert list(fig.layout.xaxis.ticktext) == SRC_TOKENS
+    assert "value-weighted" in stats and "diagonality" in stats
 
 
 def test_changing_map_layer_and_head_redraws_one_card(ui):

@@ -237,7 +237,8 @@ def test_every_view_of_the_app_works_on_it(served):
     name, text = "opus-mt-tiny", "Zwei Hunde spielen im Schnee."
     assert name in served and not served.failures
     kinds = served.kinds(name)
-    assert kinds == ["cross", "encoder_self", "decoder_self", "saliency", "integrated_gradients", "input_x_gradient"]
+    assert kinds == ["cross", "value_weighted", "encoder_self", "decoder_self", "saliency", "integrated_gradients",
+                     "input_x_gradient"]
     results, _, messages = translate_all(served, text, ["gru", name], max_len=8)
     r = results[name]
     S = len(r.translation.src_tokens)
@@ -303,3 +304,21 @@ def test_push_models_sends_a_saved_hugging_face_model_whole(marian_dir, checkpoi
     assert {"opus-mt-tiny/model.safetensors", "opus-mt-tiny/vocab.json", "opus-mt-tiny/source.spm"} <= sent
     models = ModelSet(root, device="cpu")
     assert set(models) == {"gru", "opus-mt-tiny"} and not models.failures
+
+
+def test_value_weighted_attention_is_the_weights_times_the_norm_of_what_they_move(marian):
+    """By hand for one head: alpha_tj ||W_O^h (W_V^h x_j + b_V^h)|| renormalised over j."""
+    [t] = marian.translate(["Zwei Hunde spielen im Schnee."], max_len=5)
+    model = marian.model
+    src = torch.tensor([marian.src_vocab.encode(t.src_tokens)])
+    with torch.no_grad():
+        memory = model.encode(src, torch.tensor([src.size(1)]))["memory"][0]          # [S, D]
+    layer, head = 1, 2
+    attn = model.hf.get_decoder().layers[layer].encoder_attn
+    d = attn.head_dim
+    v = (memory @ attn.v_proj.weight.T + attn.v_proj.bias)[:, head * d:(head + 1) * d]   # [S, d]
+    f = v @ attn.out_proj.weight[:, head * d:(head + 1) * d].T                        # [S, D]
+    alpha = t.attention["cross"][:, layer, head]                                       # [T, S]
+    want = alpha * f.norm(dim=-1)
+    want = want / want.sum(-1, keepdim=True)
+    assert torch.allclose(t.attention["value_weighted"][:, layer, head], want, atol=1e-5)

@@ -19,6 +19,9 @@ The maps (``MAP_KINDS``; ``compute_maps``), each [T, S], ranked highest value fi
     attention_layer_N      one layer's cross-attention, mean over heads (N from 1), for multi-layer attention
     attention_layer_N_head_H   one head's (H from 1), for attention with several heads a layer (the Transformer):
                            scored for alignment by default, for deletion only when asked (``--maps attention_head``)
+    value_weighted         cross-attention weighted by the norm of what it moves, alpha_tj ||f(x_j)|| renormalised
+                           (Kobayashi et al. 2020; the model's ``value_norms``), mean over layers and heads; likewise
+    value_weighted_layer_N, value_weighted_layer_N_head_H   per layer and per head
     saliency               the app's gradient x input saliency (norm, so never negative; ``saliency.py``)
     integrated_gradients   signed, ranked by the signed value: the words that raised p(y_t) most (``attribution.py``)
     input_x_gradient       signed, likewise
@@ -47,15 +50,14 @@ import torch
 from ..data import EOS_IDX, UNK_IDX
 from ..decoding import forced_decode
 from ..models.base import Seq2Seq
-from ..translator import alignment as mean_cross_attention
 from .attribution import N_STEPS, AttributionTooLong, attribute
 from .saliency import SaliencyTooLong, saliency
 
-MAP_KINDS = ("alignment", "attention_layer", "attention_head", "saliency", "integrated_gradients", "input_x_gradient",
-             "occlusion", "random")
+MAP_KINDS = ("alignment", "attention_layer", "attention_head", "value_weighted", "value_weighted_layer",
+             "value_weighted_head", "saliency", "integrated_gradients", "input_x_gradient", "occlusion", "random")
 # What each test scores unless --maps says otherwise: occlusion is no alignment (it has no argmax worth scoring
 # against words, and is slow), and every head's deletion test would cost the run several times over.
-DEFAULT_KINDS = {"deletion": tuple(k for k in MAP_KINDS if k != "attention_head"),
+DEFAULT_KINDS = {"deletion": tuple(k for k in MAP_KINDS if k not in ("attention_head", "value_weighted_head")),
                  "alignment": tuple(k for k in MAP_KINDS if k != "occlusion")}
 KS = ("1", "2", "20%")
 METRICS = ("comprehensiveness", "sufficiency")
@@ -116,17 +118,19 @@ def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=D
         [hyp] = forced_decode(model, [src_ids], [trg_ids])
         attention, full = hyp.attention, [math.exp(lp) for lp in hyp.step_log_probs]
     maps = {}
-    cross = attention.get("cross")                                      # [T, layers, heads, S]
+    grids = {"attention": attention.get("cross"), "value_weighted": attention.get("value_weighted")}  # [T, L, H, S]
     for kind in kinds:
-        if kind == "alignment" and cross is not None:
-            maps[kind] = mean_cross_attention(attention).float()
-        elif kind == "attention_layer" and cross is not None and cross.size(1) > 1:
-            for layer in range(cross.size(1)):
-                maps[f"attention_layer_{layer + 1}"] = cross[:, layer].mean(dim=1).float()
-        elif kind == "attention_head" and cross is not None and cross.size(2) > 1:
-            for layer in range(cross.size(1)):
-                for head in range(cross.size(2)):
-                    maps[f"attention_layer_{layer + 1}_head_{head + 1}"] = cross[:, layer, head].float()
+        family, _, part = kind.rpartition("_") if kind.endswith(("_layer", "_head")) else (kind, "", "")
+        grid = grids.get("attention" if family in ("alignment", "attention") else family)
+        if kind in ("alignment", "value_weighted") and grid is not None:
+            maps[kind] = grid.mean(dim=(1, 2)).float()
+        elif part == "layer" and grid is not None and grid.size(1) > 1:
+            for layer in range(grid.size(1)):
+                maps[f"{family}_layer_{layer + 1}"] = grid[:, layer].mean(dim=1).float()
+        elif part == "head" and grid is not None and grid.size(2) > 1:
+            for layer in range(grid.size(1)):
+                for head in range(grid.size(2)):
+                    maps[f"{family}_layer_{layer + 1}_head_{head + 1}"] = grid[:, layer, head].float()
         elif kind == "saliency":
             maps[kind] = saliency(model, src_ids, trg_ids)
         elif kind in ("integrated_gradients", "input_x_gradient"):

@@ -39,6 +39,7 @@ SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output 
 KIND_NAMES = {
     "alignment": "cross-attention (mean of layers and heads)",
     "cross": "cross-attention",
+    "value_weighted": "value-weighted cross-attention ‖α·f(x)‖",
     "encoder_self": "encoder self-attention",
     "decoder_self": "decoder self-attention",
     "saliency": "gradient × input saliency",

@@ -26,6 +26,7 @@ from ..analysis.saliency import SaliencyTooLong, translation_saliency
 from ..checkpoint import FILES, CheckpointError, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
+from ..models.base import Seq2Seq
 from ..papers import display_name, paper_rank
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
@@ -33,7 +34,7 @@ from .figures import WORDS_NOTE, View, attention_view, words_view, epochs_figure
 
 MEAN = -1                    # the head choice "mean of the heads"
 OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
-KIND_ORDER = ("cross", "encoder_self", "decoder_self", "saliency", *METHODS)
+KIND_ORDER = ("cross", "value_weighted", "encoder_self", "decoder_self", "saliency", *METHODS)
 # What a request may ask for: the ranges of the Translate tab's sliders (API requests are checked against them).
 BEAM_SIZES, LENGTH_PENALTIES, MAX_LENS = (1, 10), (0.0, 2.0), (0, 200)
 MAX_INPUT_CHARS = 20_000     # longer input is cut: the models read at most 200 tokens of it anyway
@@ -110,7 +111,10 @@ class ModelSet:
     def kinds(self, name: str) -> list[str]:
         """The maps a model offers: its attention kinds, then gradient x input saliency and the two Captum
         attributions, integrated gradients and input x gradient (any model)."""
-        offered = set(self.translators[name].model.attention_kinds) | {"saliency", *METHODS}
+        model = self.translators[name].model
+        offered = set(model.attention_kinds) | {"saliency", *METHODS}
+        if "cross" in offered and type(model).value_norms is not Seq2Seq.value_norms:
+            offered.add("value_weighted")              # the cross-attention weighted by what it moves
         return [k for k in KIND_ORDER if k in offered]
 
 

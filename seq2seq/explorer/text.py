@@ -173,7 +173,8 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
 
 
 # Which of the faithfulness test's maps (``analysis/faithfulness.py``) a card's map is.
-FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "saliency": "saliency",
+FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "value_weighted": "value_weighted",
+                     "saliency": "saliency",
                      "integrated_gradients": "integrated_gradients", "input_x_gradient": "input_x_gradient"}
 
 
@@ -183,10 +184,11 @@ def faithfulness_line(metrics: dict, kind: str, layer: int | None = None, head: 
     head of cross-attention shown, its own AER where measured, and the line says its other figures are the mean's."""
     f = metrics.get("faithfulness") or {}
     name = FAITHFULNESS_KIND.get(kind)
-    layer = layer if kind == "cross" and layer is not None and layer >= 0 else None
-    head = head if kind == "cross" and head is not None and head >= 0 else None
+    grid = kind in ("cross", "value_weighted")                 # maps with a layer and a head to choose
+    layer = layer if grid and layer is not None and layer >= 0 else None
+    head = head if grid and head is not None and head >= 0 else None
     if layer is not None:
-        name = f"attention_layer_{layer + 1}"
+        name = f"{'attention' if kind == 'cross' else kind}_layer_{layer + 1}"
     scores = (f.get("deletion") or {}).get("scores", {})
     if name not in scores:
         return ""

@@ -71,6 +71,10 @@ class BahdanauSeq2Seq(Seq2Seq):
         s0 = torch.tanh(self.init_hidden(torch.cat([h[0], h[1]], dim=-1)))                   # [B, D]
         return {"keys": keys, "projected": self.attention.precompute(keys), "mask": source_mask(src), "s0": s0}
 
+    def value_norms(self, enc):
+        """[B, 1, 1, S]: ||h_j||, the encoder state the context sums (c_t = sum_j a_tj h_j)."""
+        return enc["keys"].norm(dim=-1)[:, None, None]
+
     def init_state(self, enc):
         return {"s": enc["s0"]}
 

@@ -31,6 +31,11 @@ May override, for speed only (the result must not change)
 May override, when the "cross" weights hold more than one map per step
     ``cross_attention_grid``                 (layers, heads) of them; the default is (1, 1), or (0, 0)
                                              without attention. The page names the mean over them.
+Should implement, when it has cross-attention
+    ``value_norms(enc) -> [B, layers, heads, S]``   ||f(x_j)||: the norm of what each source position
+                                             carries through each cross-attention map once weighted
+                                             (Kobayashi et al. 2020): decoding then also returns the
+                                             "value_weighted" map, alpha_tj ||f(x_j)|| renormalised per row
 
 ``enc`` and ``state`` are dicts whose values are tensors with the batch first, or lists of such
 tensors (one per layer), so beam search can reorder or shrink them with :func:`index_batch`
@@ -120,6 +125,11 @@ class Seq2Seq(nn.Module):
     def cross_attention_grid(self) -> tuple[int, int]:
         """(layers, heads) of the "cross" weights each step returns: [B, layers, heads, S]."""
         return (1, 1) if "cross" in self.attention_kinds else (0, 0)
+
+    def value_norms(self, enc: dict) -> torch.Tensor | None:
+        """[B, layers, heads, S]: ||f(x_j)||, the norm of the vector source position j adds to the context
+        through each cross-attention map, per unit of weight (see the contract above); None: not given."""
+        return None
 
     def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -177,6 +177,12 @@ class ConvS2S(Seq2Seq):
         combined = (conved + embedded) * SCALE                                   # values [B, S, E]
         return {"conved": conved, "combined": combined, "mask": mask}
 
+    def value_norms(self, enc):
+        """[B, L, 1, S]: ||W_l (z_j + e_j)||, the value each block attends, projected back to its width
+        (``from_emb`` without its bias; times m·sqrt(1/m) with ``scale_context``, which scales every column alike)."""
+        norms = [(enc["combined"] @ block.from_emb.weight.T).norm(dim=-1) for block in self.dec_blocks]   # [B, S]
+        return torch.stack(norms, dim=1)[:, :, None]
+
     def _embed_target(self, tokens, offset):
         positions = offset + torch.arange(tokens.size(1), device=tokens.device)[None]
         return self.dropout(self.trg_embedding(tokens) + self.trg_positions(positions))

@@ -185,6 +185,20 @@ class HuggingFaceSeq2Seq(Seq2Seq):
                 "mask": mask,
                 "encoder_self": torch.stack(out.attentions, dim=1)}                 # [B, layers, heads, S, S]
 
+    def value_norms(self, enc: dict) -> torch.Tensor:
+        """[B, layers, heads, S]: ||v_j^h W_O^h|| for each decoder layer's cross-attention head (Kobayashi et
+        al. 2020): the value of source position j through the head's share of the output projection."""
+        norms = []
+        for layer in self.hf.get_decoder().layers:
+            attn = _cross_attention(layer)
+            v_proj, o_proj = (attn.v_proj, attn.out_proj) if hasattr(attn, "v_proj") else (attn.v, attn.o)
+            v = v_proj(enc["memory"])                                                   # [B, S, H * d]
+            b, n, _ = v.shape
+            heads = self.config.heads
+            w_o = o_proj.weight.view(o_proj.weight.size(0), heads, -1)                  # [D, H, d]
+            norms.append(torch.einsum("bshk,dhk->bhsd", v.view(b, n, heads, -1), w_o).norm(dim=-1))   # [B, H, S]
+        return torch.stack(norms, dim=1)
+
     def init_state(self, enc: dict) -> dict:
         # Per decoder layer: self-attention keys/values [B, heads, t, d] and cross-attention keys/values
         # [B, heads, S, d]; empty before the first step (which computes the cross-attention's).
@@ -258,6 +272,13 @@ def _lookup_scale(stack: nn.Module, kwargs: dict) -> float:
     finally:
         stack.train(was_training)
     raise HuggingFaceError(f"{type(stack).__name__} reads embeddings given to it differently from its own lookups")
+
+
+def _cross_attention(layer: nn.Module) -> nn.Module:
+    """A decoder layer's cross-attention module: ``encoder_attn`` (Marian, BART, M2M100), or T5's."""
+    if hasattr(layer, "encoder_attn"):
+        return layer.encoder_attn
+    return layer.layer[1].EncDecAttention                                   # T5: self, cross, feed-forward
 
 
 # ---------------------------------------------------------------------------- loading

@@ -94,6 +94,10 @@ class LuongSeq2Seq(Seq2Seq):
         c = c.view(self.config.layers, 2, b, -1).permute(2, 0, 1, 3).reshape(b, self.config.layers, -1)
         return {"keys": keys, "projected": self.attention.precompute(keys), "mask": source_mask(src), "h": h, "c": c}
 
+    def value_norms(self, enc):
+        """[B, 1, 1, S]: ||h_j||, the encoder state the context sums (c_t = sum_j a_tj h_j)."""
+        return enc["keys"].norm(dim=-1)[:, None, None]
+
     def init_state(self, enc):
         feed = enc["h"].new_zeros(enc["h"].size(0), self.config.hidden_dim)
         state = {"h": enc["h"], "c": enc["c"], "feed": feed}

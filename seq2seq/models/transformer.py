@@ -210,6 +210,15 @@ class Transformer(Seq2Seq):
         return {"memory": memory, "mask": mask, "encoder_self": torch.stack(weights, dim=1),  # [B, L, h, S, S]
                 "cross_k": [k for k, _ in cross], "cross_v": [v for _, v in cross]}
 
+    def value_norms(self, enc):
+        """[B, L, h, S]: ||v_j^h W_O^h||, head h's value of source position j through its share of the output
+        projection (the vector the head adds per unit of weight; Kobayashi et al. 2020, without W_O's bias)."""
+        norms = []
+        for layer, v in zip(self.decoder_layers, enc["cross_v"]):               # v: [B, h, S, d_k]
+            w_o = layer.cross_attn.out_proj.weight.view(self.config.d_model, self.config.heads, -1)  # [d, h, d_k]
+            norms.append(torch.einsum("bhsk,dhk->bhsd", v, w_o).norm(dim=-1))   # [B, h, S]
+        return torch.stack(norms, dim=1)
+
     def init_state(self, enc):
         b, h, d_k = enc["memory"].size(0), self.config.heads, self.config.d_model // self.config.heads
         empty = enc["memory"].new_zeros(b, h, 0, d_k)
