@@ -7,6 +7,16 @@ The other model tests compare two paths through the same blocks (step by step ag
 forward), so a formula that is wrong in the block itself (a query without the target embedding, a sub-layer
 without its LayerNorm) passes them; these do not. Each reference below is the paper's equation, with this
 project's stated departures (docs/paper-fidelity.md): ConvS2S's √0.5 on the query and values, as fairseq.
+
+Proved by planting bugs one at a time in a scratch copy; each made this file fail (* = every older ConvS2S,
+Transformer and attribution test stayed green): ConvS2S query without the target embedding*, values without
+the source embedding*, context scaled by m instead of m·√(1/m)*, block residual not scaled by √0.5*, the query
+scaled twice*, the encoder GLU's halves swapped*, encoder convolutions reading the padding, attention over the
+padding; pre-LN sub-layer without its LayerNorm*, or without its residual, post-LN norming the sub-layer's
+input instead of the sum*, attention scaled by 1/d_k*, embeddings not scaled by √d_model*, sin and cos
+swapped*, the decoder reading the encoder before its final LayerNorm*, a feed-forward without its ReLU*,
+heads merged without their transpose, a causal mask that sees the next word; the source-or-prefix share from
+signed sums, or with the two shares swapped*.
 """
 
 from __future__ import annotations
