@@ -71,9 +71,8 @@ def paper_fidelity_document() -> str:
             "per row); the About tab shows the same tables.\n\n" + paper_fidelity_markdown("##") + "\n")
 
 
-_ABOUT_SOURCE = (Path(__file__).with_name("about.md")).read_text(encoding="utf-8")
-assert FIDELITY_MARK in _ABOUT_SOURCE, f"about.md lost its {FIDELITY_MARK} line"
-ABOUT = _ABOUT_SOURCE.replace(FIDELITY_MARK, paper_fidelity_markdown())
+# The About tab: about.md with the tables where its FIDELITY_MARK line stands (a test checks they are there).
+ABOUT = (Path(__file__).with_name("about.md")).read_text(encoding="utf-8").replace(FIDELITY_MARK, paper_fidelity_markdown())
 
 # The fixed text of the page: its title, and the introduction of each tab and section.
 SECTIONS = {
