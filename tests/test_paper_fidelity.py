@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from seq2seq import ARCHITECTURES, build_model, load_checkpoint, save_checkpoint
 from seq2seq.data import PAD_IDX, SOS_IDX
 from seq2seq.explorer.text import ABOUT, FIDELITY_MARK, paper_differences_table, paper_fidelity_document, presets_markdown
-from seq2seq.models.base import PRESETS, Difference, resolve
+from seq2seq.models.base import PRESETS, Difference, register_preset, resolve
 from seq2seq.models.convs2s import ConvS2SConfig
 from seq2seq.models.transformer import TransformerConfig
 from seq2seq.papers import DISPLAY_NAMES, PAPER_ORDER
@@ -119,6 +119,16 @@ def test_the_shipped_defaults_are_not_the_presets():
     assert resolve("gru") == ("gru", {})
     with pytest.raises(ValueError, match="unknown architecture"):
         resolve("rnnsearch")
+
+
+def test_a_preset_is_checked_when_declared():
+    with pytest.raises(TypeError):                                    # not a hyper-parameter of the architecture
+        register_preset("gru_wide", "gru", "a typo", hidden_dims=1024)
+    with pytest.raises(ValueError, match="already names"):
+        register_preset("gru", "gru", "an architecture's name")
+    with pytest.raises(ValueError, match="already names"):
+        register_preset("convs2s_paper", "convs2s", "another preset under a taken name", scale_context=True)
+    assert "gru_wide" not in PRESETS and set(PRESETS) == {"convs2s_paper", "transformer_postln"}
 
 
 def batch(vocab=30, seed=0):

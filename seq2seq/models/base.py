@@ -176,11 +176,13 @@ class Preset:
 
 
 def register_preset(name: str, arch: str, about: str, **hparams) -> Preset:
-    """Declare a preset (beside its model). Its hyper-parameters must be the architecture's."""
-    if name in ARCHITECTURES or name in PRESETS:
-        raise ValueError(f"{name!r} already names an architecture or a preset")
+    """Declare a preset (beside its model). Its hyper-parameters must be the architecture's; its name must be
+    new (declaring the same preset again, as a reloaded module does, is allowed)."""
+    preset = Preset(name, arch, about, dict(hparams))
+    if name in ARCHITECTURES or PRESETS.get(name, preset) != preset:
+        raise ValueError(f"{name!r} already names an architecture or another preset")
     ARCHITECTURES[arch].Config(**hparams)        # unknown hyper-parameters fail here, at import
-    preset = PRESETS[name] = Preset(name, arch, about, dict(hparams))
+    PRESETS[name] = preset
     return preset
 
 
