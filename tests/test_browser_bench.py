@@ -16,6 +16,7 @@ from conftest import ROOT, serve_app
 from seq2seq import ARCHITECTURES
 from seq2seq.explorer import api
 from seq2seq.explorer.examples import DEMO
+from seq2seq.papers import PAPER_ORDER
 from seq2seq.tools import browser_bench
 from test_browser import ARGS, CHROMIUM, require_browser
 
@@ -55,7 +56,7 @@ def test_a_click_ends_when_every_card_shows_the_new_sentence(page, checkpoint_ro
     from playwright.sync_api import TimeoutError
 
     names = browser_bench.card_names(page)
-    assert names == list(ARCHITECTURES)
+    assert names == list(PAPER_ORDER)                                   # the page's order: the papers'
     tokens = browser_bench.SourceTokens(checkpoint_root)
     want = tokens(names, FIRST)
     assert want != tokens(names, DEMO)                                       # the page opened on other words
@@ -95,7 +96,7 @@ def test_the_benchmark_reports_every_figure(checkpoint_root, tmp_path):
                           cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
-    assert report["cards"] == list(ARCHITECTURES) and report["runs"] == 2 and report["decoding"] == "greedy"
+    assert report["cards"] == list(PAPER_ORDER) and report["runs"] == 2 and report["decoding"] == "greedy"
     assert report["viewport"] == {"width": 1440, "height": 900}
     assert report["machine"]["cpu_count"] >= 1 and report["machine"]["app_torch_threads"] == 1
     runs = report["per_run"]
