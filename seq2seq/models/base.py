@@ -31,6 +31,11 @@ May override, for speed only (the result must not change)
 May override, when the "cross" weights hold more than one map per step
     ``cross_attention_grid``                 (layers, heads) of them; the default is (1, 1), or (0, 0)
                                              without attention. The page names the mean over them.
+May implement, to be read layer by layer (Inspect's logit lens and DecoderLens)
+    ``decoder_layer_features(src, src_lens, trg_in)``   teacher forcing: per decoder layer [B, T, F], what
+                                             ``logits`` would read had the decoder stopped after it
+    ``encode_from_layer(src, src_lens, layer)``   ``encode`` with the decoder reading encoder layer
+                                             ``layer`` (1..N) instead of the last
 Should implement, when it has cross-attention
     ``value_norms(enc) -> [B, layers, heads, S]``   ||f(x_j)||: the norm of what each source position
                                              carries through each cross-attention map once weighted
@@ -129,6 +134,14 @@ class Seq2Seq(nn.Module):
     def value_norms(self, enc: dict) -> torch.Tensor | None:
         """[B, layers, heads, S]: ||f(x_j)||, the norm of the vector source position j adds to the context
         through each cross-attention map, per unit of weight (see the contract above); None: not given."""
+        return None
+
+    def decoder_layer_features(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor):
+        """Per decoder layer, [B, T, F] teacher-forced features for ``logits`` (the logit lens); None: no layers."""
+        return None
+
+    def encode_from_layer(self, src: torch.Tensor, src_lens: torch.Tensor, layer: int) -> dict | None:
+        """``encode`` as if the encoder ended after ``layer`` (1..N; DecoderLens); None: not offered."""
         return None
 
     def encode(self, src: torch.Tensor, src_lens: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -217,6 +217,16 @@ class ConvS2S(Seq2Seq):
             h, _ = block(window, h, embedded, enc)
         return self.logits(h)                                                     # the whole target in one pass
 
+    def decoder_layer_features(self, src, src_lens, trg_in):
+        """[B, T, H] after each decoder block, as ``logits`` reads the last."""
+        enc = self.encode(src, src_lens)
+        embedded = self._embed_target(trg_in, 0)
+        h, out = self.dec_in(embedded), []
+        for block in self.dec_blocks:
+            h, _ = block(F.pad(h, (0, 0, self.config.kernel_size - 1, 0)), h, embedded, enc)
+            out.append(h)
+        return out
+
 
 register_preset("convs2s_paper", "convs2s", "ConvS2S as the paper scales and initialises it: the conditional input "
                 "times m·√(1/m) (§3.4) and the paper's initialisation (§3.5)", scale_context=True, paper_init=True)

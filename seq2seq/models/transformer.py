@@ -197,12 +197,18 @@ class Transformer(Seq2Seq):
         return self.dropout(x)
 
     def encode(self, src, src_lens):
+        return self.encode_from_layer(src, src_lens, len(self.encoder_layers))
+
+    def encode_from_layer(self, src, src_lens, layer: int):
+        """The encoder's first ``layer`` layers only, then its final norm: what DecoderLens lets the decoder read."""
+        if not 1 <= layer <= len(self.encoder_layers):
+            raise ValueError(f"encoder layer must be 1..{len(self.encoder_layers)}, not {layer}")
         mask = source_mask(src)                      # [B, S]
         x = self.embed(self.src_embedding, src)      # [B, S, d]
         attn_mask = mask[:, None, None, :]           # [B, 1, 1, S]
         weights = []
-        for layer in self.encoder_layers:
-            x, w = layer(x, attn_mask)
+        for enc_layer in self.encoder_layers[:layer]:
+            x, w = enc_layer(x, attn_mask)
             weights.append(w)
         memory = self.encoder_norm(x)
         # cross-attention keys and values of every decoder layer, computed once: [B, h, S, d_k] each
@@ -258,6 +264,19 @@ class Transformer(Seq2Seq):
         for i, layer in enumerate(self.decoder_layers):
             x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc["cross_k"][i], enc["cross_v"][i]), cross_mask)
         return self.logits(x)                                        # the whole target in one pass
+
+    def decoder_layer_features(self, src, src_lens, trg_in):
+        """[B, T, d] after each decoder layer; ``logits`` applies the final norm to each, as to the last."""
+        enc = self.encode(src, src_lens)
+        x = self.embed(self.trg_embedding, trg_in)
+        t = trg_in.size(1)
+        causal = torch.ones(t, t, dtype=torch.bool, device=src.device).tril()[None, None]
+        cross_mask = enc["mask"][:, None, None, :]
+        out = []
+        for i, layer in enumerate(self.decoder_layers):
+            x, _, _ = layer(x, layer.self_attn.keys_values, causal, (enc["cross_k"][i], enc["cross_v"][i]), cross_mask)
+            out.append(x)
+        return out
 
 
 register_preset("transformer_postln", "transformer", "the Transformer with the paper's post-LN sub-layers, "
