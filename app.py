@@ -517,7 +517,9 @@ class Inspector:
                                      min_width=300, elem_id="compare-text")     # a row of its own on a phone
             self.c_a = gr.Dropdown([(m.title(n), n) for n in names], value=attending[0] if names else None,
                                    label="Model A", scale=1, elem_id="compare-a")
-            self.c_b = gr.Dropdown([(m.title(n), n) for n in names], value=attending[-1] if names else None,
+            # B: the last of the papers' models with attention (the Transformer), not a variant sorted after it
+            b = next((n for n in reversed(attending) if n in PAPER_ORDER), attending[-1] if names else None)
+            self.c_b = gr.Dropdown([(m.title(n), n) for n in names], value=b,
                                    label="Model B", scale=1, elem_id="compare-b")
         with gr.Row(equal_height=True):
             self.c_along = gr.Radio([("A's translation", "a"), ("B's translation", "b"),

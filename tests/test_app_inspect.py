@@ -43,6 +43,7 @@ def test_the_tab_opens_inspected_on_its_example_once(ui):
     i = ui.inspector
     text, name = i.text.value, i.name.value
     assert text == TEST_EXAMPLES[0][0] and name == "transformer"          # the last of the papers' models
+    assert (i.c_a.value, i.c_b.value) == ("bahdanau", "transformer")     # Compare opens on attention 2015 against 2017
     out = i.on_inspect_opened(None, "", text, name, 5, 1.0, 0)
     assert set(out) == set(i.inspect_out) and out[i.state].text == text and out[i.state].name == name
     assert out[i.reference] == TEST_EXAMPLES[0][1]                       # a test sentence: its reference is forced
