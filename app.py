@@ -25,6 +25,7 @@ import gradio as gr
 from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
 from seq2seq.analysis.attribution import AttributionTooLong
 from seq2seq.analysis.inspection import KIND_NAMES, kind_name
+from seq2seq.analysis.lens import encoder_layers
 from seq2seq.analysis.probes import PROBE_SENTENCES
 from seq2seq.analysis.saliency import SaliencyTooLong
 from seq2seq.explorer import api
@@ -33,7 +34,7 @@ from seq2seq.explorer.comparison_ui import differences_panel, leaderboard_sectio
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced
-from seq2seq.explorer.figures import contrast_figure, message_figure, source_prefix_figure, stepper
+from seq2seq.explorer.figures import contrast_figure, lens_figure, message_figure, source_prefix_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, card_overview, compare,
                                       has_words, output_tokens, probe_figure, result_attribution, result_map,
                                       translate_all, well_formed)
@@ -472,6 +473,18 @@ class Inspector:
                                elem_id="contrast-plot")
         self.ct_text = gr.Markdown(elem_classes=["map-stats"], elem_id="contrast-text")
 
+        gr.Markdown(SECTIONS["lens"])
+        self.lens_button = gr.Button("Read every decoder layer", size="sm", elem_id="lens-button")
+        self.lens_plot = gr.Plot(first("then “Read every decoder layer”"), show_label=False, elem_id="lens-plot")
+        gr.Markdown(SECTIONS["decoder_lens"])
+        with gr.Row(equal_height=True):
+            deepest = max([encoder_layers(t) for t in self.models.translators.values()] + [2])
+            self.dl_layer = gr.Slider(1, deepest, value=1, step=1, label="Encoder layer the decoder reads", scale=3,
+                                      elem_id="decoder-lens-layer")
+            self.dl_button = gr.Button("Translate from that layer", scale=1, elem_id="decoder-lens-button")
+        self.dl_text = gr.Markdown(elem_id="decoder-lens-text")
+        self.dl_plot = gr.Plot(first("then “Translate from that layer”"), show_label=False, elem_id="decoder-lens-plot")
+
         gr.Markdown(SECTIONS["epochs"])
         self.probe = gr.Dropdown([(s, i) for i, s in enumerate(PROBE_SENTENCES)], value=0, label="Probe sentence",
                                  elem_id="probe-sentence")
@@ -503,6 +516,8 @@ class Inspector:
         self.sp_button.click(self.on_source_prefix, [self.state], [self.sp_plot, self.sp_text], **run_opts)
         for trigger in (self.ct_go.click, self.ct_foil.submit):
             trigger(self.on_contrast, [self.state, self.ct_step, self.ct_foil], [self.ct_plot, self.ct_text], **run_opts)
+        self.lens_button.click(self.on_lens, [self.state], [self.lens_plot], **run_opts)
+        self.dl_button.click(self.on_decoder_lens, [self.state, self.dl_layer], [self.dl_text, self.dl_plot], **run_opts)
         # one model per inspection: choosing another model inspects the same sentence again with it
         self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
                         inspect_out, **run_opts)
@@ -629,6 +644,31 @@ class Inspector:
                 f"difference minus its value with zero source embeddings ({c['baseline_difference']:.2f}).</small>")
         return contrast_figure(c["attribution"], i.translation.src_tokens,
                                f"{i.name}: why “{c['word']}” and not “{c['foil']}”"), text
+
+    def on_lens(self, i: Inspection | None):
+        """The logit lens along the inspected translation."""
+        if i is None:
+            return message_figure("Inspect a sentence first.")
+        try:
+            lens = i.logit_lens(self.models)
+        except RequestError as e:
+            return message_figure(str(e))
+        if lens is None:
+            return message_figure("Nothing to read: the translation is empty.")
+        return lens_figure(lens.probs, lens.top_words, lens.top_probs, lens.rows,
+                           f"{self.models.title(i.name)}: what each decoder layer would write")
+
+    def on_decoder_lens(self, i: Inspection | None, layer):
+        """The translation when the decoder reads an earlier encoder layer."""
+        if i is None:
+            return "", message_figure("Inspect a sentence first.")
+        try:
+            t, (kind, weights) = i.decoder_lens(self.models, layer)
+        except RequestError as e:
+            return "", message_figure(str(e))
+        title = f"{self.models.title(i.name)} reading encoder layer {int(layer)}: {kind_name(kind, self.models.translators[i.name])}"
+        return (f"**Encoder layer {int(layer)}:** {md(t.text or '(empty)')} <small>· log-probability "
+                f"{t.log_prob:.2f}</small>", map_figure(kind, weights, t.output_labels, t.src_tokens, title))
 
     def on_model(self, i: Inspection | None, text, name, beam, penalty, probe) -> dict:
         """Another model chosen: every view is redone for it (before any inspection, only the epochs view)."""

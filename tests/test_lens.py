@@ -89,3 +89,21 @@ def test_decoder_lens_at_the_last_layer_is_the_translation_and_earlier_layers_re
     assert "encode" not in vars(m)                                       # the model is left as it was
     with pytest.raises(ValueError):
         decoder_lens(t, TEXT, 4)
+
+
+def test_inspect_reads_the_layers_and_refuses_models_without_them(ui, models):
+    from seq2seq.explorer.service import Inspection
+
+    i = Inspection.run(models, "transformer", TEXT)
+    fig = ui.inspector.on_lens(i)
+    [heat] = fig.data
+    assert list(heat.y) == ["layer 1", "layer 2"] and len(heat.x) == len(i.translation.output_labels)
+    assert "what each decoder layer would write" in fig.layout.title.text
+    text, fig = ui.inspector.on_decoder_lens(i, 1)
+    assert text.startswith("**Encoder layer 1:**") and "reading encoder layer 1" in fig.layout.title.text
+    g = Inspection.run(models, "gru", TEXT)
+    assert "no stack of decoder layers" in ui.inspector.on_lens(g).layout.annotations[0].text
+    text, fig = ui.inspector.on_decoder_lens(g, 1)
+    assert text == "" and "no encoder layers" in fig.layout.annotations[0].text
+    _, fig = ui.inspector.on_decoder_lens(i, 9)
+    assert "encoder layer must be" in fig.layout.annotations[0].text

@@ -29,7 +29,7 @@ from .inspection import output_ids
 class LogitLens:
     """What each decoder layer would predict along one translation."""
 
-    rows: list[str]                   # [T] the output words (then <eos>), as written
+    rows: list[str]                   # [T] the output words as the model wrote them (<unk> kept), then <eos>
     probs: torch.Tensor               # [L, T] p(the word written | decoder stopped after layer l)
     top_words: list[list[list[str]]]  # [L][T][k] layer l's k most probable words at step t, best first
     top_probs: torch.Tensor           # [L, T, k]
@@ -82,7 +82,8 @@ def logit_lens(translator: Translator, translation: Translation, k: int = 3) -> 
         values, index = p.topk(min(k, p.size(-1)), dim=-1)                    # [T, k]
         top_probs.append(values.cpu())
         top_words.append([translator.trg_vocab.decode(row) for row in index.tolist()])
-    return LogitLens(translation.output_labels, torch.stack(probs), top_words, torch.stack(top_probs))
+    # rows: the words as the model wrote them (an <unk> stays <unk>: the lens reads the model, not the page's copy)
+    return LogitLens(translator.trg_vocab.decode(ids), torch.stack(probs), top_words, torch.stack(top_probs))
 
 
 @contextlib.contextmanager

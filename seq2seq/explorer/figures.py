@@ -694,3 +694,33 @@ def contrast_figure(values: torch.Tensor, src_tokens: list[str], title: str = ""
                       height=300 + title_px, margin=dict(l=10, r=10, t=20 + title_px, b=10), plot_bgcolor="white",
                       paper_bgcolor="white")
     return fig
+
+
+LENS_TEXT_COLUMNS = 14     # the logit lens writes each layer's guess in its cells up to this many words
+
+
+def lens_figure(probs: torch.Tensor, top_words: list[list[list[str]]], top_probs: torch.Tensor, rows: list[str],
+                title: str = "") -> go.Figure:
+    """The logit lens: one row per decoder layer (the last at the bottom), one column per word written; a cell's
+    colour is the probability that layer already gives the word finally written (0-1, a probability), its text
+    that layer's own best guess (up to ``LENS_TEXT_COLUMNS`` words), and its hover the layer's three best words."""
+    L, T = probs.shape
+    layers = [f"layer {i + 1}" for i in range(L)]
+    words = [escape(w) for w in rows]
+    guess = [[escape(top_words[i][t][0]) for t in range(T)] for i in range(L)]
+    hover = [[f"{layers[i]} · step {t + 1}, wrote “{words[t]}”: p {float(probs[i, t]):.2f}<br>its best: "
+              + ", ".join(f"{escape(w)} {float(p):.2f}" for w, p in zip(top_words[i][t], top_probs[i, t]))
+              for t in range(T)] for i in range(L)]
+    labelled = T <= LENS_TEXT_COLUMNS                     # more columns: the guesses would overlap; hover instead
+    fig = go.Figure(go.Heatmap(z=probs.tolist(), x=list(range(T)), y=layers, zmin=0.0, zmax=1.0,
+                               colorscale="Blues", text=guess, texttemplate="%{text}" if labelled else None,
+                               textfont=dict(size=10),
+                               customdata=hover, hovertemplate="%{customdata}<extra></extra>",
+                               colorbar=_colorbar("p(word written)")))
+    head, title_px = _title(title)
+    fig.update_layout(title=head, xaxis=dict(tickmode="array", tickvals=list(range(T)), ticktext=words, tickangle=-45,
+                                             side="top"),
+                      yaxis=dict(autorange="reversed"), height=120 + 34 * L + title_px + _label_height(words, 12),
+                      margin=dict(l=10, r=10, t=20 + title_px + _label_height(words, 12), b=10),
+                      plot_bgcolor="white", paper_bgcolor="white")
+    return fig

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..analysis import inspection
+from ..analysis import inspection, lens
 from ..analysis.inspection import KIND_NAMES
 from ..analysis.probes import PROBE_SENTENCES
 from ..analysis.attribution import METHODS, N_STEPS, attribute, source_and_prefix, translation_ids
@@ -421,6 +421,29 @@ class Inspection:
         return {"step": step, "word": labels[step], "foil": word, "attribution": a.source[0],
                 "difference": difference, "log_prob": log_prob, "foil_log_prob": log_prob - difference,
                 "baseline_difference": float(a.baseline_value[0])}
+
+    def logit_lens(self, models: ModelSet):
+        """What each decoder layer would already write along the greedy output (``lens.logit_lens``); a
+        RequestError for a model with no decoder layers to read."""
+        translator = models.translators[self.name]
+        if not lens.has_logit_lens(translator):
+            raise RequestError(f"{models.title(self.name)} has no stack of decoder layers to read (the logit lens "
+                               "needs the Transformer's or ConvS2S's).")
+        with MODEL_LOCK:
+            return lens.logit_lens(translator, self.translation)
+
+    def decoder_lens(self, models: ModelSet, layer) -> tuple[Translation, tuple[str, torch.Tensor]]:
+        """The translation, and its map, when the decoder reads encoder layer ``layer`` instead of the last."""
+        translator = models.translators[self.name]
+        n = lens.encoder_layers(translator)
+        if not n:
+            raise RequestError(f"{models.title(self.name)} has no encoder layers to read one by one (DecoderLens "
+                               "needs the Transformer).")
+        layer = checked("encoder layer", layer, 1, n)
+        with MODEL_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = lens.decoder_lens(translator, self.text, layer)
+            return t, inspection.map_of(translator, t)
 
     def beam_search(self, models: ModelSet, beam_size: int, length_penalty: float) -> dict:
         """The n-best list and the search tree."""

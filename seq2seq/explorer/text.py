@@ -106,6 +106,13 @@ SECTIONS = {
     "contrast": ('### Why this word and not another?\nPick a word of the output and type another English word: the '
         'bars attribute the difference of their log-probabilities at that step to the source words '
         '(contrastive integrated gradients; green pushed toward the word written, magenta toward yours).'),
+    "lens": ('### What each decoder layer would write (logit lens)\nThe model\'s own output layer applied after each '
+        'decoder layer instead of only the last (Transformer, ConvS2S): a cell\'s colour is the probability that layer '
+        'already gives the word finally written (darker: decided earlier), its text the word that layer would have '
+        'written itself.'),
+    "decoder_lens": ('### What the encoder knows at each depth (DecoderLens)\nThe decoder reads encoder layer k '
+        'instead of the last (Langedijk et al. 2023; Transformer): the translation, and where it looks, that the '
+        'encoder\'s representation after k layers already supports. The last layer gives the ordinary translation.'),
     "epochs": ('### How alignment emerged\nDuring training the model translated four fixed probe sentences after '
         'every epoch (`probes.json` beside the checkpoint); slide through the epochs. A log starts where recording '
         'started: `train.py` records the probes after each epoch it trains, and a run that trained its first epochs '

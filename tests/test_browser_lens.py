@@ -1,0 +1,44 @@
+"""The logit lens and DecoderLens in Inspect, in the browser at desk and phone widths."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import serve_app
+from test_browser import ARGS, CHROMIUM, require_browser
+from test_browser_views import choose, wait_title
+
+SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
+
+
+@pytest.fixture(scope="module")
+def server(checkpoint_root, tmp_path_factory):
+    require_browser()
+    with serve_app(checkpoint_root, tmp_path_factory.mktemp("lens") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
+        yield url
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_inspect_reads_every_decoder_layer_and_an_earlier_encoder_layer(server, width, tmp_path):
+    with require_browser().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        page.goto(server)
+        page.wait_for_selector("#translate-button", timeout=60_000)
+        page.get_by_role("tab", name="Inspect").click()
+        page.fill("#inspect-text textarea", SENTENCE)
+        choose(page, "#inspect-model", "transformer")
+        if page.is_visible("#inspect-button"):
+            page.click("#inspect-button")
+        wait_title(page, "#inspect-steps", "step 1 of", timeout=120_000)
+        page.click("#lens-button")
+        wait_title(page, "#lens-plot", "what each decoder layer would write", timeout=60_000)
+        ticks = page.eval_on_selector_all("#lens-plot .ytick text", "els => els.map(e => e.textContent)")
+        assert sorted(ticks) == ["layer 1", "layer 2"]
+        page.click("#decoder-lens-button")
+        page.wait_for_function("() => document.querySelector('#decoder-lens-text').innerText.includes('Encoder layer 1')",
+                               timeout=60_000)
+        wait_title(page, "#decoder-lens-plot", "reading encoder layer 1", timeout=60_000)
+        page.locator("#lens-plot").screenshot(path=str(tmp_path / f"lens-{width}.png"))
+        print(f"screenshot: {tmp_path / f'lens-{width}.png'}")
+        browser.close()
