@@ -81,3 +81,21 @@ def test_the_faithfulness_maps_include_it_per_layer_and_head():
     assert torch.allclose(maps["value_weighted_layer_2"], vw[:, 1].mean(dim=1))
     assert torch.allclose(maps["value_weighted_layer_1_head_3"], vw[:, 0, 2])
     assert not (maps["value_weighted"] - attention["cross"].mean(dim=(1, 2))).abs().max() < 1e-6   # not the plain map
+
+
+def test_scoring_more_map_kinds_on_as_many_sentences_adds_them_to_those_kept(tmp_path):
+    import json
+
+    from seq2seq.analysis.faithfulness import save
+
+    aer = lambda v: {"argmax": v, "shifted": v}  # noqa: E731
+    (tmp_path / "metrics.json").write_text(json.dumps({"faithfulness": {
+        "alignment": {"sentences": 500, "seconds": 10.0, "aer": {"alignment": aer(0.42)}},
+        "deletion": {"sentences": 500, "seconds": 20.0, "scores": {"alignment": {"comprehensiveness": {"1": 0.4}}}}}}))
+    save(tmp_path, {"alignment": {"sentences": 500, "seconds": 5.0, "aer": {"value_weighted": aer(0.41)}}})
+    f = json.loads((tmp_path / "metrics.json").read_text())["faithfulness"]
+    assert set(f["alignment"]["aer"]) == {"alignment", "value_weighted"} and f["alignment"]["seconds"] == 15.0
+    assert f["deletion"]["scores"]["alignment"]["comprehensiveness"]["1"] == 0.4          # the other test kept
+    save(tmp_path, {"alignment": {"sentences": 100, "seconds": 1.0, "aer": {"value_weighted": aer(0.5)}}})
+    f = json.loads((tmp_path / "metrics.json").read_text())["faithfulness"]
+    assert set(f["alignment"]["aer"]) == {"value_weighted"}                               # another sample: replaced

@@ -339,12 +339,20 @@ def main(argv=None) -> int:
 
 def save(checkpoint, result: dict) -> None:
     """Keep a run's results (``main``'s JSON) in the checkpoint's metrics.json under "faithfulness". A run of one
-    test (``--only``) replaces that test's results and keeps the other's: each says how many sentences it ran on."""
+    test (``--only``) replaces that test's results and keeps the other's: each says how many sentences it ran on.
+    A run on as many sentences as the kept results adds its map kinds to theirs (e.g. ``--maps value_weighted``)."""
     from ..checkpoint import read_metrics, write_json
 
     metrics = read_metrics(checkpoint)
     kept = {k: v for k, v in (metrics.get("faithfulness") or {}).items() if k in ("deletion", "alignment")}
-    metrics["faithfulness"] = {**kept, **{k: v for k, v in result.items() if k != "checkpoint"}}
+    new = {k: v for k, v in result.items() if k != "checkpoint"}
+    for test, per_kind in (("deletion", "scores"), ("alignment", "aer")):
+        old = kept.get(test)
+        if test in new and old and old.get("sentences") == new[test]["sentences"] and per_kind in old:
+            # a run of some map kinds (--maps) on as many sentences adds them to those already measured
+            new[test] = {**new[test], per_kind: {**old[per_kind], **new[test][per_kind]},
+                         "seconds": round(old.get("seconds", 0) + new[test].get("seconds", 0), 1)}
+    metrics["faithfulness"] = {**kept, **new}
     write_json(Path(checkpoint) / "metrics.json", metrics)
 
 
