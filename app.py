@@ -33,13 +33,14 @@ from seq2seq.explorer.comparison import TestComparison
 from seq2seq.explorer.comparison_ui import differences_panel, leaderboard_sections
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
-from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced
+from seq2seq.explorer.figures import beam_tree, difference_heatmap, heatmap, map_view, mark_forced, scale_notes
 from seq2seq.explorer.figures import contrast_figure, lens_figure, message_figure, source_prefix_figure, stepper
 from seq2seq.explorer.service import (MEAN, Inspection, ModelSet, RequestError, card_figures, card_overview, compare,
                                       has_words, output_tokens, probe_figure, result_attribution, result_map,
                                       translate_all, well_formed)
-from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, comparison_status, faithfulness_line,
-                                   map_stats_markdown, md, result_line)
+from seq2seq.explorer.text import (ABOUT, COPIED_NOTE, SECTIONS, attribution_markdown, comparison_status,
+                                   faithfulness_line, map_stats_markdown, marked_text, md, result_line,
+                                   translation_html)
 from seq2seq.papers import PAPER_ORDER
 from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, common, frame, result_rows
 
@@ -50,8 +51,9 @@ NBEST_HEADERS = ["#", "translation", "score = log-prob / length^α", "log-probab
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
 
 
-def map_figure(kind: str, weights, rows: list[str], columns: list[str], title: str):
-    return heatmap(map_view(kind, weights, rows, columns), title=title)
+def map_figure(kind: str, weights, rows: list[str], columns: list[str], title: str, copied=(), notes=()):
+    """``copied``: rows whose word was copied from the source (marked); ``notes``: small lines under the title."""
+    return heatmap(map_view(kind, weights, rows, columns, copied), title=title, notes=tuple(notes))
 
 
 def lazy_download(label: str, elem_id: str, write, inputs: list) -> gr.Button:
@@ -87,7 +89,7 @@ class Card:
     """The components of one model's card."""
 
     column: gr.Column
-    text: gr.Textbox
+    text: gr.HTML
     stats: gr.Markdown
     kind: gr.Dropdown
     layer: gr.Dropdown
@@ -220,8 +222,8 @@ class UI:
         t = self.models.translators[name]
         with gr.Column(elem_id=f"card-{name}", elem_classes=["model-card"], min_width=420) as column:
             gr.Markdown(f"### {html.escape(self.models.title(name))}" + (f" — {t.model.paper}" if t.model.paper else ""))
-            text = gr.Textbox(show_label=False, interactive=False, placeholder="translation",
-                              elem_classes=["translation"])
+            # HTML, so a word copied from the source can be marked (text.translation_html)
+            text = gr.HTML("", elem_classes=["translation"], elem_id=f"translation-{name}")
             stats = gr.Markdown(elem_classes=["stats"])
             choices = self.models.kinds(name)
             with gr.Row():
@@ -274,7 +276,7 @@ class UI:
             out[card.column] = gr.Column(visible=name in results)
             if name in results:
                 choices = self.models.kinds(name)
-                out.update({card.text: results[name].translation.text or "(empty)",
+                out.update({card.text: translation_html(results[name]),
                             card.stats: result_line(results[name]),
                             card.kind: gr.Dropdown([(KIND_NAMES[k], k) for k in choices], value=choices[0]),
                             card.units: "pieces"})
@@ -305,6 +307,8 @@ class UI:
         if name not in (results or {}):
             return gr.Dropdown(visible=False), gr.Dropdown(visible=False), None, closed, None, ""
         result = results[name]
+        if result.notice:    # no translation (it knows none of the words): the card's map says why
+            return gr.Dropdown(visible=False), gr.Dropdown(visible=False), message_figure(result.notice), closed, None, ""
         try:
             f = card_figures(self.models, result, kind, None if layer is None else int(layer),
                              MEAN if head is None else int(head), units)
@@ -384,9 +388,12 @@ class UI:
         for m in maps:
             t = m.result.translation
             text, plot, stats = self.f_cards[m.name]
-            out[text] = f"{md(t.text or '(empty)')} <small>· log-probability {t.log_prob:.2f}</small>"
+            if m.result.notice:
+                out.update({text: f"**{md(m.result.notice)}**", plot: message_figure(m.result.notice), stats: ""})
+                continue
+            out[text] = f"{marked_text(t) or '(empty)'} <small>· log-probability {t.log_prob:.2f}</small>"
             what = kind_name("alignment", self.family.translators[m.name])
-            out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: {what}")
+            out[plot] = map_figure("alignment", m.weights, t.output_labels, t.src_tokens, f"{m.name}: {what}", t.copied)
             out[stats] = map_stats_markdown(m.statistics, what, t.output_labels, t.src_tokens)
         return out
 
@@ -589,8 +596,8 @@ class Inspector:
         stats = stats_of(kind, what, weights, t.output_labels, t.src_tokens)
         truncated = f" · read only the first {len(t.src_tokens)} tokens" if t.truncated else ""
         out = {
-            self.status: (f"**{md(self.models.title(name))}** (greedy): {md(t.text or '(empty)')} · log-probability "
-                          f"{t.log_prob:.2f}{truncated}"),
+            self.status: (f"**{md(self.models.title(name))}** (greedy): {marked_text(t) or '(empty)'} · log-probability "
+                          f"{t.log_prob:.2f}{truncated}" + (f"<br>{COPIED_NOTE}" if t.copied else "")),
             self.steps: stepper(i.steps, name), self.steps_stats: stats,
             self.prefix: " ".join(t.raw_tokens),
             self.at: gr.Dropdown([(f"{n + 1}: {w}", n) for n, w in enumerate(i.steps.written)], value=None),
@@ -599,7 +606,7 @@ class Inspector:
                                         "continue from there."),
             self.reference: reference or "",
             self.free: map_figure(kind, weights, t.output_labels, t.src_tokens,
-                                  f"{name}: {what} · free-running (greedy)"),
+                                  f"{name}: {what} · free-running (greedy)", t.copied),
             self.free_stats: stats,
         }
         out.update(self.forcing(i, reference) if reference else {
@@ -710,9 +717,9 @@ class Inspector:
         note = f" · not in its vocabulary, so written as &lt;unk&gt;: {md(', '.join(w['unknown']))}" if w["unknown"] else ""
         what = kind_name(kind, self.models.translators[i.name])
         fig = mark_forced(map_figure(kind, weights, t.output_labels, t.src_tokens,
-                                     f"{i.name}: {what} · the first {forced} word(s) forced"), forced)
+                                     f"{i.name}: {what} · the first {forced} word(s) forced", t.copied), forced)
         return {self.whatif: fig,
-                self.whatif_text: (f"**Forced** {md(' '.join(prefix))} → **{md(t.text or '(empty)')}** · "
+                self.whatif_text: (f"**Forced** {md(' '.join(prefix))} → **{marked_text(t) or '(empty)'}** · "
                                    f"log-probability {t.log_prob:.2f}{note}"),
                 self.whatif_stats: stats_of(kind, what, weights, t.output_labels, t.src_tokens)}
 
@@ -765,11 +772,14 @@ class Inspector:
             return self.compare_cleared(f"**{md(str(e))}**")
         except Exception as e:  # e.g. the models read the sentence differently
             return self.compare_cleared(f"**Comparison failed:** {html.escape(str(e))}")
+        notes = scale_notes(c.kinds, (c.a, c.b)) or ()     # different colour ranges side by side: each figure says so
         return {self.c_state: ((text or "").strip(), along, (a, b), c),
                 self.c_status: comparison_status(c, (a, b), along, tokens),
                 self.c_download: gr.Button(visible=True),
-                self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {c.names[0]}"),
-                self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {c.names[1]}"),
+                self.c_plot_a: map_figure(c.kinds[0], c.a, c.rows, c.columns, f"A · {a}: {c.names[0]}",
+                                          notes=notes[:1]),
+                self.c_plot_b: map_figure(c.kinds[1], c.b, c.rows, c.columns, f"B · {b}: {c.names[1]}",
+                                          notes=notes[1:]),
                 self.c_diff: difference_heatmap(map_view("difference", c.difference, c.rows, c.columns),
                                                 f"A − B ({a} − {b}): purple where A puts more weight, orange where B does")}
 

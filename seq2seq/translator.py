@@ -41,6 +41,12 @@ class Translation:
         """Labels of the attention rows: the output tokens, then <eos> if the model produced it."""
         return self.tokens + (["<eos>"] if self.finished else [])
 
+    @property
+    def copied(self) -> list[int]:
+        """Output positions whose word was copied from the source: the model wrote ``<unk>`` there and
+        ``replace_unk`` put the most attended source word in its place (Luong et al. 2015)."""
+        return [i for i, (raw, tok) in enumerate(zip(self.raw_tokens, self.tokens)) if raw == "<unk>" and tok != raw]
+
 
 def alignment(attention: dict[str, torch.Tensor]) -> torch.Tensor | None:
     """[T, S]: cross-attention averaged over layers and heads (None for models without attention)."""
@@ -89,6 +95,14 @@ class Translator:
     def max_source_tokens(self) -> int:
         limit = self.model.max_source_positions
         return min(MAX_SOURCE_TOKENS, limit) if limit else MAX_SOURCE_TOKENS
+
+    def knows_no_word(self, src_tokens: list[str]) -> bool:
+        """Whether a word-level model knows none of these source words (every one would be read as ``<unk>``;
+        punctuation alone is nothing to translate). A subword model spells any input, so it always has words."""
+        if self.subword or not src_tokens:
+            return False
+        return not any(t in self.src_vocab.stoi and t not in ("<unk>", "<pad>", "<sos>", "<eos>")
+                       and any(c.isalnum() for c in t) for t in src_tokens)
 
     def tokenize(self, text: str) -> tuple[list[str], bool]:
         tokens = self.tokenizer(text)

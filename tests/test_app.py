@@ -14,10 +14,11 @@ import torch
 
 import app
 from conftest import ROOT, tiny_model
+from test_unk import shown_text
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.data import read_lines
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES, load_references, normalise_sentence
-from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, saliency_view
+from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, row_labels, saliency_view
 from seq2seq.analysis.saliency import saliency, translation_saliency
 from seq2seq.explorer import api
 from seq2seq.explorer.service import MEAN, ModelSet, RequestError, resolve
@@ -180,9 +181,9 @@ def test_one_figure_per_selected_architecture_with_token_axes(ui):
         if name not in chosen:
             continue
         fig, t = out[card.plot], results[name].translation
-        assert out[card.text] == t.text
+        assert shown_text(out[card.text]) == t.text
         assert list(fig.layout.xaxis.ticktext) == SRC_TOKENS                       # source across
-        assert list(fig.layout.yaxis.ticktext) == [escape(w) for w in t.output_labels]  # output down
+        assert list(fig.layout.yaxis.ticktext) == row_labels(t.output_labels, t.copied)  # output down, copies marked
         z = torch.tensor(fig.data[0].z)
         assert z.shape == (len(t.output_labels), len(SRC_TOKENS))
         assert torch.allclose(z.sum(-1), torch.ones(len(z)), atol=1e-3)             # rows are distributions

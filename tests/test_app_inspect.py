@@ -13,7 +13,8 @@ import app
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.analysis import inspection
 from seq2seq.explorer.examples import TEST_EXAMPLES
-from seq2seq.explorer.figures import escape
+from seq2seq.explorer.figures import escape, row_labels
+from seq2seq.explorer.text import marked_text
 from seq2seq.analysis.probes import record_probes
 from seq2seq.explorer import api
 from seq2seq.explorer.service import MAX_FORCED_WORDS, ModelSet, RequestError
@@ -58,13 +59,13 @@ def test_inspect_fills_every_view(ui, models, arch):
     out = inspect(ui, arch)
     state = out[i.state]
     t = state.translation
-    assert state.name == arch and t.text in out[i.status] or "(empty)" in out[i.status]
+    assert state.name == arch and marked_text(t) in out[i.status] or "(empty)" in out[i.status]
     steps = out[i.steps]
     assert len(steps.layout.sliders[0].steps) == len(t.output_labels)
     assert "diagonality" in out[i.steps_stats] and "coverage" in out[i.steps_stats]
     assert out[i.prefix] == " ".join(t.raw_tokens)
     assert [c[1] for c in out[i.at].choices] == list(range(len(t.output_labels)))
-    assert list(out[i.free].layout.yaxis.ticktext) == [escape(w) for w in t.output_labels]
+    assert list(out[i.free].layout.yaxis.ticktext) == row_labels(t.output_labels, t.copied)
     assert len(out[i.nbest].value["data"]) == len(state.beam["translation"].nbest) >= 1
     epochs = out[i.epochs].layout.annotations[0].text.replace("<br>", " ")       # a message, in lines for a phone
     assert out[i.tree].data and "no probes.json" in epochs                        # the fixture has none

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribute, translation_ids
-from seq2seq.explorer.figures import SIGNED_SCALE
+from seq2seq.explorer.figures import SIGNED_SCALE, row_labels
 from seq2seq.explorer.service import MEAN, Inspection, ModelSet, RequestError, card_figures, translate_all
 from seq2seq.explorer.text import attribution_markdown, faithfulness_line
 from seq2seq.results import (LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame,
@@ -67,8 +67,9 @@ def test_a_card_switched_to_integrated_gradients_draws_the_signed_map_on_a_symme
     assert trace.zmin == -trace.zmax and trace.zmax == pytest.approx(float(expected.abs().max()), abs=1e-4)
     assert [list(c) for c in trace.colorscale] == [list(c) for c in SIGNED_SCALE]
     assert f"integrated gradients ({N_STEPS} steps from a zero baseline)" in f.title
-    assert list(f.plot.layout.yaxis.ticktext)[-1] == ("&lt;eos&gt;" if result.translation.finished else
-                                                       result.translation.tokens[-1])
+    t = result.translation                                       # the rows: its words, copies marked, then <eos>
+    assert list(f.plot.layout.yaxis.ticktext) == row_labels(t.output_labels, t.copied)
+    assert f.plot.layout.yaxis.ticktext[-1] == "&lt;eos&gt;" or not t.finished
     g = card_figures(models, result, "input_x_gradient", None, None)
     assert g.view.kind == "input_x_gradient" and "input × gradient" in g.title
     assert set(result.attributions) == {"integrated_gradients", "input_x_gradient"}

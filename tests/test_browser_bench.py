@@ -144,4 +144,4 @@ def test_the_download_is_the_json_of_the_results_shown(page, checkpoint_root, mo
             assert got["src_tokens"] == tokens([name], text)[0]
             assert {k: got[k] for k in ("text", "tokens", "output_labels", "attention", "saliency", "statistics")} == \
                    {k: want[k] for k in ("text", "tokens", "output_labels", "attention", "saliency", "statistics")}
-            assert page.input_value(f"#card-{name} .translation textarea") == (got["text"] or "(empty)")
+            assert page.inner_text(f"#card-{name} .translation .translation-text") == (got["text"] or "(empty)")

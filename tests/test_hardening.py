@@ -20,9 +20,10 @@ from safetensors.torch import load_file, save_file
 
 import app
 from conftest import tiny_model
+from test_unk import shown_text
 from seq2seq import ARCHITECTURES
 from seq2seq.analysis import saliency
-from seq2seq.explorer import api
+from seq2seq.explorer import api, service
 from seq2seq.explorer.service import MEAN, ModelSet, RequestError, has_words
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -75,15 +76,23 @@ ODD = {
 
 
 @pytest.mark.parametrize("text", ODD.values(), ids=ODD.keys())
-def test_any_input_gets_every_translation_within_a_bounded_time(ui, models, text):
+def test_any_input_gets_a_translation_or_a_clear_message_from_every_model_within_a_bounded_time(ui, models, text):
+    """Each model translates, or, a word-level model that knows none of the input's words (emoji, another script,
+    punctuation only), says so on its card instead of writing the input's own symbols back (issue 23); never a
+    traceback, and a model that knows a word of the same input still translates it."""
     start = time.monotonic()
     out = ui.on_translate(text, ALL, "greedy", 5, 1.0, 0)
     assert time.monotonic() - start < SECONDS
     assert set(out[ui.state]) == set(ALL)
     for name, card in ui.cards.items():
-        t = out[ui.state][name].translation
-        assert out[card.text] == (t.text or "(empty)")                   # the card shows this model's translation
+        r = out[ui.state][name]
+        t, translator = r.translation, models.translators[name]
         fig = out[card.plot]
+        if translator.knows_no_word(t.src_tokens):                       # a clear message, not a translation
+            assert r.notice == service.no_known_word(translator) and not t.tokens
+            assert "nothing to translate" in out[card.text] and "nothing to translate" in fig.layout.annotations[0].text
+            continue
+        assert r.notice is None and shown_text(out[card.text]) == (t.text or "(empty)")   # this model's translation
         if fig.layout.xaxis.ticktext is None:                            # no map: the figure says why
             assert "too long to compute" in fig.layout.annotations[0].text.replace("<br>", " ")
         else:
@@ -92,6 +101,17 @@ def test_any_input_gets_every_translation_within_a_bounded_time(ui, models, text
     answer = api.translate_json(models, text)
     assert time.monotonic() - start < SECONDS
     assert set(answer["models"]) == set(ALL) and json.loads(json.dumps(answer)) == answer
+    for name, m in answer["models"].items():
+        assert (m["message"] is not None) == models.translators[name].knows_no_word(m["src_tokens"])
+
+
+def test_the_no_known_word_message_is_given_exactly_where_no_word_is_known(models):
+    """The ODD inputs above split as expected: some the tiny models cannot read at all, some they partly can."""
+    knows_none = {label: all(models.translators[n].knows_no_word(models.translators[n].tokenize(text)[0])
+                             for n in ALL) for label, text in ODD.items()}
+    assert knows_none["10,000 emoji"] and knows_none["5,000 punctuation marks"]
+    assert knows_none["English"]                     # the tiny German vocabulary has none of its words
+    assert not knows_none["10,000-character paste"] and not knows_none["control characters"]   # "ein" at least
 
 
 def test_long_input_is_read_in_part_and_the_user_is_told(ui, models):
@@ -113,7 +133,7 @@ def test_a_saliency_map_too_long_to_compute_is_refused_with_a_message(ui, models
         assert f"{name}: No saliency map for a translation this long" in out[ui.status]
         shown = out[ui.cards[name].plot].layout.annotations[0].text.replace("<br>", " ")   # what the card shows
         assert "too long to compute" in shown
-        assert out[ui.cards[name].text] == t.text                                             # and its translation
+        assert shown_text(out[ui.cards[name].text]) == t.text                                 # and its translation
     answer = api.translate_json(models, text, ["gru"])
     assert answer["models"]["gru"]["saliency"] is None and answer["models"]["gru"]["statistics"] is None
     assert any("No saliency map" in m for m in answer["messages"])

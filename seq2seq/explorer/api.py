@@ -24,6 +24,7 @@ from ..analysis import inspection as analysis
 from ..analysis.saliency import SaliencyTooLong
 from ..analysis.stats import summary
 from ..translator import Translation
+from .figures import color_range, scale_rule
 from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, MODEL_LOCK, Inspection, ModelSet,
                       RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
                       translate_all, well_formed)
@@ -36,7 +37,11 @@ cross [T][layers][heads][S], decoder_self [T][layers][heads][T], encoder_self [l
 models without attention return a saliency matrix [T][S] instead. "statistics" describes each
 model's map (cross-attention averaged over layers and heads, or saliency; "map" says which):
 entropy per output word in bits, mean_entropy, entropy_norm (0..1), diagonality, monotonicity,
-coverage per source word, and the share of weight on punctuation and on <eos> (None: no such column)."""
+coverage per source word, and the share of weight on punctuation and on <eos> (None: no such column),
+and "scale", the colour range the page draws the map on. "copied": the output positions where the
+model wrote <unk> and the most attended source word was copied in its place (tokens has the copy).
+A word-level model that knows none of the input's words translates nothing: its text is empty and
+"message" says why (null otherwise)."""
 CONTINUE_ENDPOINT = """What-if decoding: the model ``architecture`` must start its translation of the German ``text``
 with ``prefix`` (English words) and continues greedily from there (max_len 0: 1.5 x the source
 length + 10, plus the prefix). Returns the tokens, forced_words (how many were forced),
@@ -56,7 +61,9 @@ def map_statistics(kind: str, weights: torch.Tensor, columns: list[str]) -> dict
     def r4(v):
         return None if v is None else [round(x, 4) for x in v] if isinstance(v, list) else round(v, 4)
 
-    return {"map": kind, **{k: r4(v) for k, v in summary(weights, columns).items()}}
+    (low, high), _ = color_range(kind, weights)    # the colour range every view draws this map on (scale_rule)
+    return {"map": kind, "scale": {"rule": scale_rule(kind), "min": round(low, 4), "max": round(high, 4)},
+            **{k: r4(v) for k, v in summary(weights, columns).items()}}
 
 
 def result_json(models: ModelSet, r: Result) -> dict:
@@ -65,11 +72,12 @@ def result_json(models: ModelSet, r: Result) -> dict:
     kind, weights = result_map(models, r)
     return {
         "arch": models.translators[r.name].arch, "text": t.text, "tokens": t.tokens, "src_tokens": t.src_tokens,
+        "copied": t.copied, "message": r.notice,
         "output_labels": t.output_labels, "log_prob": round(t.log_prob, 4), "finished": t.finished,
         "seconds": round(r.seconds, 4), "bleu": None if r.bleu is None else round(r.bleu, 2),
         "attention": {k: rounded(v) for k, v in t.attention.items()},
         "saliency": None if r.saliency is None else rounded(r.saliency),
-        "statistics": None if weights is None else map_statistics(kind, weights, t.src_tokens),
+        "statistics": None if weights is None or r.notice else map_statistics(kind, weights, t.src_tokens),
     }
 
 
@@ -93,7 +101,8 @@ def translate_json(models: ModelSet, text, architectures=None, beam_size=1, leng
 
 def translation_json(t: Translation, kind: str, weights: torch.Tensor) -> dict:
     """One translation with its map."""
-    return {"text": t.text, "tokens": t.tokens, "raw_tokens": t.raw_tokens, "output_labels": t.output_labels,
+    return {"text": t.text, "tokens": t.tokens, "raw_tokens": t.raw_tokens, "copied": t.copied,
+            "output_labels": t.output_labels,
             "log_prob": round(t.log_prob, 4), "finished": t.finished, "map": kind, "weights": rounded(weights),
             "statistics": map_statistics(kind, weights, t.src_tokens)}
 

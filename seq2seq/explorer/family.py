@@ -80,5 +80,6 @@ def family_maps(models: ModelSet, text: str) -> tuple[list[MemberMap], str | Non
     maps = []
     for name, r in results.items():
         _, weights = result_map(models, r)
-        maps.append(MemberMap(name, r, weights, summary(weights, r.translation.src_tokens)))
+        stats = None if r.notice else summary(weights, r.translation.src_tokens)   # notice: no translation, no map
+        maps.append(MemberMap(name, r, weights, stats))
     return maps, reference, messages

@@ -12,8 +12,9 @@ A :class:`View` is one kind of map for one translation, always shaped
                     like "cross", signed attributions (``attribution.py``) on their own diverging scale
 
 Source columns are the source tokens only (models are fed no <sos>/<eos> on the source side);
-rows are what the model wrote, ending with "<eos>" when it finished. Every figure uses the
-same colour scale, 0 to 1, so maps of different models compare at a glance. Tokens are
+rows are what the model wrote, ending with "<eos>" when it finished. Each kind of map has one
+colour-scale rule in every view (``scale_rule``): attention 0 to 1, so maps of different models
+compare at a glance; saliency 0 to its largest cell; attributions symmetric about 0. Tokens are
 HTML-escaped: Plotly renders some HTML in labels, and "<eos>" must show literally.
 """
 
@@ -46,6 +47,7 @@ class View:
     columns: list[str]
     row_name: str              # what a row is, for hover text ("output", "query")
     column_name: str
+    copied: tuple[int, ...] = ()   # rows whose word was copied from the source (the model wrote <unk>)
 
     @property
     def layers(self) -> int:
@@ -72,30 +74,48 @@ def words_view(view: View, row_words: list[str] | None = None, column_words: lis
     weights = merge_map(view.weights, [i for _, i in rows], [i for _, i in cols])
     short = lambda w: w if len(w) <= 24 else w[:23] + "…"   # noqa: E731 (a runaway "word" of many pieces)
     return View(view.kind, weights, [short(w) for w, _ in rows], [short(w) for w, _ in cols], view.row_name,
-                view.column_name)
+                view.column_name)   # a subword model spells every word: nothing is copied
 
 
 def attention_view(translation, kind: str) -> View:
     """The ``kind`` attention of a :class:`~seq2seq.translator.Translation` as a View."""
     a = translation.attention[kind].float()
-    outputs = translation.output_labels
+    outputs, copied = translation.output_labels, tuple(translation.copied)
     if kind == "encoder_self":                                   # [layers, heads, S, S]
         src = translation.src_tokens
         return View(kind, a, src, src, "query", "key")
     weights = a.permute(1, 2, 0, 3)                              # [T, layers, heads, N] -> [layers, heads, T, N]
     if kind == "decoder_self":                                   # row t attends to <sos> y_1 .. y_t
-        return View(kind, weights, outputs, ["<sos>"] + outputs[:-1], "query", "key")
-    return View(kind, weights, outputs, translation.src_tokens, "output", "source")
+        return View(kind, weights, outputs, ["<sos>"] + outputs[:-1], "query", "key", copied)
+    return View(kind, weights, outputs, translation.src_tokens, "output", "source", copied)
 
 
 def saliency_view(translation, saliency: torch.Tensor) -> View:
     """A [T, S] saliency map (``saliency.translation_saliency``) as a one-layer, one-head View."""
     return View("saliency", saliency.float()[None, None], translation.output_labels, translation.src_tokens,
-                "output", "source")
+                "output", "source", tuple(translation.copied))
 
 
 def escape(token: str) -> str:
     return html.escape(token, quote=False)
+
+
+# A word the model did not write: it wrote <unk>, and Translator.replace_unk copied the source word it attended to
+# most. Its row label says so (an arrow and a colour of its own), its hover says why, the figure's title notes it.
+COPIED_COLOR, COPIED_MARK = "#a63603", "⟵"
+COPIED_NOTE = f"{COPIED_MARK} copied from the source: the model wrote <unk> (a word it does not know) there"
+
+
+def row_label(token: str, copied: bool = False) -> str:
+    """A row's tick label: the token, HTML-escaped; a copied word in its own colour with an arrow."""
+    if not copied:
+        return escape(token)
+    return f'<span style="color:{COPIED_COLOR}"><i>{escape(token)}</i> {COPIED_MARK}</span>'
+
+
+def row_labels(tokens: list[str], copied=()) -> list[str]:
+    copied = set(copied)
+    return [row_label(t, i in copied) for i, t in enumerate(tokens)]
 
 
 def _hover(view: View, value_name: str = "weight"):
@@ -104,6 +124,9 @@ def _hover(view: View, value_name: str = "weight"):
         return None, (f"{view.row_name} %{{y}}<br>{view.column_name} %{{x}}<br>{value_name}: %{{z:.3f}}"
                       "<extra></extra>")
     rows, cols = [escape(t) for t in view.rows], [escape(t) for t in view.columns]
+    for i in view.copied:
+        if i < len(rows):
+            rows[i] += " (copied from the source: the model wrote &lt;unk&gt;)"
     data = [[[r, c] for c in cols] for r in rows]
     template = (f"{view.row_name}: %{{customdata[0]}}<br>{view.column_name}: %{{customdata[1]}}"
                 f"<br>{value_name}: %{{z:.3f}}<extra></extra>")
@@ -199,28 +222,54 @@ def _axes(view: View, font_size: int = 12, show_labels: tuple[bool, bool] = (Tru
     x = dict(tickmode="array", tickvals=list(range(len(view.columns))), ticktext=[escape(t) for t in view.columns],
              side=x_side, autotickangles=[-45, -90], tickfont=dict(size=font_size),
              showticklabels=show_labels[0], showgrid=False, zeroline=False, constrain="domain")
-    y = dict(tickmode="array", tickvals=list(range(len(view.rows))), ticktext=[escape(t) for t in view.rows],
+    y = dict(tickmode="array", tickvals=list(range(len(view.rows))), ticktext=row_labels(view.rows, view.copied),
              autorange="reversed", tickfont=dict(size=font_size), showticklabels=show_labels[1],
              showgrid=False, zeroline=False)
     return x, y
 
 
-def color_range(view: View, shown: torch.Tensor) -> tuple[tuple[float, float], str]:
-    """The colour scale of a map and its colour bar's title. Attention weights: 0 to 1, so maps compare.
-    Saliency spreads each row over every source word, so on 0-1 it looks blank: 0 to its largest cell.
-    Signed attributions: symmetric about 0, fitted to the largest magnitude."""
-    if view.kind in SIGNED_KINDS:
+def scale_rule(kind: str) -> str:
+    """The one colour-scale rule for each kind of map, used by every view that draws one (the cards, the
+    step-by-step view, what-if, teacher forcing, Compare, Family, the epochs, the downloads' "scale"):
+
+    "distribution"  attention of any kind (each row sums to 1): 0 to 1, so maps of different models compare
+    "magnitude"     gradient × input saliency (each row spread over every source word, so on 0-1 it looks
+                    blank): 0 to its largest cell
+    "signed"        attributions (integrated gradients, input × gradient, contrastive): symmetric about 0,
+                    fitted to the largest magnitude"""
+    if kind in SIGNED_KINDS:
+        return "signed"
+    return "magnitude" if kind == "saliency" else "distribution"
+
+
+def color_range(view: "View | str", shown: torch.Tensor) -> tuple[tuple[float, float], str]:
+    """The colour range of a map of this kind (a View, or its kind) by ``scale_rule``, and its colour bar's
+    title."""
+    rule = scale_rule(view if isinstance(view, str) else view.kind)
+    if rule == "signed":
         top = max(float(shown.abs().max()), 1e-6) if shown.numel() else 1.0
         return (-top, top), f"Δ log p, ±{top:.2f}"
-    if view.kind == "saliency":
+    if rule == "magnitude":
         top = max(float(shown.max()), 1e-6) if shown.numel() else 1.0
         return (0.0, top), f"0–{top:.2f}"
     return (0.0, 1.0), "weight"
 
 
+def scale_notes(kinds: tuple[str, str], maps: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
+    """Two maps shown side by side (Compare): a note for each when their colour ranges differ (saliency
+    0-0.28 beside attention 0-1), so no one reads equal shades as equal values; None when they agree."""
+    (lo_a, hi_a), _ = color_range(kinds[0], maps[0])
+    (lo_b, hi_b), _ = color_range(kinds[1], maps[1])
+    if (round(lo_a, 2), round(hi_a, 2)) == (round(lo_b, 2), round(hi_b, 2)):
+        return None
+    a, b = f"{lo_a:.2g}–{hi_a:.2g}", f"{lo_b:.2g}–{hi_b:.2g}"
+    return (f"scales differ: this map's colours run {a}, B's {b} (compare patterns, not shades)",
+            f"scales differ: this map's colours run {b}, A's {a} (compare patterns, not shades)")
+
+
 def heatmap(view: View, layer: int | None = None, head: int | None = None, title: str = "",
             colorscale=COLORSCALE, zrange: tuple[float, float] | None = None, value_name: str = "weight",
-            scale_title: str | None = None) -> go.Figure:
+            scale_title: str | None = None, notes: tuple[str, ...] = ()) -> go.Figure:
     """One map: source (or key) tokens across, output (or query) tokens down; hover shows both and the weight.
     ``zrange`` None: the kind's own scale (``color_range``)."""
     shown = view.select(layer, head)
@@ -228,13 +277,15 @@ def heatmap(view: View, layer: int | None = None, head: int | None = None, title
         zrange, scale_title = color_range(view, shown)
         if view.kind in SIGNED_KINDS:
             colorscale, value_name = SIGNED_SCALE, "attribution"
+        elif view.kind == "saliency":
+            value_name = "saliency"
     z = shown.round(decimals=4).tolist()
     customdata, template = _hover(view, value_name)
     fig = go.Figure(go.Heatmap(z=z, customdata=customdata, hovertemplate=template, colorscale=colorscale,
                                zmin=zrange[0], zmax=zrange[1], xgap=1, ygap=1, colorbar=_colorbar(scale_title)))
     font = _tick_size(len(view.columns))
     x, y = _axes(view, font_size=font)
-    head, title_px = _title(title)
+    head, title_px = _title(title, tuple(notes) + ((COPIED_NOTE,) if view.copied else ()))
     note = _lowercase_note(view.rows + view.columns)
     top = title_px + _label_height(view.columns, font, upright=len(view.columns) > 16)
     bottom = COLORBAR_BAND + (NOTE_BAND if note else 0)
@@ -306,7 +357,9 @@ def overview(view: View, title: str = "") -> go.Figure:
     pick = "Layer" if one_head else "Layer and a Head"
     tip = f"hover a cell: its layer, head and words · pick a {pick} above to see one large"
     head, title_px = _title(title, (tip,))
-    fig.update_layout(title=head, coloraxis=dict(colorscale=COLORSCALE, cmin=0, cmax=1, colorbar=_colorbar("weight")),
+    (low, high), scale_title = color_range(view, view.weights)            # attention: 0-1 (scale_rule)
+    fig.update_layout(title=head, coloraxis=dict(colorscale=COLORSCALE, cmin=low, cmax=high,
+                                                 colorbar=_colorbar(scale_title)),
                       height=int(title_px + P + COLORBAR_BAND + 10),
                       margin=dict(l=10, r=10, b=COLORBAR_BAND + 10, t=title_px), plot_bgcolor="white",
                       paper_bgcolor="white", dragmode=False)                # on a phone a swipe scrolls it (page.css)
@@ -319,9 +372,10 @@ DIVERGING = "PuOr"            # differences: orange below 0, white at 0, purple 
 HIGHLIGHT, MUTED, EDGE = "#d62728", "#8fa8c8", "#c3cad3"
 
 
-def map_view(kind: str, weights: torch.Tensor, rows: list[str], columns: list[str]) -> View:
-    """A [T, S] map (``inspection.map_of``, a difference, a probe's alignment) as a one-layer, one-head View."""
-    return View(kind, weights.float()[None, None], rows, columns, "output", "source")
+def map_view(kind: str, weights: torch.Tensor, rows: list[str], columns: list[str], copied=()) -> View:
+    """A [T, S] map (``inspection.map_of``, a difference, a probe's alignment) as a one-layer, one-head View;
+    ``copied``: the rows whose word was copied from the source (``Translation.copied``)."""
+    return View(kind, weights.float()[None, None], rows, columns, "output", "source", tuple(copied))
 
 
 def mark_forced(fig: go.Figure, n: int) -> go.Figure:
@@ -391,7 +445,10 @@ def stepper(steps, title: str = "") -> go.Figure:
     T, S = len(steps.rows), len(steps.src_tokens)
     if T == 0 or S == 0 or not steps.top_words:
         return message_figure("Nothing to show: the translation is empty.")
-    view = map_view(steps.kind, steps.weights, steps.rows, steps.src_tokens)
+    copied = [t for t, (row, w) in enumerate(zip(steps.rows, steps.written)) if w == "<unk>" and row != w]
+    view = map_view(steps.kind, steps.weights, steps.rows, steps.src_tokens, copied)
+    zrange, scale_title = color_range(view, view.select())       # the kind's own scale, as on the cards
+    labels_shown = row_labels(steps.rows, copied)
     k = len(steps.top_words[0])
     fig = make_subplots(rows=2, cols=1)
     customdata, template = _hover(view)
@@ -399,6 +456,8 @@ def stepper(steps, title: str = "") -> go.Figure:
 
     def heading(t: int) -> str:
         shown = f" (shown as “{steps.rows[t]}”)" if steps.rows[t] != steps.written[t] else ""
+        if t in copied:
+            shown = f", shown as “{steps.rows[t]}”, the source word it looked at most"
         return (f"{title} · " if title else "") + (f"step {t + 1} of {T}: wrote “{steps.written[t]}”{shown}, "
                                                    f"probability {steps.probs[t]:.2f}")
 
@@ -415,7 +474,7 @@ def stepper(steps, title: str = "") -> go.Figure:
                  customdata=[escape(w) for w in words], hovertemplate="%{customdata}: %{x:.3f}<extra></extra>"),
         ], layout={
             "title": {"text": _title(heading(t))[0]["text"]},
-            "yaxis": {"ticktext": [escape(w) if r <= t else "" for r, w in enumerate(steps.rows)]},
+            "yaxis": {"ticktext": [w if r <= t else "" for r, w in enumerate(labels_shown)]},
             "yaxis2": {"tickvals": list(range(len(words))), "ticktext": [escape(w) for w in words],
                        "range": [k + 0.5, -0.5]},
             "shapes": [dict(type="rect", xref="x", yref="y", x0=-0.5, x1=S - 0.5, y0=t - 0.5, y1=t + 0.5,
@@ -432,8 +491,9 @@ def stepper(steps, title: str = "") -> go.Figure:
     P = map_title + labels + map_px + bar_title + bars_px
     map_top = map_title + labels
     fig.add_trace(go.Heatmap(z=first["data"][0]["z"], customdata=customdata, hovertemplate=template,
-                             colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=1, ygap=1,
-                             colorbar=dict(_colorbar("weight"), y=1 - (map_top + map_px + 8) / P, yref="paper",
+                             colorscale=SIGNED_SCALE if view.kind in SIGNED_KINDS else COLORSCALE,
+                             zmin=zrange[0], zmax=zrange[1], xgap=1, ygap=1,
+                             colorbar=dict(_colorbar(scale_title), y=1 - (map_top + map_px + 8) / P, yref="paper",
                                            yanchor="top")), row=1, col=1)
     fig.add_trace(go.Bar(first["data"][1]), row=2, col=1)
     x, y = _axes(view, font_size=font)

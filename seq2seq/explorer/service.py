@@ -184,6 +184,13 @@ class Result:
     bleu: float | None = None
     saliency: torch.Tensor | None = None
     attributions: dict = field(default_factory=dict)   # method -> Attribution, computed on first use
+    notice: str | None = None     # why there is no translation (a word model that knows none of the words)
+
+
+def no_known_word(translator) -> str:
+    """What a word-level model says of an input in which it knows no word (``Translator.knows_no_word``)."""
+    language = {"de": "German", "en": "English"}.get(translator.config.get("src_lang"), "source")
+    return f"None of these words is in this model's {language} vocabulary, so it has nothing to translate."
 
 
 def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int = 1, length_penalty: float = 1.0,
@@ -202,6 +209,14 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
             translator = models.translators[name]
             start = time.perf_counter()
             try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # truncation is reported below
+                    src_tokens, truncated = translator.tokenize(text)
+                if translator.knows_no_word(src_tokens):   # it would only copy the input's symbols: say so instead
+                    nothing = Translation(text, src_tokens, [], "", 0.0, False, truncated=truncated)   # not even <eos>
+                    results[name] = Result(name, nothing,
+                                           time.perf_counter() - start, notice=no_known_word(translator))
+                    continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # truncation is reported below
                     [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
@@ -260,7 +275,7 @@ def view(models: ModelSet, result: Result, kind: str) -> View:
         return saliency_view(result.translation, result_saliency(models, result))
     if kind in METHODS:
         t = result.translation
-        return map_view(kind, result_attribution(models, result, kind).source, t.output_labels, t.src_tokens)
+        return map_view(kind, result_attribution(models, result, kind).source, t.output_labels, t.src_tokens, t.copied)
     return attention_view(result.translation, kind)
 
 
@@ -351,6 +366,10 @@ class Inspection:
         if name not in models.translators:
             raise RequestError("Choose a model.")
         translator = models.translators[name]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if translator.knows_no_word(translator.tokenize(text)[0]):
+                raise RequestError(f"{models.title(name)}: {no_known_word(translator)}")
         with MODEL_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # truncation is said by the caller (translation.truncated)
             [t] = translator.translate([text])
@@ -491,6 +510,11 @@ def compare(models: ModelSet, text: str, a: str, b: str, along: str) -> tuple[in
     if a not in models.translators or b not in models.translators:
         raise RequestError("Choose two models.")
     ta, tb = models.translators[a], models.translators[b]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, t in ((a, ta), (b, tb)):
+            if t.knows_no_word(t.tokenize(text)[0]):
+                raise RequestError(f"{models.title(name)}: {no_known_word(t)}")
     with MODEL_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if along == "reference":

@@ -137,9 +137,53 @@ def md(text: str) -> str:
     return html.escape(text, quote=False).translate({ord(c): f"&#{ord(c)};" for c in "*_`[]\\~|#"})
 
 
+COPIED_TITLE = ("copied from the source: the model wrote <unk> here (a word outside its English vocabulary), so the "
+                "app put in the source word it attended to most")
+COPIED_NOTE = ("<small class=\"copied-note\"><u class=\"copied\">Underlined</u>: copied from the German. The model "
+               "wrote &lt;unk&gt; there (a word outside its English vocabulary), so the app put in the source word it "
+               "attended to most.</small>")
+
+
+UNK_NOTE = ("<small class=\"copied-note\">&lt;unk&gt;: the model wrote a word outside its English vocabulary; with "
+            "no attention, there is no source word to copy in its place.</small>")
+
+
+def marked_text(t) -> str:
+    """A translation's text, HTML-escaped, with each word copied from the source (``Translation.copied``)
+    underlined, and a hover (title) saying why. The words are found in the text in order (detokenizing only
+    joins and capitalises them); one that cannot be found is left unmarked."""
+    text = t.text or ""
+    copied, lower, spans, at = set(t.copied), text.lower(), [], 0
+    for i, token in enumerate(t.tokens):
+        found = lower.find(token.lower(), at) if token else -1
+        if found < 0:
+            continue
+        if i in copied:
+            spans.append((found, found + len(token)))
+        at = found + len(token)
+    parts, at = [], 0
+    for start, end in spans:
+        parts += [md(text[at:start]), f'<u class="copied" title="{html.escape(COPIED_TITLE)}">{md(text[start:end])}</u>']
+        at = end
+    return "".join(parts + [md(text[at:])])
+
+
+def translation_html(result: Result) -> str:
+    """A card's translation (gr.HTML): the text with its copied words marked and, when there are any, a line
+    saying what the mark means (a phone cannot hover); or why there is no translation (``Result.notice``)."""
+    if result.notice:
+        return f'<div class="translation-text no-known-word" role="status">{md(result.notice)}</div>'
+    t = result.translation
+    body = marked_text(t) if t.text else "(empty)"
+    kept = "<unk>" in t.tokens and not t.copied    # no attention to copy a source word by (LSTM, GRU)
+    return f'<div class="translation-text">{body}</div>' + (COPIED_NOTE if t.copied else "") + (UNK_NOTE if kept else "")
+
+
 def result_line(result: Result) -> str:
     """Under a card's translation: its log-probability, time, sentence BLEU, whether it finished."""
     t = result.translation
+    if result.notice:
+        return ""
     parts = [f"log-probability **{t.log_prob:.2f}**", f"{1000 * result.seconds:.0f} ms"]
     if result.bleu is not None:
         parts.append(f"sentence BLEU **{result.bleu:.1f}**")
