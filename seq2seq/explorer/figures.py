@@ -662,8 +662,9 @@ def epochs_figure(log: dict, probe: int, title: str = "") -> go.Figure:
     last = len(frames) - 1                                          # open on the final epoch
     rows = max(len(p["tokens"]) for _, p in epochs)
     map_px = ROW_PX * max(rows, 4)
-    fig = go.Figure(go.Heatmap(frames[last]["data"][0], colorscale=COLORSCALE, zmin=0.0, zmax=1.0, xgap=1, ygap=1,
-                               colorbar=dict(_colorbar("weight"), y=-6 / map_px, yref="paper", yanchor="top")))
+    (low, high), scale_title = color_range("alignment", torch.zeros(0))        # attention: 0-1 (scale_rule)
+    fig = go.Figure(go.Heatmap(frames[last]["data"][0], colorscale=COLORSCALE, zmin=low, zmax=high, xgap=1, ygap=1,
+                               colorbar=dict(_colorbar(scale_title), y=-6 / map_px, yref="paper", yanchor="top")))
     font = _tick_size(len(src))
     x, y = _axes(View("alignment", torch.zeros(1, 1, 1, len(src)), [], src, "output", "source"), font_size=font)
     fig.update_layout(xaxis={**x, "automargin": False}, yaxis={**y, "automargin": False})  # frames must not move it
