@@ -204,22 +204,78 @@ def comparison_status(c: Comparison, names: tuple[str, str], along: str, tokens:
     return status
 
 
-def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], self_attention: bool = False) -> str:
-    """The statistics of one map, for under its heatmap: the numbers, then per word (see the About tab).
-    Self-attention maps speak of query and key words; the others of output and source words."""
+FLAT, SHARP = 0.9, 0.45      # entropy_norm at or above: nearly even; at or below: mostly one word a row
+
+
+def map_sentence(s: dict, kind: str, columns: list[str], self_attention: str | None = None) -> str:
+    """One plain sentence of what a map shows for this sentence, from its statistics (``api.map_statistics``),
+    for before the numbers: how sharp its rows are (entropy), whether they follow the sentence's order
+    (diagonality, monotonicity) and whether one word takes much of the weight (coverage). ``kind``: the map's
+    kind ("saliency": what mattered, not where it looked); ``self_attention``: "encoder" or "decoder"."""
+    if s.get("diagonality") is None:
+        return ""
+    saliency = kind == "saliency"
+    row, column, columns_ = {"encoder": ("German word", "German word", "German words"),
+                             "decoder": ("English word", "word written before it", "words written before it")}.get(
+        self_attention or "", ("English word", "German word", "German words"))
+    spread, diagonal, monotone = s["entropy_norm"], s["diagonality"], s["monotonicity"]
+    if spread >= FLAT:
+        line = ("Each English word depends on much of the sentence at once: no German word stands out strongly" if saliency
+                else "Attention spreads almost evenly over the sentence: this model barely uses it")
+    else:
+        verb = "depends mostly on" if saliency else "looks mostly at"
+        if spread <= SHARP:
+            line = f"Each {row} {verb} one {column}"
+        else:
+            line = f"Each {row} {'depends on' if saliency else 'looks at'} a few {columns_} at once"
+        if self_attention:
+            line += ", near itself" if diagonal >= 0.85 else ""
+        elif monotone >= 0.75 and diagonal >= 0.75:
+            line += ", in order"
+        elif monotone >= 0.6:
+            line += ", mostly in order"
+        else:
+            line += ", out of the sentence's order"
+    coverage = s.get("coverage") or []
+    rows = sum(coverage)
+    if coverage and rows > 0 and spread < FLAT:
+        top = max(range(len(coverage)), key=coverage.__getitem__)
+        share = coverage[top] / rows
+        if share >= 0.35 and len(coverage) > 2:
+            where = "the end of the sentence, " if top == len(coverage) - 1 else ""
+            line += f". {'Much' if share < 0.5 else 'Most'} of the weight ({100 * share:.0f}%) falls on {where}“{md(columns[top])}”"
+    return line + "."
+
+
+def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], self_attention: bool = False,
+                       kind: str | None = None) -> str:
+    """Under a map: one plain sentence of what it shows (``map_sentence``), then its statistics folded
+    beneath, each saying which way is better or what high means, then per word (see the About tab).
+    Self-attention maps speak of query and key words; the others of output and source words. ``kind``: the
+    map's kind (default: from ``s["map"]``, or attention)."""
     if s["diagonality"] is None:
         return ""
+    kind = kind or s.get("map") or "alignment"
     row, column = ("query", "key") if self_attention else ("output", "source")
+    which = ("decoder" if "<sos>" in columns else "encoder") if self_attention else None
     special = [f"on {md(token)} {100 * s[key]:.0f}%" for key, token in (("eos", "<eos>"), ("sos", "<sos>"))
                if s.get(key) is not None]
-    line = " · ".join([f"<small>**{md(name)}**", f"entropy **{s['mean_entropy']:.2f}** bits per {row} word "
-                       f"({s['entropy_norm']:.2f} of the maximum)", f"diagonality **{s['diagonality']:.2f}**",
-                       f"monotonicity **{s['monotonicity']:.2f}**",
-                       f"weight on punctuation {100 * s['punctuation']:.0f}%", *special]) + "</small>"
+    flat = s["entropy_norm"] >= FLAT
+    monotone = (f"monotonicity **{s['monotonicity']:.2f}** (the share of steps whose strongest {column} word stays "
+                f"or moves right; 1: in order" + ("; it means little here: the map is almost flat, so its strongest "
+                                                    "word barely stands out)" if flat else ")"))
+    measures = [f"entropy **{s['mean_entropy']:.2f}** bits per {row} word ({s['entropy_norm']:.2f} of the maximum; "
+                f"lower is sharper: 0 looks at one word, 1 spreads evenly)",
+                f"diagonality **{s['diagonality']:.2f}** (1: word for word, in order; about 0.67 for an even spread)",
+                monotone, f"weight on punctuation {100 * s['punctuation']:.0f}%", *special]
     per_row = ", ".join(f"“{md(w)}” {h:.2f}" for w, h in zip(rows, s["entropy"]))
     per_column = ", ".join(f"“{md(w)}” {c:.2f}" for w, c in zip(columns, s["coverage"]))
-    return (f"{line}\n\n<small>entropy per {row} word (bits): {per_row}<br>"
-            f"coverage (total weight each {column} word received): {per_column}</small>")
+    sentence = map_sentence(s, kind, columns, which)
+    return (f'<p class="map-sentence">{sentence}</p>\n\n'
+            f"<details class=\"map-numbers\"><summary>The numbers: <b>{md(name)}</b></summary>\n\n"
+            f"<small>{' · '.join(measures)}<br>entropy per {row} word (bits): {per_row}<br>"
+            f"coverage (total weight each {column} word received; high: much looked at): {per_column}</small>"
+            "\n\n</details>")
 
 
 # Which of the faithfulness test's maps (``analysis/faithfulness.py``) a card's map is.
@@ -246,7 +302,7 @@ def faithfulness_line(metrics: dict, kind: str, layer: int | None = None, head: 
     others = [f"{label} {comp(k):.3f}" for k, label in (("integrated_gradients", "integrated gradients"),
                                                          ("alignment", "attention"), ("random", "random"))
               if k != name and k in scores]
-    parts = [f"comprehensiveness **{comp(name):.3f}** ({', '.join(others)})",
+    parts = [f"comprehensiveness **{comp(name):.3f}** (higher is better; {', '.join(others)})",
              f"sufficiency {faithfulness_value(metrics, name, 'sufficiency'):.3f} (lower is better)"]
     aer = faithfulness_value(metrics, name, "aer")
     own = faithfulness_value(metrics, f"{name}_head_{head + 1}", "aer") if layer is not None and head is not None else None
