@@ -125,36 +125,38 @@ class UI:
         if not m.translators:
             gr.Markdown(f"**No models found under `{html.escape(str(m.root))}`.** Train some with "
                         "`python train.py --arch all`, or start the app with `--checkpoints DIR`.")
-        with gr.Tab("Translate"):
-            self.translate_tab()
-        if m.translators:
-            with gr.Tab("Inspect", elem_id="inspect-tab") as tab:
-                self.inspector.inspect_tab()
-            tab.select(self.inspector.on_inspect_opened, self.inspector.opened_inputs, self.inspector.inspect_out,
-                       api_visibility="private", concurrency_id="models")
-            with gr.Tab("Compare", elem_id="compare-tab") as tab:
-                self.inspector.compare_tab()
-                self.differences = differences_panel(self.comparison, self.inspector)
-            # a tab opens on its first example, computed when first shown, not on three empty frames
-            tab.select(self.inspector.on_compare_opened, self.inspector.c_opened_inputs, self.inspector.c_outputs,
-                       api_visibility="private", concurrency_id="models")
-        if self.family is not None and self.family.translators:
-            with gr.Tab("Family", elem_id="family-tab") as tab:
-                self.family_tab()
-            tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs, api_visibility="private",
-                       concurrency_id="models")
-        with gr.Tab("Leaderboard"):
-            rows = result_rows(m.root) + result_rows([p for n, p in m.paths.items() if p and p.parent != m.root])
-            hardware = common(rows, "hardware")
-            gr.Markdown("Scores on Multi30k test_2016_flickr (1,000 sentences), from each checkpoint's `metrics.json`. "
-                        "Speed: sentences per second while scoring the test set"
-                        + (f", on {md(hardware)}." if hardware else ", on the hardware each was trained on."))
-            gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, pinned_columns=1, elem_id="leaderboard")
-            gr.Markdown(SECTIONS["trust"])
-            gr.Dataframe(frame(rows, TRUST_COLUMNS), interactive=False, pinned_columns=1, elem_id="trust")
-            leaderboard_sections(self.comparison)
-        with gr.Tab("About"):
-            gr.Markdown(ABOUT, latex_delimiters=LATEX)
+        # wrap: on a phone the six tabs take two lines, each one tap away (Gradio's default hides four behind "⋯")
+        with gr.Tabs(overflow_behavior="wrap", elem_id="main-tabs"):
+            with gr.Tab("Translate"):
+                self.translate_tab()
+            if m.translators:
+                with gr.Tab("Inspect", elem_id="inspect-tab") as tab:
+                    self.inspector.inspect_tab()
+                tab.select(self.inspector.on_inspect_opened, self.inspector.opened_inputs, self.inspector.inspect_out,
+                           api_visibility="private", concurrency_id="models")
+                with gr.Tab("Compare", elem_id="compare-tab") as tab:
+                    self.inspector.compare_tab()
+                    self.differences = differences_panel(self.comparison, self.inspector)
+                # a tab opens on its first example, computed when first shown, not on three empty frames
+                tab.select(self.inspector.on_compare_opened, self.inspector.c_opened_inputs, self.inspector.c_outputs,
+                           api_visibility="private", concurrency_id="models")
+            if self.family is not None and self.family.translators:
+                with gr.Tab("Family", elem_id="family-tab") as tab:
+                    self.family_tab()
+                tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs, api_visibility="private",
+                           concurrency_id="models")
+            with gr.Tab("Leaderboard"):
+                rows = result_rows(m.root) + result_rows([p for n, p in m.paths.items() if p and p.parent != m.root])
+                hardware = common(rows, "hardware")
+                gr.Markdown("Scores on Multi30k test_2016_flickr (1,000 sentences), from each checkpoint's `metrics.json`. "
+                            "Speed: sentences per second while scoring the test set"
+                            + (f", on {md(hardware)}." if hardware else ", on the hardware each was trained on."))
+                gr.Dataframe(frame(rows, LEADERBOARD_COLUMNS), interactive=False, pinned_columns=1, elem_id="leaderboard")
+                gr.Markdown(SECTIONS["trust"])
+                gr.Dataframe(frame(rows, TRUST_COLUMNS), interactive=False, pinned_columns=1, elem_id="trust")
+                leaderboard_sections(self.comparison)
+            with gr.Tab("About"):
+                gr.Markdown(ABOUT, latex_delimiters=LATEX)
 
         def translate(text: str, architectures: list[str] | None = None, beam_size: int = 1,
                       length_penalty: float = 1.0, max_len: int = 0) -> dict:

@@ -355,7 +355,7 @@ def overview(view: View, title: str = "") -> go.Figure:
             fig.update_yaxes(visible=False, domain=[1 - spans[r][1] / P, 1 - spans[r][0] / P], row=r + 1,
                              col=c + 1)
     pick = "Layer" if one_head else "Layer and a Head"
-    tip = f"hover a cell: its layer, head and words · pick a {pick} above to see one large"
+    tip = f"tap or hover a cell: its layer, head and words · pick a {pick} above to see one large"
     head, title_px = _title(title, (tip,))
     (low, high), scale_title = color_range(view, view.weights)            # attention: 0-1 (scale_rule)
     fig.update_layout(title=head, coloraxis=dict(colorscale=COLORSCALE, cmin=low, cmax=high,

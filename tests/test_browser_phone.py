@@ -1,0 +1,139 @@
+"""The page on a phone (390 px) and at a desk (1440 px), in headless Chromium on tiny checkpoints with a
+family/ folder (so all six tabs exist): after Translate a phone is brought to the first card (a desk stays
+where it is); every tab sits in the tab bar, visible and one tap away, with no "More tabs" menu; a figure that
+scrolls sideways says so (a fade and a "swipe sideways" line) and the small multiples say "tap or hover"."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import serve_app, tiny_model
+from seq2seq import save_checkpoint
+from seq2seq.models import ARCHITECTURES
+from seq2seq.models.luong import FAMILY_SIZE, family_hparams
+from test_browser import ARGS, CHROMIUM, require_browser
+
+WIDTHS = (390, 1440)
+TABS = ["Translate", "Inspect", "Compare", "Family", "Leaderboard", "About"]
+SENTENCE = "Zwei Hunde spielen im Schnee."
+OTHER = "Ein Mann fährt mit dem Fahrrad eine Straße entlang."
+
+
+@pytest.fixture(scope="module")
+def root(checkpoint_root, vocabs, tmp_path_factory):
+    """The six tiny architectures and a family/ of two tiny members (the Family tab)."""
+    require_browser()
+    root = tmp_path_factory.mktemp("phone")
+    for arch in ARCHITECTURES:
+        shutil.copytree(checkpoint_root / arch, root / arch)
+    src_vocab, trg_vocab = vocabs
+    for i, name in enumerate(("dot", "general")):
+        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
+        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
+        save_checkpoint(root / "family" / name, model, src_vocab, trg_vocab, "de", "en",
+                        metrics={"arch": "luong", "family": name, "parameters": model.num_parameters()})
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(root, tmp_path_factory):
+    with serve_app(root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    with require_browser().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module", params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
+def page(request, browser, server):
+    page = browser.new_page(viewport={"width": request.param, "height": 844})
+    page.goto(server)
+    page.wait_for_selector("#card-lstm .heatmap .xtick text", timeout=120_000)
+    yield page
+    page.close()
+
+
+def first_card_top(page) -> float:
+    return page.eval_on_selector("#card-lstm", "e => e.getBoundingClientRect().top")
+
+
+def translate(page, text: str, how: str = "click"):
+    """Type ``text``, press Translate (or Enter) and wait until the first card's map has new column labels."""
+    before = page.eval_on_selector_all("#card-lstm .heatmap .xtick text", "els => els.map(e => e.textContent)")
+    page.fill("#source-text textarea", text)
+    if how == "click":
+        page.click("#translate-button")
+    else:
+        page.press("#source-text textarea", "Enter")
+    page.wait_for_function("""before => {
+        const got = [...document.querySelectorAll('#card-lstm .heatmap .xtick text')].map(e => e.textContent);
+        return got.length && JSON.stringify(got) !== JSON.stringify(before); }""", arg=before, timeout=120_000)
+
+
+def test_after_translate_a_phone_shows_the_first_card(page):
+    page.evaluate("() => window.scrollTo(0, 0)")
+    height = page.viewport_size["height"]
+    assert first_card_top(page) > 0
+    for text, how in ((SENTENCE, "click"), (OTHER, "enter")):
+        page.evaluate("() => window.scrollTo(0, 0)")
+        translate(page, text, how)
+        if page.viewport_size["width"] < 640:
+            # the smooth scroll ends within a second or two: the card's top is then near the top of the screen
+            page.wait_for_function("h => { const t = document.getElementById('card-lstm').getBoundingClientRect().top;"
+                                   " return t >= -2 && t < h / 3; }", arg=height, timeout=10_000)
+            assert 0 <= page.evaluate("() => window.scrollY")
+            top = first_card_top(page)
+            assert -2 <= top < height / 3, (how, top)
+            # and the card's translation is on screen, not only its border
+            text_top = page.eval_on_selector("#card-lstm .translation", "e => e.getBoundingClientRect().top")
+            assert 0 <= text_top < height, (how, text_top)
+        else:                                       # at a desk the page stays where the person left it
+            page.wait_for_timeout(1500)
+            assert page.evaluate("() => window.scrollY") == 0, how
+
+
+def test_every_tab_is_in_the_bar_one_tap_away(page):
+    page.evaluate("() => window.scrollTo(0, 0)")
+    width = page.viewport_size["width"]
+    assert page.locator("button[aria-label='More tabs']").filter(visible=True).count() == 0
+    tabs = page.get_by_role("tab")
+    assert [t.strip() for t in tabs.all_inner_texts()] == TABS
+    for name in TABS:
+        tab = page.get_by_role("tab", name=name, exact=True)
+        box = tab.bounding_box()
+        assert box and box["width"] > 0 and 0 <= box["x"] and box["x"] + box["width"] <= width + 1, (name, box)
+        assert box["height"] >= 24, (name, box)                 # big enough to tap
+        tab.click()
+        page.wait_for_function("n => [...document.querySelectorAll('[role=tab]')].some("
+                               "t => t.textContent.trim() === n && t.getAttribute('aria-selected') === 'true')",
+                               arg=name, timeout=10_000)
+    page.get_by_role("tab", name="Translate", exact=True).click()
+    page.wait_for_selector("#card-lstm .heatmap .xtick text", state="visible", timeout=30_000)
+
+
+def test_small_multiples_say_tap_and_show_that_they_scroll(page):
+    page.get_by_role("tab", name="Translate", exact=True).click()
+    plot = "#card-transformer .overview .heatmaplayer"
+    page.click("#overview-transformer button")
+    page.wait_for_selector(plot, timeout=60_000)
+    title = page.text_content("#card-transformer .overview .gtitle")
+    assert "tap or hover a cell" in title, title
+    box = "#card-transformer .block.overview"
+    if page.viewport_size["width"] < 640:
+        page.wait_for_function("s => document.querySelector(s).classList.contains('scrolls-sideways')", arg=box,
+                               timeout=5_000)
+        mask = page.eval_on_selector(box, "e => getComputedStyle(e).maskImage || getComputedStyle(e).webkitMaskImage")
+        hint = page.eval_on_selector(box, "e => getComputedStyle(e, '::after').content")
+        assert "gradient" in mask and "swipe sideways" in hint, (mask, hint)
+        page.eval_on_selector(box, "e => { e.scrollLeft = e.scrollWidth; }")       # scrolled to its end: no fade
+        page.wait_for_function("s => document.querySelector(s).classList.contains('scrolled-end')", arg=box,
+                               timeout=5_000)
+    else:                                           # at a desk the figure fits: nothing to say
+        assert not page.eval_on_selector(box, "e => e.classList.contains('scrolls-sideways')")
