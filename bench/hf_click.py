@@ -7,7 +7,9 @@ tokens (about 74M parameters). Its compute does not depend on its weights, so th
 with random weights (and a small SentencePiece tokenizer trained on the test slice), saves it with
 save_pretrained and times, through the project's Translator: loading it, one greedy translation of the demo
 sentence forced to 16 output tokens (what a Translate click runs for an attention model's card), the same at
-beam 5, and integrated gradients over it (the card's attribution map). Prints one JSON object.
+beam 5, and integrated gradients over it (the card's attribution map); and, in the same run, the shipped
+word-level Transformer (checkpoints/transformer) on the same sentence, so the ratio holds on any machine.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -73,12 +75,17 @@ def main(argv=None) -> None:
         [t] = translator.translate([DEMO], max_len=16)
         src_ids, trg_ids = translation_ids(translator, t)
         ig = timed(lambda: attribute(translator.model, src_ids, trg_ids, "integrated_gradients"))
+        ours = load_checkpoint(ROOT / "checkpoints" / "transformer")
+        ours_greedy = timed(lambda: ours.translate([DEMO]))
+        ours_beam = timed(lambda: ours.translate([DEMO], beam_size=5))
     print(json.dumps({
         "model": "MarianMT, opus-mt-de-en's shape (random weights)",
         "parameters": sum(p.numel() for p in model.parameters()), "saved_mb": round(size / 1e6, 1),
         "source_pieces": len(t.src_tokens), "output_tokens": 16, "threads": args.threads,
         "load_s": round(load, 2), "greedy_s": round(greedy, 3), "beam5_s": round(beam, 3),
         "integrated_gradients_s": round(ig, 2),
+        "project_transformer_greedy_s": round(ours_greedy, 3), "project_transformer_beam5_s": round(ours_beam, 3),
+        "greedy_ratio": round(greedy / ours_greedy, 1), "beam5_ratio": round(beam / ours_beam, 1),
         "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
         "date": time.strftime("%Y-%m-%d")}))
 
