@@ -324,7 +324,7 @@ class UI:
         if kind in ATTRIBUTIONS:
             attention = result_map(self.models, result)[1] if self.models.translators[name].has_attention else None
             stats = attribution_markdown(kind, result_attribution(self.models, result, kind), result.translation.output_labels,
-                                         attention)   # the attribution's own rows: the pieces
+                                         attention, result.translation.src_tokens)   # its own rows: the pieces
         else:
             stats = map_stats_markdown(api.map_statistics(kind, f.shown, v.columns), f.title, v.rows, v.columns,
                                        self_attention=kind.endswith("_self"))

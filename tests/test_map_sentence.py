@@ -1,6 +1,9 @@
 """A plain sentence before the numbers under every map (issue 23): one line of what the map shows for this
 sentence, computed from its statistics, then the numbers folded beneath (<details>), each saying which way is
-better or what high means; a flat map's monotonicity comes with a note rather than as praise."""
+better or what high means; a flat map's monotonicity comes with a note rather than as praise.
+
+Bugs planted in a scratch copy to prove these tests (each made some fail): the flat-map note dropped; a flat map
+read as a sharp one; the order clause ignoring monotonicity; the sentence left out of the page."""
 
 from __future__ import annotations
 
@@ -91,3 +94,16 @@ def test_every_map_on_the_page_opens_with_its_sentence(ui):
     out = i.on_inspect(SENTENCE, "gru", 3, 1.0, 0)
     for box in (i.steps_stats, i.free_stats):
         assert sentence_of(out[box]).startswith("Each English word depends"), out[box]
+
+
+def test_an_attribution_map_opens_with_what_raised_each_word(ui):
+    from seq2seq.analysis.attribution import Attribution
+    from seq2seq.explorer.text import attribution_markdown
+
+    a = Attribution(torch.eye(3) - 0.1, None, [0, 1, 2], torch.zeros(3), torch.zeros(3))
+    text = attribution_markdown("integrated_gradients", a, ["a", "b", "c"], None, ["x", "y", "z"])
+    assert sentence_of(text) == "What raised each English word came mostly from one German word, in order."
+    assert text.index("map-sentence") < text.index("<details") < text.index("raised the words")
+    out = ui.on_translate(SENTENCE, ["gru"], "greedy", 5, 1.0, 0)
+    *_, stats_md = ui.on_view("gru", out[ui.state], "integrated_gradients", None, None)
+    assert sentence_of(stats_md).startswith("What raised each English word came")

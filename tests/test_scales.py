@@ -1,7 +1,10 @@
 """One colour-scale rule per kind of map, used by every view (issue 23): attention on 0-1 (a distribution, so
 maps of different models compare), saliency on 0 to its largest cell (on 0-1 it looked blank in Inspect's step
 by step while the cards scaled it), signed attributions symmetric about 0; and where two maps side by side are
-on different ranges (Compare: GRU saliency beside Bahdanau attention) each figure says so."""
+on different ranges (Compare: GRU saliency beside Bahdanau attention) each figure says so.
+
+Bugs planted in a scratch copy to prove these tests (each made some fail): the step-by-step view back on 0-1
+(also test_browser_unk at 1440 and 390 px); color_range giving saliency 0-1; Compare without scale_notes."""
 
 from __future__ import annotations
 

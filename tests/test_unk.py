@@ -3,7 +3,12 @@
 label, Inspect and the JSON; and an input in which a word-level model knows no word gets a clear message
 instead of a translation made of the input's own symbols, while a subword model still translates it.
 
-The tiny random Transformer of conftest writes only <unk> for SENTENCE, so every word it shows is copied."""
+The tiny random Transformer of conftest writes only <unk> for SENTENCE, so every word it shows is copied.
+
+Bugs planted in a scratch copy to prove these tests (each made some fail): Translation.copied always empty;
+marked_text underlining nothing; row_label ignoring copied rows (also test_browser_unk); the hover's "copied"
+note dropped; Translator.knows_no_word always False, the old behaviour (also test_hardening and
+test_browser_unk); on_view redrawing a map for a result with a notice."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 
 from ..analysis.inspection import KIND_NAMES, Comparison
+from ..analysis.stats import summary
 from ..models import ARCHITECTURES
 from ..models.base import PRESETS
 from ..papers import DISPLAY_NAMES, PAPER_ORDER
@@ -238,7 +239,7 @@ def map_sentence(s: dict, kind: str, columns: list[str], self_attention: str | N
             line += ", out of the sentence's order"
     coverage = s.get("coverage") or []
     rows = sum(coverage)
-    if coverage and rows > 0 and spread < FLAT:
+    if coverage and columns and rows > 0 and spread < FLAT:
         top = max(range(len(coverage)), key=coverage.__getitem__)
         share = coverage[top] / rows
         if share >= 0.35 and len(coverage) > 2:
@@ -318,9 +319,10 @@ def faithfulness_line(metrics: dict, kind: str, layer: int | None = None, head: 
             f"it ranks highest, how much each word's probability falls): " + " · ".join(parts) + "</small>")
 
 
-def attribution_markdown(kind: str, a, rows: list[str], attention=None) -> str:
-    """Under a signed attribution map (``attribution.Attribution``): what a cell is, how well the rows add
-    up (integrated gradients), the share that raised the words, and agreement with the attention's argmax."""
+def attribution_markdown(kind: str, a, rows: list[str], attention=None, columns: list[str] | None = None) -> str:
+    """Under a signed attribution map (``attribution.Attribution``): a plain sentence of what raised each word
+    (``map_sentence`` of its positive part), then folded beneath what a cell is, how well the rows add up
+    (integrated gradients), the share that raised the words, and agreement with the attention's argmax."""
     total = a.source.abs().sum().clamp_min(1e-12)
     positive = float(a.source.clamp_min(0).sum() / total)
     parts = [f"<small>**{md(KIND_NAMES[kind])}** of each word's log-probability to each source word (green "
@@ -332,4 +334,9 @@ def attribution_markdown(kind: str, a, rows: list[str], attention=None) -> str:
     if attention is not None and attention.shape == a.source.shape and len(rows):
         agree = int((attention.argmax(-1) == a.source.argmax(-1)).sum())
         parts.append(f"its top source word is the attention's top word for {agree} of {len(rows)} output words")
-    return " · ".join(parts) + "</small>"
+    raised = a.source.clamp_min(0)
+    sentence = map_sentence(summary(raised, list(columns or [""] * raised.size(-1))), "saliency", list(columns or []))
+    sentence = (sentence.replace("Each English word depends mostly on", "What raised each English word came mostly from")
+                .replace("Each English word depends on", "What raised each English word came from"))
+    return (f'<p class="map-sentence">{sentence}</p>\n\n<details class="map-numbers"><summary>The numbers</summary>\n\n'
+            + " · ".join(parts) + "</small>\n\n</details>")
