@@ -111,6 +111,20 @@ def test_the_benchmark_reports_every_figure(checkpoint_root, tmp_path):
     assert all(report["stats"][k]["n"] == 2 for k in ("dom_s", "server_s", "answer_s", "draw_s"))
     assert report["target"]["measured_p50_s"] == s["p50_s"] and report["target"]["met"] == (s["p50_s"] < 1.0)
     assert "click -> six new maps drawn, next frame" in done.stdout and "p50 < 1 s" in done.stdout
+    # the same work without the page, after each click, on the same sentence: its parts, the ratio, the rest
+    for r in runs:
+        assert 0 < r["inproc_translate_s"] < r["inproc_s"] and r["inproc_figures_s"] > 0 and r["figure_chars"] > 0
+        assert r["inproc_s"] == pytest.approx(r["inproc_translate_s"] + r["inproc_figures_s"], abs=2e-4)
+    ratio, work = report["ratio"], report["stats"]["inproc_s"]
+    assert work["n"] == 2 and ratio["click_p50_s"] == s["p50_s"] and ratio["inproc_p50_s"] == work["p50_s"]
+    assert ratio["ratio"] == round(s["p50_s"] / work["p50_s"], 3) and ratio["met"] == (ratio["ratio"] <= 1.5)
+    assert set(ratio["rest"]) >= {"the models' work in-process", "the page drawing the maps"}
+    assert "the same work in-process" in done.stdout and "target <= 1.5x" in done.stdout
+    # and one long input (60 words), clicked once: a card whose map would take too long shows its message
+    long = report["long"]
+    assert long["words"] == len(browser_bench.LONG.split()) == 60 and long["decoding"] == "greedy"
+    assert 0 < long["dom_s"] <= long["frame_s"] and long["inproc_s"] > 0 and long["answer_chars"] > 0
+    assert "a long input (60 words, greedy)" in done.stdout
 
 
 # ---------------------------------------------------------------------------- the Translate tab's download

@@ -20,6 +20,16 @@ processing, the callback ``UI.on_translate``, postprocessing), the answer's arri
 there until the six maps are drawn. ``--warmup`` clicks (default 1) come first and are reported
 apart. The table gives p50, p95, min and max over ``--runs`` clicks (default 20), the machine
 (CPU, cores, torch threads, load average before and after) and the target: p50 under 1 s.
+
+The same work without the page, in the same run: after each click this process (torch on the app's
+threads) does what the click asked of the models, on the same sentence and cards, with no page and
+no Gradio: ``seq2seq.explorer.service.translate_all`` (each model's translation and map; the saliency
+of a model without attention) and each card's figure (``card_figures``, the map the card opens on),
+then its JSON (what Gradio would send). The report gives its p50, the ratio click p50 / in-process
+p50 (target at most 1.5: the page costs at most half as much again as the models), and where the rest
+goes: the callback beyond the in-process work (statistics, Gradio's updates), Gradio's postprocessing,
+the answer's transfer and size in characters, the page's drawing. Then one long input (``LONG``, 60
+words, ``--no-long`` to skip) is clicked once and done in-process once, to show long inputs stay bounded.
 """
 
 from __future__ import annotations
@@ -43,6 +53,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 TARGET_P50_S = 1.0
+TARGET_RATIO = 1.5          # click to maps / the same work in-process, p50s
 
 # Test sentences (test_2016_flickr, so each card also computes sentence BLEU) and captions of our own,
 # of different lengths; run i translates SENTENCES[i % len], so no run repeats the sentence before it.
@@ -54,6 +65,12 @@ SENTENCES = [
     "Eine Frau macht einen Salto auf einem Trampolin am Strand.",
 ]
 
+# A long input (60 words, one of our own captions): a click on it must stay bounded (measured once, --no-long skips).
+LONG = ("Ein Mann in einem blauen Hemd steht auf einer Leiter und streicht die Wand eines alten Hauses, während "
+        "zwei kleine Kinder mit einem roten Ball im Garten spielen, eine Frau mit einem Hut auf einer Bank sitzt und "
+        "ein Buch liest, ein brauner Hund neben ihr schläft und mehrere Leute auf der Straße vor dem Haus mit ihren "
+        "Fahrrädern vorbeifahren.")
+
 # Watches the page from before the click: the click's time, then the first moment every card's heatmap
 # has the wanted column labels (a MutationObserver, so no polling interval), then the next frame.
 ARM = """([cards, want]) => {
@@ -61,6 +78,8 @@ ARM = """([cards, want]) => {
   const same = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
   const shown = () => cards.every((name, i) => {
     const card = document.getElementById('card-' + name);
+    if (card !== null && want[i] === null)   // a card with no map (too long to compute): its message instead
+      return card.querySelector('.heatmap .heatmaplayer') === null && card.querySelector('.heatmap .annotation-text') !== null;
     return card !== null && card.querySelector('.heatmap .heatmaplayer') !== null && same(labels(card, 'x'), want[i]);
   });
   if (window.__benchStop) window.__benchStop();          // a run that never ended stops watching
@@ -181,22 +200,73 @@ def card_names(page) -> list[str]:
 
 
 class SourceTokens:
-    """Each card's source tokens of a sentence, from its checkpoint's config (the tokenizer the app uses),
-    cut to the length the app reads (``translator.MAX_SOURCE_TOKENS``)."""
+    """Each card's source tokens of a sentence, as its checkpoint's tokenizer gives them (spaCy's words, or a
+    subword model's pieces, read from its vocabulary), cut to the length the app reads (``MAX_SOURCE_TOKENS``)."""
 
     def __init__(self, checkpoints: Path):
         from ..data import tokenizer
         from ..translator import MAX_SOURCE_TOKENS
 
         self.checkpoints, self.limit, self.tokenizer = Path(checkpoints), MAX_SOURCE_TOKENS, tokenizer
+        self.tokenizers = {}
+
+    def of(self, name: str):
+        if name not in self.tokenizers:
+            config = json.loads((self.checkpoints / name / "config.json").read_text())
+            if config.get("tokenizer", {}).get("type") == "sentencepiece":   # the pieces, from its own vocabulary
+                from .. import load_checkpoint
+
+                self.tokenizers[name] = load_checkpoint(self.checkpoints / name).tokenizer
+            else:
+                self.tokenizers[name] = self.tokenizer(config["src_lang"],
+                                                       config.get("tokenizer", {}).get("lowercase", True))
+        return self.tokenizers[name]
 
     def __call__(self, names: list[str], text: str) -> list[list[str]]:
-        out = []
-        for name in names:
-            config = json.loads((self.checkpoints / name / "config.json").read_text())
-            tokenize = self.tokenizer(config["src_lang"], config.get("tokenizer", {}).get("lowercase", True))
-            out.append(tokenize(text)[: self.limit])
-        return out
+        return [self.of(name)(text)[: self.limit] for name in names]
+
+
+class InProcess:
+    """The same work as a click, without the page: the models' translations and maps
+    (``service.translate_all``) and each card's figure (``service.card_figures``, the map it opens on), in
+    this process on ``threads`` torch threads (the app's). Seconds for each part, and the figures' JSON size.
+
+    The work runs in a worker thread, as Gradio runs the app's callback (its thread pool): on a loaded machine
+    torch's two OpenMP threads in a process's main thread ran the same translations 3-5 times slower than in a
+    worker thread (measured here, 2026-12-03), which would flatter the page."""
+
+    def __init__(self, checkpoints: Path, threads: int | None = None):
+        import concurrent.futures
+
+        import torch
+
+        from ..explorer.service import ModelSet
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.models = ModelSet(checkpoints)
+        self.worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="inprocess")
+
+    def __call__(self, names: list[str], text: str, beam: int = 1) -> dict:
+        return self.worker.submit(self.work, names, text, beam).result()
+
+    def work(self, names: list[str], text: str, beam: int = 1) -> dict:
+        from ..explorer.service import MEAN, card_figures, translate_all
+
+        started = time.perf_counter()
+        results, _, _ = translate_all(self.models, text, names, beam)
+        translated = time.perf_counter()
+        figures, no_map = [], []
+        for n in names:
+            try:
+                figures.append(card_figures(self.models, results[n], self.models.kinds(n)[0], None, MEAN).plot)
+            except (KeyError, ValueError):      # no result, or a map too long to compute: the card says so
+                no_map.append(n)
+        built = time.perf_counter()
+        chars = sum(len(f.to_json()) for f in figures)
+        return {"inproc_s": built - started, "inproc_translate_s": translated - started,
+                "inproc_figures_s": built - translated, "inproc_json_s": time.perf_counter() - built,
+                "figure_chars": chars, "no_map": no_map}
 
 
 def wait_until_shown(page, names: list[str], want: list[list[str]], timeout_s: float):
@@ -308,7 +378,11 @@ PHASES = [("frame_s", "click -> six new maps drawn, next frame"), ("dom_s", "cli
           ("sent_s", "click -> request sent"), ("server_s", "server: queue wait + Gradio event (total)"),
           ("server_fn_s", "  of which the callback (UI.on_translate)"),
           ("server_postprocess_s", "  of which Gradio's postprocessing"),
-          ("answer_s", "click -> answer arrived in the page"), ("draw_s", "answer arrived -> six maps drawn")]
+          ("answer_s", "click -> answer arrived in the page"), ("draw_s", "answer arrived -> six maps drawn"),
+          ("inproc_s", "in-process: translate_all + each card's figure"),
+          ("inproc_translate_s", "  of which translate_all (translations, saliency)"),
+          ("inproc_figures_s", "  of which the figures (card_figures)"),
+          ("inproc_json_s", "in-process: the figures' JSON (not in the line above)")]
 
 
 def rounded(value):
@@ -337,6 +411,21 @@ def table(report: dict) -> str:
     if report.get("answer_chars_p50"):
         lines.append(f"the answer (the queue's process_completed message): {report['answer_chars_p50'] / 1000:.0f}k "
                      "characters per click (p50)")
+    if report.get("figure_chars_p50"):
+        lines.append(f"the figures alone (their JSON, in-process): {report['figure_chars_p50'] / 1000:.0f}k characters"
+                     " per click (p50)")
+    r = report.get("ratio")
+    if r:
+        lines += ["", f"click to maps p50 {r['click_p50_s']:.3f} s / the same work in-process p50 {r['inproc_p50_s']:.3f} s"
+                      f" = **{r['ratio']:.2f}x** (target <= {TARGET_RATIO:g}x: {'met' if r['met'] else 'NOT met'}); "
+                      f"per click, p50 of the ratios {r['per_click_p50']:.2f}x",
+                  "where the rest goes (p50s): " + ", ".join(f"{label} {v:.3f} s" for label, v in r["rest"].items())]
+    long = report.get("long")
+    if long:
+        lines += ["", f"a long input ({long['words']} words, {long['decoding']}): click to maps {long['frame_s']:.3f} s "
+                      f"(server {long.get('server_s') or 0:.3f} s, drawing {long.get('draw_s') or 0:.3f} s, answer "
+                      f"{(long.get('answer_chars') or 0) / 1000:.0f}k characters); in-process {long['inproc_s']:.3f} s "
+                      f"(translate_all {long['inproc_translate_s']:.3f} s, figures {long['inproc_figures_s']:.3f} s)"]
     t = report["target"]
     lines += ["", f"target: click to six maps p50 < {TARGET_P50_S:g} s: measured {t['measured_p50_s']:.3f} s: "
                   f"{'met' if t['met'] else 'NOT met'}"]
@@ -346,6 +435,43 @@ def table(report: dict) -> str:
 
 
 # ---------------------------------------------------------------------------- the benchmark
+
+
+def ratio(s: dict, runs: list[dict]) -> dict | None:
+    """Click to maps over the same work in-process (p50 over p50), and where the rest goes (p50s)."""
+    if not s.get("inproc_s", {}).get("n") or not s["frame_s"]["n"]:
+        return None
+    click, work = s["frame_s"]["p50_s"], s["inproc_s"]["p50_s"]
+    per_click = sorted(r["frame_s"] / r["inproc_s"] for r in runs if r.get("inproc_s"))
+    rest = {"the models' work in-process": work}
+    if s["server_fn_s"]["n"]:
+        rest["the callback beyond it (statistics, Gradio's updates)"] = s["server_fn_s"]["p50_s"] - work
+    if s["server_postprocess_s"]["n"]:
+        rest["Gradio's postprocessing (the figures' JSON)"] = s["server_postprocess_s"]["p50_s"]
+    if s["answer_s"]["n"] and s["server_s"]["n"]:
+        rest["request, queue and transfer"] = s["answer_s"]["p50_s"] - s["server_s"]["p50_s"]
+    if s["draw_s"]["n"]:
+        rest["the page drawing the maps"] = s["draw_s"]["p50_s"]
+    return {"click_p50_s": click, "inproc_p50_s": work, "ratio": round(click / work, 3),
+            "per_click_p50": round(per_click[len(per_click) // 2], 3), "met": click / work <= TARGET_RATIO,
+            "target": f"click to maps p50 / in-process p50 <= {TARGET_RATIO:g}",
+            "rest": {k: round(v, 4) for k, v in rest.items()}}
+
+
+def long_click(page, url: str, names: list[str], source_tokens, inproc, args) -> dict:
+    """One click on ``LONG`` (and the same work in-process): its times, as a run's."""
+    work = inproc(names, LONG, args.beam) if inproc is not None else {"no_map": []}   # first: which cards get no map
+    want = [None if n in work["no_map"] else w for n, w in zip(names, source_tokens(names, LONG))]
+    page.fill("#source-text textarea", LONG)
+    run = measure_click(page, names, want, max(args.timeout, 300))
+    trace = server_trace(url, run["event_id"])
+    if trace:
+        run.update(server_s=trace["queue_wait_s"] + trace["total_s"], server_fn_s=trace["fn_call_s"])
+    run.update(work if inproc is not None else {})
+    run.pop("columns"), run.pop("rows")
+    print(f"long input ({len(LONG.split())} words): {run['frame_s']:.3f} s", file=sys.stderr)
+    return {"words": len(LONG.split()), "decoding": "greedy" if args.beam <= 1 else f"beam {args.beam}",
+            "sentence": LONG, **{k: rounded(v) for k, v in run.items()}}
 
 
 def run_benchmark(args) -> dict:
@@ -384,6 +510,7 @@ def run_benchmark(args) -> dict:
             report["page_opened_s"] = round(time.perf_counter() - opened, 3)
             report["cards"] = names
             choose_beam(page, args.beam)
+            inproc = None if args.no_inprocess else InProcess(checkpoints, report["machine"]["app_torch_threads"])
             runs = []
             for i in range(args.warmup + args.runs):
                 text = sentences[i % len(sentences)]
@@ -397,9 +524,14 @@ def run_benchmark(args) -> dict:
                     run.update(server_s=trace["queue_wait_s"] + trace["total_s"], server_fn_s=trace["fn_call_s"],
                                server_postprocess_s=trace["postprocess_s"], server=trace)
                 run.update(sentence=text, warmup=i < args.warmup)
+                if inproc is not None:            # the same work, no page, right after (the same load)
+                    run.update(inproc(names, text, args.beam))
                 runs.append(run)
                 print(f"{'warm-up' if i < args.warmup else 'run'} {i + 1 - args.warmup * (i >= args.warmup)}: "
-                      f"{run['frame_s']:.3f} s  {text}", file=sys.stderr)
+                      f"{run['frame_s']:.3f} s" + (f" (in-process {run['inproc_s']:.3f} s)" if inproc else "")
+                      + f"  {text}", file=sys.stderr)
+            if not args.no_long:
+                report["long"] = long_click(page, url, names, source_tokens, inproc, args)
         finally:
             browser.close()
     report["load_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -409,6 +541,9 @@ def run_benchmark(args) -> dict:
     report["stats"] = summarise(measured)
     sizes = sorted(r["answer_chars"] for r in measured if r.get("answer_chars"))
     report["answer_chars_p50"] = sizes[len(sizes) // 2] if sizes else None
+    figure_sizes = sorted(r["figure_chars"] for r in measured if r.get("figure_chars"))
+    report["figure_chars_p50"] = figure_sizes[len(figure_sizes) // 2] if figure_sizes else None
+    report["ratio"] = ratio(report["stats"], measured)
     p50 = report["stats"]["frame_s"]["p50_s"]
     report["target"] = {"target": f"click to six maps p50 < {TARGET_P50_S:g} s", "measured_p50_s": p50,
                         "met": p50 < TARGET_P50_S}
@@ -436,6 +571,9 @@ def main(argv=None) -> int:
     parser.add_argument("--start-timeout", type=float, default=600, help="seconds app.py may take to answer")
     parser.add_argument("--chromium", default=CHROMIUM)
     parser.add_argument("--no-profile", action="store_true", help="without GRADIO_PROFILING (no server-side split)")
+    parser.add_argument("--no-inprocess", action="store_true",
+                        help="skip the same work in-process after each click (no ratio)")
+    parser.add_argument("--no-long", action="store_true", help=f"skip the click on a {len(LONG.split())}-word input")
     parser.add_argument("--log", help="app.py's output here (default: a temporary directory)")
     parser.add_argument("--json", help="also write the report as JSON here")
     args = parser.parse_args(argv)
