@@ -1,7 +1,7 @@
 """The page on a phone (390 px) and at a desk (1440 px), in headless Chromium on tiny checkpoints with a
 family/ folder (so all six tabs exist): after Translate a phone is brought to the first card (a desk stays
 where it is); every tab sits in the tab bar, visible and one tap away, with no "More tabs" menu; a figure that
-scrolls sideways says so (a fade and a "swipe sideways" line) and the small multiples say "tap or hover"."""
+scrolls sideways says so (a fade and a "swipe sideways" line above it) and the small multiples say "tap or hover"."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_small_multiples_say_tap_and_show_that_they_scroll(page):
         page.wait_for_function("s => document.querySelector(s).classList.contains('scrolls-sideways')", arg=box,
                                timeout=5_000)
         mask = page.eval_on_selector(box, "e => getComputedStyle(e).maskImage || getComputedStyle(e).webkitMaskImage")
-        hint = page.eval_on_selector(box, "e => getComputedStyle(e, '::after').content")
+        hint = page.eval_on_selector(box, "e => getComputedStyle(e, '::before').content")
         assert "gradient" in mask and "swipe sideways" in hint, (mask, hint)
         page.eval_on_selector(box, "e => { e.scrollLeft = e.scrollWidth; }")       # scrolled to its end: no fade
         page.wait_for_function("s => document.querySelector(s).classList.contains('scrolled-end')", arg=box,
