@@ -160,3 +160,33 @@ def test_shipped_family_members_were_trained_by_train_py_family(monkeypatch):
 def test_all_tracked_checkpoints_fit_96_mb():
     files = [p for p in (ROOT / "checkpoints").rglob("*") if p.is_file() and "resume" not in p.parts]
     assert sum(p.stat().st_size for p in files) <= 96_000_000
+
+
+def test_family_cards_mark_copied_words_and_say_when_no_word_is_known(family_root, monkeypatch):
+    """Issue 23 on the Family tab: a word copied from the source (the model wrote <unk>) is underlined and its row
+    marked; an input with no known word gets the message on every member's card instead of a translation."""
+    import app
+    from seq2seq.explorer.figures import COPIED_MARK
+    from seq2seq.translator import Translator
+
+    models = ModelSet(family_root, device="cpu", references={})
+    _, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
+    out = ui.on_family("😀 🚲")
+    for name, (text, plot, stats) in ui.f_cards.items():
+        assert "nothing to translate" in out[text] and "nothing to translate" in out[plot].layout.annotations[0].text
+        assert out[stats] == ""
+    translate = Translator.translate
+
+    def writes_unk_first(self, *args, **kwargs):     # as if each member had written <unk> first, then copied "ein"
+        results = translate(self, *args, **kwargs)
+        for t in results:
+            t.raw_tokens[0], t.tokens[0] = "<unk>", "ein"
+            t.text = self.trg_tokenizer.detokenize(t.tokens)
+        return results
+
+    monkeypatch.setattr(Translator, "translate", writes_unk_first)
+    out = ui.on_family(SENTENCE)
+    for name, (text, plot, stats) in ui.f_cards.items():
+        marked = [n for n, label in enumerate(out[plot].layout.yaxis.ticktext) if COPIED_MARK in label]
+        assert marked == [0] and out[text].count('<u class="copied"') == 1 and ">Ein</u>" in out[text]
+        assert out[stats].startswith('<p class="map-sentence">')
