@@ -11,7 +11,6 @@ import pytest
 
 from conftest import serve_app
 from seq2seq import ARCHITECTURES
-from seq2seq.explorer.figures import COPIED_MARK
 from seq2seq.explorer.service import Inspection
 from seq2seq.papers import display_name
 from test_browser import ARGS, CHROMIUM, require_browser
@@ -73,8 +72,10 @@ def test_a_copied_word_is_marked_in_the_translation_and_on_its_row(page, models)
                                                                          "e => getComputedStyle(e).color")
     note = page.inner_text(f"{card} .copied-note")                      # a phone cannot hover: the line says it
     assert "copied from the German" in note and "<unk>" in note and on_screen(page, f"{card} .copied-note")
-    rows = page.eval_on_selector_all(f"{card} .heatmap .ytick text", "els => els.map(e => e.textContent)")
-    assert [n for n, r in enumerate(rows) if r.endswith(COPIED_MARK)] == t.copied
+    rows = page.eval_on_selector_all(f"{card} .heatmap .ytick text", "els => els.map(e => [e.textContent, "
+                                     "!!e.querySelector('tspan[style*=\"underline\"]')])")
+    assert [w for w, _ in rows] == t.output_labels                       # the words themselves, unchanged
+    assert [n for n, (_, underlined) in enumerate(rows) if underlined] == t.copied
     title = page.eval_on_selector(f"{card} .heatmap .gtitle", "e => e.textContent")
     assert "copied from the source" in title                              # the map's note says what the arrow is
     gru = page.inner_text("#card-gru .translation")                      # nothing copied there: nothing marked

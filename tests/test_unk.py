@@ -86,7 +86,7 @@ def test_the_maps_row_labels_mark_the_copied_words_with_hover_and_note(ui, copie
         ticks = list(fig.layout.yaxis.ticktext)
         for i, label in enumerate(ticks):
             assert (COPIED_MARK in label) == (i in copied.copied), (kind, i, label)
-        assert "copied from the source" in fig.layout.title.text                      # the note says what ⟵ is
+        assert "copied from the source" in fig.layout.title.text                      # the note says what the underline is
         hover = fig.data[0].customdata
         assert "copied from the source" in hover[copied.copied[0]][0][0]
         if len(copied.output_labels) > len(copied.tokens):                          # <eos>: not copied

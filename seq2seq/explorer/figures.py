@@ -101,16 +101,17 @@ def escape(token: str) -> str:
 
 
 # A word the model did not write: it wrote <unk>, and Translator.replace_unk copied the source word it attended to
-# most. Its row label says so (an arrow and a colour of its own), its hover says why, the figure's title notes it.
-COPIED_COLOR, COPIED_MARK = "#a63603", "⟵"
-COPIED_NOTE = f"{COPIED_MARK} copied from the source: the model wrote <unk> (a word it does not know) there"
+# most. Its row label is underlined in a colour of its own, as the word is in the card's translation (a mark that
+# adds no width: an arrow after each label took the map's room on a phone), its hover says why, the title notes it.
+COPIED_COLOR, COPIED_MARK = "#a63603", "<u>"
+COPIED_NOTE = "underlined rows: copied from the source, where the model wrote <unk> (a word it does not know)"
 
 
 def row_label(token: str, copied: bool = False) -> str:
-    """A row's tick label: the token, HTML-escaped; a copied word in its own colour with an arrow."""
+    """A row's tick label: the token, HTML-escaped; a copied word underlined in its own colour."""
     if not copied:
         return escape(token)
-    return f'<span style="color:{COPIED_COLOR}"><i>{escape(token)}</i> {COPIED_MARK}</span>'
+    return f'<span style="color:{COPIED_COLOR}"><u>{escape(token)}</u></span>'
 
 
 def row_labels(tokens: list[str], copied=()) -> list[str]:
