@@ -137,3 +137,24 @@ def test_small_multiples_say_tap_and_show_that_they_scroll(page):
                                timeout=5_000)
     else:                                           # at a desk the figure fits: nothing to say
         assert not page.eval_on_selector(box, "e => e.classList.contains('scrolls-sideways')")
+
+
+def test_a_figure_is_laid_out_once_per_draw_and_again_when_its_box_changes(page):
+    """Gradio calls Plots.resize after every draw: skipped when the box has the figure's size (page_head.html),
+    done when it has not (a turned phone, a narrower window)."""
+    size = page.viewport_size
+    card = "#card-lstm .heatmap .js-plotly-plot"
+    assert page.evaluate("() => window.Plotly.Plots.resize.skipsSameSize === true")
+    fits = f"""() => {{ const gd = document.querySelector('{card}');
+        return Math.abs(parseFloat(getComputedStyle(gd).width) - gd._fullLayout.width) <= 1; }}"""
+    assert page.evaluate(fits)
+    before = page.eval_on_selector(card, "gd => gd._fullLayout.width")
+    # narrower: a phone's card narrows, a desk's cards stack one a row and widen; either way the box changes
+    page.set_viewport_size({"width": int(size["width"] * 0.7), "height": size["height"]})
+    try:
+        page.wait_for_function(f"() => Math.abs(document.querySelector('{card}')._fullLayout.width - {before}) > 20",
+                               timeout=10_000)
+        page.wait_for_function(fits, timeout=10_000)            # drawn again at the box's new width
+    finally:
+        page.set_viewport_size(size)
+        page.wait_for_function(fits, timeout=10_000)
