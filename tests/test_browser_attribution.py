@@ -23,7 +23,8 @@ def test_a_card_switches_its_map_to_the_attributions(page, views_root):
     wait_title(page, f"{card} .heatmap", "transformer: integrated gradients", f"{N_STEPS} steps from a zero baseline")
     assert ticks(page, f"{card} .heatmap", "x") == t.src_tokens
     assert "Δ log p" in page.text_content(f"{card} .heatmap .colorbar")
-    assert "raised" in page.inner_text(card) and "completeness" in page.inner_text(card)
+    assert "What raised each English word" in page.inner_text(card)     # the plain sentence, shown
+    assert "completeness" in page.text_content(card)                    # the numbers, folded beneath it
     choose(page, "#map-transformer", "input × gradient")
     wait_title(page, f"{card} .heatmap", "transformer: input × gradient")
     choose(page, "#map-lstm", "integrated gradients")                 # a model without attention too
