@@ -338,7 +338,7 @@ class UI:
 
     def on_overview(self, name: str, results: dict, kind: str):
         """The small multiples of a card's current map, when its accordion is opened."""
-        if name not in (results or {}):
+        if name not in (results or {}) or results[name].notice:      # notice: no translation, so no map
             return None
         try:
             return card_overview(self.models, results[name], kind)

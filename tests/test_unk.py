@@ -173,3 +173,10 @@ def test_a_subword_model_still_translates_an_input_with_no_known_word(subword_ch
     sp = results["transformer-sp"]
     assert sp.notice is None and sp.translation.tokens and "no-known-word" not in translation_html(sp)
     assert not load_checkpoint(subword_checkpoint).knows_no_word(["😀", "🚲"])
+
+
+def test_no_small_multiples_for_a_card_with_no_translation(ui):
+    out = ui.on_translate(EMOJI, ["transformer", "convs2s"], "greedy", 5, 1.0, 0)
+    for name in ("transformer", "convs2s"):
+        for kind in ("cross", "encoder_self", "decoder_self"):
+            assert ui.on_overview(name, out[ui.state], kind) is None
