@@ -484,7 +484,8 @@ class Inspector:
 
         gr.Markdown(SECTIONS["lens"])
         self.lens_button = gr.Button("Read every decoder layer", size="sm", elem_id="lens-button")
-        self.lens_plot = gr.Plot(first("then “Read every decoder layer”"), show_label=False, elem_id="lens-plot")
+        self.lens_plot = gr.Plot(message_figure("Press “Read every decoder layer” for the sentence inspected."),
+                                 show_label=False, elem_id="lens-plot")
         gr.Markdown(SECTIONS["decoder_lens"])
         with gr.Row(equal_height=True):
             deepest = max([encoder_layers(t) for t in self.models.translators.values()] + [2])
@@ -492,7 +493,8 @@ class Inspector:
                                       elem_id="decoder-lens-layer")
             self.dl_button = gr.Button("Translate from that layer", scale=1, elem_id="decoder-lens-button")
         self.dl_text = gr.Markdown(elem_id="decoder-lens-text")
-        self.dl_plot = gr.Plot(first("then “Translate from that layer”"), show_label=False, elem_id="decoder-lens-plot")
+        self.dl_plot = gr.Plot(message_figure("Press “Translate from that layer” for the sentence inspected."),
+                               show_label=False, elem_id="decoder-lens-plot")
 
         gr.Markdown(SECTIONS["epochs"])
         self.probe = gr.Dropdown([(s, i) for i, s in enumerate(PROBE_SENTENCES)], value=0, label="Probe sentence",
