@@ -183,7 +183,8 @@ LEADERBOARD_COLUMNS = ("model", "bleu_beam", "bleu_greedy", "chrf_beam", "paper"
 # How far each model's maps can be trusted, the Leaderboard's second table (docs/faithfulness.md has the full one).
 TRUST_COLUMNS = ("model", "comp_attention", "comp_ig", "comp_random", "aer_attention", "aer_ig")
 # How truthful the maps are (docs/faithfulness.md, ``tools/report --faithfulness``): one row per model and map kind.
-FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "saliency": "saliency (norm of grad × input)",
+FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "value_weighted": "value-weighted attention (mean)",
+                      "saliency": "saliency (norm of grad × input)",
                       "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
                       "occlusion": "occlusion (ceiling)", "random": "random (floor)"}
 
@@ -194,10 +195,17 @@ def faithfulness_markdown(rows: list[ResultRow]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---|---|" + "--:|" * (len(head) - 2)]
     fmt = lambda v: MISSING if v is None else f"{v:.3f}"  # noqa: E731
     for r in rows:
-        scores = ((r.metrics.get("faithfulness") or {}).get("deletion") or {}).get("scores", {})
-        kinds = [k for k in scores if k.startswith("attention_layer")]
-        for kind in [k for k in FAITHFULNESS_KINDS if k in scores][:1] + kinds + [k for k in FAITHFULNESS_KINDS if k in scores][1:]:
-            name = FAITHFULNESS_KINDS.get(kind) or f"attention, layer {kind.rsplit('_', 1)[1]}"
+        f = r.metrics.get("faithfulness") or {}
+        measured = {**((f.get("alignment") or {}).get("aer", {})), **((f.get("deletion") or {}).get("scores", {}))}
+        if not measured:
+            continue
+        layers = lambda family: sorted((k for k in measured if re.fullmatch(rf"{family}_layer_\d+", k)),  # noqa: E731
+                                       key=lambda k: int(k.rsplit("_", 1)[1]))
+        order = ["alignment", *layers("attention"), "value_weighted", *layers("value_weighted"),
+                 *[k for k in FAITHFULNESS_KINDS if k not in ("alignment", "value_weighted")]]
+        for kind in [k for k in order if k in measured]:
+            family, _, n = kind.rpartition("_layer_")
+            name = FAITHFULNESS_KINDS.get(kind) or f"{'attention' if family == 'attention' else 'value-weighted'}, layer {n}"
             values = [faithfulness_value(r.metrics, kind, m, k) for m in ("comprehensiveness", "sufficiency")
                       for k in ("1", "2", "20%")]
             values += [faithfulness_value(r.metrics, kind, "aer"), faithfulness_value(r.metrics, kind, "aer_shifted")]
@@ -205,27 +213,68 @@ def faithfulness_markdown(rows: list[ResultRow]) -> str:
     return "\n".join(lines)
 
 
+def map_name(kind: str) -> str:
+    """What a faithfulness map kind is called in the tables: "attention (mean)", "value-weighted, layer 2, head 6"."""
+    if kind in FAITHFULNESS_KINDS:
+        return FAITHFULNESS_KINDS[kind]
+    m = re.fullmatch(r"(attention|value_weighted)_layer_(\d+)(?:_head_(\d+))?", kind)
+    if not m:
+        return kind
+    what = "attention" if m[1] == "attention" else "value-weighted"
+    return f"{what}, layer {m[2]}" + (f", head {m[3]}" if m[3] else "")
+
+
+def best_maps_markdown(rows: list[ResultRow]) -> str:
+    """Per model: the map that aligns best (lowest AER, argmax, over every kind measured, heads included) and the
+    most faithful map a card can show (highest comprehensiveness at 20%; occlusion, the ceiling, and random, the
+    floor, left out), and whether value weighting moved the attention's AER and comprehensiveness."""
+    head = ["model", "aligns best (AER)", "most faithful (comp@20%)", "attention → value-weighted: AER",
+            "comp@20%"]
+    lines = ["| " + " | ".join(head) + " |", "|---|---|---|--:|--:|"]
+    fmt = lambda v: MISSING if v is None else f"{v:.3f}"  # noqa: E731
+    for r in rows:
+        f = r.metrics.get("faithfulness") or {}
+        aer = (f.get("alignment") or {}).get("aer", {})
+        scores = (f.get("deletion") or {}).get("scores", {})
+        if not aer and not scores:
+            continue
+        aligned = min(aer, key=lambda k: aer[k]["argmax"], default=None)
+        shown = {k: faithfulness_value(r.metrics, k, "comprehensiveness") for k in scores
+                 if k not in ("occlusion", "random")}
+        faithful = max((k for k in shown if shown[k] is not None), key=shown.get, default=None)
+        pair = lambda metric: (f"{fmt(faithfulness_value(r.metrics, 'alignment', metric))} → "  # noqa: E731
+                               f"{fmt(faithfulness_value(r.metrics, 'value_weighted', metric))}"
+                               if faithfulness_value(r.metrics, "value_weighted", metric) is not None else MISSING)
+        lines.append(f"| `{r.name}` | " + (f"{map_name(aligned)} {fmt(aer[aligned]['argmax'])}" if aligned else MISSING)
+                     + " | " + (f"{map_name(faithful)} {fmt(shown[faithful])}" if faithful else MISSING)
+                     + f" | {pair('aer')} | {pair('comprehensiveness')} |")
+    return "\n".join(lines)
+
+
 def head_aer_markdown(rows: list[ResultRow]) -> str:
-    """Per model with several attention heads a layer, the AER (argmax) of each head's cross-attention: one row per
-    layer, one column per head, and the layer's mean over heads last; "" when no model has them."""
+    """Per model with several attention heads a layer, the AER (argmax) of each head's cross-attention, and of its
+    value-weighted version where measured: one row per layer, one column per head, and the layer's mean over heads
+    last; "" when no model has them."""
     tables = []
     for r in rows:
         aer = ((r.metrics.get("faithfulness") or {}).get("alignment") or {}).get("aer", {})
-        grid: dict[int, dict[int, float]] = {}
-        for kind in aer:
-            m = re.fullmatch(r"attention_layer_(\d+)_head_(\d+)", kind)
-            if m:
-                grid.setdefault(int(m[1]), {})[int(m[2])] = faithfulness_value(r.metrics, kind, "aer")
-        if not grid:
-            continue
-        heads = max(max(g) for g in grid.values())
-        lines = [f"| `{r.name}` AER | " + " | ".join(f"head {h}" for h in range(1, heads + 1)) + " | mean of heads |",
-                 "|---|" + "--:|" * (heads + 1)]
-        for layer in sorted(grid):
-            values = [grid[layer].get(h) for h in range(1, heads + 1)]
-            values.append(faithfulness_value(r.metrics, f"attention_layer_{layer}", "aer"))
-            lines.append(f"| layer {layer} | " + " | ".join(MISSING if v is None else f"{v:.3f}" for v in values) + " |")
-        tables.append("\n".join(lines))
+        for family, label in (("attention", "AER"), ("value_weighted", "AER, value-weighted")):
+            grid: dict[int, dict[int, float]] = {}
+            for kind in aer:
+                m = re.fullmatch(rf"{family}_layer_(\d+)_head_(\d+)", kind)
+                if m:
+                    grid.setdefault(int(m[1]), {})[int(m[2])] = faithfulness_value(r.metrics, kind, "aer")
+            if not grid:
+                continue
+            heads = max(max(g) for g in grid.values())
+            lines = [f"| `{r.name}` {label} | " + " | ".join(f"head {h}" for h in range(1, heads + 1))
+                     + " | mean of heads |", "|---|" + "--:|" * (heads + 1)]
+            for layer in sorted(grid):
+                values = [grid[layer].get(h) for h in range(1, heads + 1)]
+                values.append(faithfulness_value(r.metrics, f"{family}_layer_{layer}", "aer"))
+                lines.append(f"| layer {layer} | " + " | ".join(MISSING if v is None else f"{v:.3f}" for v in values)
+                             + " |")
+            tables.append("\n".join(lines))
     return "\n\n".join(tables)
 
 

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from ..checkpoint import read_metrics, write_json
-from ..results import (FAMILY_COLUMNS, HEADLINE_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, head_aer_markdown, markdown,
+from ..results import (FAMILY_COLUMNS, best_maps_markdown, HEADLINE_COLUMNS, README_COLUMNS, Column, faithfulness_markdown, head_aer_markdown, markdown,
                        result_rows)
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
@@ -97,7 +97,8 @@ def tables(kind: str, checkpoints: str | None, data_dir=None, measure: bool = Tr
         return [(family_table(checkpoints or "checkpoints/family", data_dir, measure), FAMILY_START, FAMILY_END)]
     if kind == "faithfulness":
         rows = result_rows(checkpoints or "checkpoints")
-        table = "\n\n".join(t for t in (faithfulness_markdown(rows), head_aer_markdown(rows)) if t)
+        table = "\n\n".join(t for t in (best_maps_markdown(rows), faithfulness_markdown(rows), head_aer_markdown(rows))
+                              if t)
         return [(table, FAITHFULNESS_START, FAITHFULNESS_END)]
     root = checkpoints or "checkpoints"
     return [(results_table(root), START, END), (headline_table(root), HEADLINE_START, HEADLINE_END)]
