@@ -36,6 +36,10 @@ May implement, to be read layer by layer (Inspect's logit lens and DecoderLens)
                                              ``logits`` would read had the decoder stopped after it
     ``encode_from_layer(src, src_lens, layer)``   ``encode`` with the decoder reading encoder layer
                                              ``layer`` (1..N) instead of the last
+May implement, to have ALTI+ (``analysis/alti.py``; Ferrando et al. 2022)
+    ``attention_sublayers(src, src_lens, trg_in)``   teacher forcing, each attention sub-layer laid open:
+                                             per kind ("encoder_self", "decoder_self", "cross") a list, one
+                                             dict per layer, of what its output is the sum of (see the method)
 Should implement, when it has cross-attention
     ``value_norms(enc) -> [B, layers, heads, S]``   ||f(x_j)||: the norm of what each source position
                                              carries through each cross-attention map once weighted
@@ -138,6 +142,25 @@ class Seq2Seq(nn.Module):
 
     def decoder_layer_features(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor):
         """Per decoder layer, [B, T, F] teacher-forced features for ``logits`` (the logit lens); None: no layers."""
+        return None
+
+    def attention_sublayers(self, src: torch.Tensor, src_lens: torch.Tensor, trg_in: torch.Tensor) -> dict | None:
+        """Teacher forcing (``trg_in`` [B, T] starting with <sos>), every attention sub-layer as a sum over its
+        input tokens, for ALTI+. ``{"encoder_self": [...], "decoder_self": [...], "cross": [...]}``, one dict
+        per layer in order, with
+
+            residual  [B, Lq, d]       x_i, the residual stream entering the sub-layer
+            values    [B, h, Lk, d]    f^h(x_j) = (a_j W_V^h + b_V^h) W_O^h: head h's value of key j through
+                                       its slice of the output projection (a_j what the attention reads of
+                                       key j: x_j, LayerNorm(x_j) when the norm comes first, or the encoder's
+                                       output for "cross")
+            weights   [B, h, Lq, Lk]   alpha^h_ij
+            bias      [d]              b_O, the output projection's bias
+            norm      the nn.LayerNorm applied to the residual sum (post-LN), or None (pre-LN)
+            output    [B, Lq, d]       the sub-layer's output as the model computes it:
+                                       norm(x_i + sum_h sum_j alpha^h_ij f^h(x_j) + b_O)
+
+        The sub-layers in between (feed-forward, final norms) act on each position alone. None: not given."""
         return None
 
     def encode_from_layer(self, src: torch.Tensor, src_lens: torch.Tensor, layer: int) -> dict | None:

@@ -278,6 +278,46 @@ class Transformer(Seq2Seq):
             out.append(x)
         return out
 
+    def attention_sublayers(self, src, src_lens, trg_in):
+        """Each attention sub-layer's residual input, values through W_O, weights and output (the contract in
+        ``base.py``; ALTI+ reads them). The layers run through their own ``Residual`` modules, so the outputs are
+        the model's; only the attention's input is kept on the way (what its values are computed from)."""
+        d, h = self.config.d_model, self.config.heads
+
+        def laid_open(res, attn, x, keys_values, mask):
+            seen = {}
+
+            def sublayer(a):                                      # a: what the attention reads, [B, Lq, d]
+                k, v = keys_values(a)
+                seen["v"] = v                                     # [B, h, Lk, d_k]
+                return attn.attend(a, k, v, mask)
+
+            y, weights = res(x, sublayer)
+            w_o = attn.out_proj.weight.view(d, h, -1)             # [d, h, d_k]
+            values = torch.einsum("bhsk,dhk->bhsd", seen["v"], w_o)   # [B, h, Lk, d]
+            return y, {"residual": x, "values": values, "weights": weights, "bias": attn.out_proj.bias,
+                       "norm": None if res.norm_first else res.norm, "output": y}
+
+        out = {"encoder_self": [], "decoder_self": [], "cross": []}
+        mask = source_mask(src)[:, None, None, :]                 # [B, 1, 1, S]
+        x = self.embed(self.src_embedding, src)                   # [B, S, d]
+        for layer in self.encoder_layers:
+            x, sub = laid_open(layer.res_attn, layer.self_attn, x, layer.self_attn.keys_values, mask)
+            out["encoder_self"].append(sub)
+            x, _ = layer.res_ff(x, lambda a, layer=layer: (layer.ff(a), None))
+        memory = self.encoder_norm(x)                             # [B, S, d]
+        x = self.embed(self.trg_embedding, trg_in)                # [B, T, d]
+        t = trg_in.size(1)
+        causal = torch.ones(t, t, dtype=torch.bool, device=src.device).tril()[None, None]  # [1, 1, T, T]
+        for layer in self.decoder_layers:
+            x, sub = laid_open(layer.res_self, layer.self_attn, x, layer.self_attn.keys_values, causal)
+            out["decoder_self"].append(sub)
+            x, sub = laid_open(layer.res_cross, layer.cross_attn, x,
+                               lambda a, layer=layer: layer.cross_attn.keys_values(memory), mask)
+            out["cross"].append(sub)
+            x, _ = layer.res_ff(x, lambda a, layer=layer: (layer.ff(a), None))
+        return out
+
 
 register_preset("transformer_postln", "transformer", "the Transformer with the paper's post-LN sub-layers, "
                 "LayerNorm(x + Sublayer(x)), and no final LayerNorm", norm_first=False)
