@@ -36,7 +36,7 @@ def main(argv=None) -> None:
     from transformers import MarianConfig, MarianMTModel
 
     from conftest import build_tiny_marian
-    from seq2seq.analysis.attribution import attribute, translation_ids
+    from seq2seq.analysis.attribution import attribute
     from seq2seq.explorer.examples import DEMO
     from seq2seq.translator import load_checkpoint
 
@@ -73,7 +73,7 @@ def main(argv=None) -> None:
         greedy = timed(lambda: translator.translate([DEMO], max_len=16))
         beam = timed(lambda: translator.translate([DEMO], beam_size=5, max_len=16))
         [t] = translator.translate([DEMO], max_len=16)
-        src_ids, trg_ids = translation_ids(translator, t)
+        src_ids, trg_ids = translator.ids(t)
         ig = timed(lambda: attribute(translator.model, src_ids, trg_ids, "integrated_gradients"))
         ours = load_checkpoint(ROOT / "checkpoints" / "transformer")
         ours_greedy = timed(lambda: ours.translate([DEMO]))

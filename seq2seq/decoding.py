@@ -25,8 +25,8 @@ class Hypothesis:
     log_prob: float                   # sum of the log-probabilities of ``tokens``
     score: float = 0.0                # log_prob / len(tokens) ** length_penalty (what beam search ranks)
     attention: dict[str, torch.Tensor] = field(default_factory=dict)
-    # "cross" and "value_weighted": [T, layers, heads, S]; "decoder_self": [T, layers, heads, T];
-    # "encoder_self": [layers, heads, S, S]
+    # "cross": [T, layers, heads, S]; "decoder_self": [T, layers, heads, T]; "encoder_self": [layers, heads, S, S];
+    # "value_norms": [layers, heads, S], ||f(x_j)|| of what each source word moves (``Seq2Seq.value_norms``)
     step_log_probs: list[float] = field(default_factory=list)  # log-probability of each output token
     nbest: list["Hypothesis"] = field(default_factory=list)    # beam search: all finished, best first
     top_k: list[tuple[list[int], list[float]]] = field(default_factory=list)  # forced_decode(top_k=k): per step
@@ -92,16 +92,6 @@ def _encode(model: Seq2Seq, src_ids: list[list[int]], device):
     return enc if norms is None else {**enc, "value_norms": norms}
 
 
-def _step(model: Seq2Seq, prev: torch.Tensor, state: dict, enc: dict):
-    """``model.step``, its attention with the "value_weighted" map added when the model gives value norms:
-    alpha_tj ||f(x_j)|| / sum_k alpha_tk ||f(x_k)|| per layer and head (Kobayashi et al. 2020), [B, layers, heads, S]."""
-    logits, state, attn = model.step(prev, state, enc)
-    if "value_norms" in enc and "cross" in attn:
-        weighted = attn["cross"] * enc["value_norms"]
-        attn = {**attn, "value_weighted": weighted / weighted.sum(-1, keepdim=True).clamp_min(1e-12)}
-    return logits, state, attn
-
-
 def _attention_along(steps: list[dict[str, torch.Tensor]], paths: list[list[int]], src_ids) -> list[dict]:
     """Each output's attention, gathered after decoding rather than copied at every step.
 
@@ -123,13 +113,16 @@ def _attention_along(steps: list[dict[str, torch.Tensor]], paths: list[list[int]
 
 
 def _encoder_attention(enc: dict, src_ids) -> tuple[list[dict[str, torch.Tensor]], dict]:
-    """Per sentence its encoder self-attention [layers, heads, S, S] (Transformer), and ``enc``
-    without it: decoding never reads it, so it need not be copied when the batch changes."""
-    if "encoder_self" not in enc:
-        return [{} for _ in src_ids], enc
-    weights = enc["encoder_self"].float().cpu()
-    return ([{"encoder_self": weights[i, :, :, : len(s), : len(s)]} for i, s in enumerate(src_ids)],
-            {k: v for k, v in enc.items() if k != "encoder_self"})
+    """Per sentence what the encoder gives once for the whole output: its self-attention [layers, heads, S, S]
+    (Transformer) and its value norms [layers, heads, S]; and ``enc`` without them: decoding never reads them,
+    so they need not be copied when the batch changes."""
+    per_sentence = [{} for _ in src_ids]
+    for key in ("encoder_self", "value_norms"):
+        if key in enc:
+            value = enc[key].float().cpu()
+            for i, s in enumerate(src_ids):
+                per_sentence[i][key] = value[i, :, :, : len(s), : len(s)] if key == "encoder_self" else value[i, ..., : len(s)]
+    return per_sentence, {k: v for k, v in enc.items() if k not in ("encoder_self", "value_norms")}
 
 
 @torch.no_grad()
@@ -153,7 +146,7 @@ def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None 
     paths = [[] for _ in range(n)]                      # each sentence's rows in the steps' attention
     attn_steps, offset = [], 0
     for t in range(max(limits)):
-        logits, state, attn = _step(model, prev, state, enc)
+        logits, state, attn = model.step(prev, state, enc)
         attn_steps.append(attn)
         log_probs = _log_probs(logits)
         best_lp, best = log_probs.max(dim=-1)
@@ -230,7 +223,7 @@ def beam_search(model: Seq2Seq, src_ids: list[list[int]], beam_size: int = 5, le
                             paths[row].tolist() + [offset + row], node(i, t, row, word, lp, word_lp, score)))
 
     for t in range(max(limits)):
-        logits, state, attn = _step(model, prev, state, enc)
+        logits, state, attn = model.step(prev, state, enc)
         attn_steps.append(attn)
         log_probs = _log_probs(logits)                              # [m*k, V]
         vocab = log_probs.size(-1)
@@ -308,7 +301,7 @@ def forced_decode(model: Seq2Seq, src_ids: list[list[int]], trg_ids: list[list[i
     forced = pad([[SOS_IDX] + list(t) for t in trg_ids]).to(device)  # [n, steps+1]
     attn_steps, log_probs, tops = [], [], []
     for t in range(steps):
-        logits, state, attn = _step(model, forced[:, t], state, enc)
+        logits, state, attn = model.step(forced[:, t], state, enc)
         attn_steps.append(attn)
         step_log_probs = _log_probs(logits)                                     # [n, V]
         log_probs.append(step_log_probs.gather(1, forced[:, t + 1, None])[:, 0])

@@ -21,6 +21,7 @@ from typing import Callable
 from .checkpoint import CheckpointError, find_checkpoints, read_config, read_metrics
 from .models import ARCHITECTURES
 from .papers import paper_rank
+from .analysis.maps import KINDS, label, parse
 
 # BLEU of the PyTorch seq2seq tutorial series on the same test set and metric.
 TUTORIAL_BLEU = {"lstm": 13.8, "gru": 20.6, "bahdanau": 28.3, "convs2s": 34.1, "transformer": 36.5}
@@ -114,7 +115,8 @@ def _epochs(r: ResultRow) -> str | None:
 def faithfulness_value(metrics: dict, kind: str, metric: str, k: str = "20%") -> float | None:
     """One figure of the checkpoint's faithfulness test (``seq2seq.analysis.faithfulness --save``, kept in
     metrics.json): ``metric`` "comprehensiveness" or "sufficiency" at ``k``, or "aer" (argmax) / "aer_shifted",
-    of map ``kind`` ("alignment" is the cross-attention the app shows, "integrated_gradients", ...)."""
+    of map ``kind`` (``maps.py``'s names: "cross" is the mean cross-attention the app shows, "cross_layer_2",
+    "integrated_gradients", ...)."""
     f = metrics.get("faithfulness") or {}
     if metric.startswith("aer"):
         v = (f.get("alignment") or {}).get("aer", {}).get(kind, {}).get("shifted" if metric == "aer_shifted" else "argmax")
@@ -153,13 +155,13 @@ COLUMNS: dict[str, Column] = {
     "entropy": Column("mean entropy (bits)", lambda r: _number(r.metrics.get("map_statistics", {}).get("mean_entropy"))),
     "diagonality": Column("diagonality", lambda r: _number(r.metrics.get("map_statistics", {}).get("diagonality"))),
     "monotonicity": Column("monotonicity", lambda r: _number(r.metrics.get("map_statistics", {}).get("monotonicity"))),
-    "comp_attention": Column("comp@20% attention", lambda r: faithfulness_value(r.metrics, "alignment", "comprehensiveness"),
+    "comp_attention": Column("comp@20% attention", lambda r: faithfulness_value(r.metrics, "cross", "comprehensiveness"),
                              lambda v: f"{v:.3f}"),
     "comp_ig": Column("comp@20% IG", lambda r: faithfulness_value(r.metrics, "integrated_gradients", "comprehensiveness"),
                       lambda v: f"{v:.3f}"),
     "comp_random": Column("comp@20% random", lambda r: faithfulness_value(r.metrics, "random", "comprehensiveness"),
                           lambda v: f"{v:.3f}"),
-    "aer_attention": Column("AER attention", lambda r: faithfulness_value(r.metrics, "alignment", "aer"),
+    "aer_attention": Column("AER attention", lambda r: faithfulness_value(r.metrics, "cross", "aer"),
                             lambda v: f"{v:.3f}"),
     "aer_ig": Column("AER IG", lambda r: faithfulness_value(r.metrics, "integrated_gradients", "aer"),
                      lambda v: f"{v:.3f}"),
@@ -183,10 +185,11 @@ LEADERBOARD_COLUMNS = ("model", "bleu_beam", "bleu_greedy", "chrf_beam", "paper"
 # How far each model's maps can be trusted, the Leaderboard's second table (docs/faithfulness.md has the full one).
 TRUST_COLUMNS = ("model", "comp_attention", "comp_ig", "comp_random", "aer_attention", "aer_ig")
 # How truthful the maps are (docs/faithfulness.md, ``tools/report --faithfulness``): one row per model and map kind.
-FAITHFULNESS_KINDS = {"alignment": "attention (mean)", "value_weighted": "value-weighted attention (mean)",
-                      "saliency": "saliency (norm of grad × input)",
-                      "integrated_gradients": "integrated gradients", "input_x_gradient": "input × gradient",
-                      "occlusion": "occlusion (ceiling)", "random": "random (floor)"}
+# The kinds in the order the tables list them (each with its layers and heads after it), and what the tables add
+# to a kind's name (``maps.label``).
+FAITHFULNESS_KINDS = ("cross", "value_weighted", "alti", "saliency", "integrated_gradients", "input_x_gradient",
+                      "occlusion", "random")
+TABLE_NOTES = {"cross": " (mean)", "value_weighted": " (mean)", "occlusion": " (ceiling)", "random": " (floor)"}
 
 
 def faithfulness_markdown(rows: list[ResultRow]) -> str:
@@ -201,11 +204,9 @@ def faithfulness_markdown(rows: list[ResultRow]) -> str:
             continue
         layers = lambda family: sorted((k for k in measured if re.fullmatch(rf"{family}_layer_\d+", k)),  # noqa: E731
                                        key=lambda k: int(k.rsplit("_", 1)[1]))
-        order = ["alignment", *layers("attention"), "value_weighted", *layers("value_weighted"),
-                 *[k for k in FAITHFULNESS_KINDS if k not in ("alignment", "value_weighted")]]
+        order = [k for kind in FAITHFULNESS_KINDS for k in (kind, *layers(kind))]
         for kind in [k for k in order if k in measured]:
-            family, _, n = kind.rpartition("_layer_")
-            name = FAITHFULNESS_KINDS.get(kind) or f"{'attention' if family == 'attention' else 'value-weighted'}, layer {n}"
+            name = map_name(kind)
             values = [faithfulness_value(r.metrics, kind, m, k) for m in ("comprehensiveness", "sufficiency")
                       for k in ("1", "2", "20%")]
             values += [faithfulness_value(r.metrics, kind, "aer"), faithfulness_value(r.metrics, kind, "aer_shifted")]
@@ -214,14 +215,10 @@ def faithfulness_markdown(rows: list[ResultRow]) -> str:
 
 
 def map_name(kind: str) -> str:
-    """What a faithfulness map kind is called in the tables: "attention (mean)", "value-weighted, layer 2, head 6"."""
-    if kind in FAITHFULNESS_KINDS:
-        return FAITHFULNESS_KINDS[kind]
-    m = re.fullmatch(r"(attention|value_weighted)_layer_(\d+)(?:_head_(\d+))?", kind)
-    if not m:
+    """What a map is called in the tables: "cross-attention (mean)", "value-weighted attention, layer 2, head 6"."""
+    if parse(kind)[0] not in KINDS:
         return kind
-    what = "attention" if m[1] == "attention" else "value-weighted"
-    return f"{what}, layer {m[2]}" + (f", head {m[3]}" if m[3] else "")
+    return label(kind) + TABLE_NOTES.get(kind, "")
 
 
 def best_maps_markdown(rows: list[ResultRow]) -> str:
@@ -242,7 +239,7 @@ def best_maps_markdown(rows: list[ResultRow]) -> str:
         shown = {k: faithfulness_value(r.metrics, k, "comprehensiveness") for k in scores
                  if k not in ("occlusion", "random")}
         faithful = max((k for k in shown if shown[k] is not None), key=shown.get, default=None)
-        pair = lambda metric: (f"{fmt(faithfulness_value(r.metrics, 'alignment', metric))} → "  # noqa: E731
+        pair = lambda metric: (f"{fmt(faithfulness_value(r.metrics, 'cross', metric))} → "  # noqa: E731
                                f"{fmt(faithfulness_value(r.metrics, 'value_weighted', metric))}"
                                if faithfulness_value(r.metrics, "value_weighted", metric) is not None else MISSING)
         lines.append(f"| `{r.name}` | " + (f"{map_name(aligned)} {fmt(aer[aligned]['argmax'])}" if aligned else MISSING)
@@ -258,7 +255,7 @@ def head_aer_markdown(rows: list[ResultRow]) -> str:
     tables = []
     for r in rows:
         aer = ((r.metrics.get("faithfulness") or {}).get("alignment") or {}).get("aer", {})
-        for family, label in (("attention", "AER"), ("value_weighted", "AER, value-weighted")):
+        for family, title in (("cross", "AER"), ("value_weighted", "AER, value-weighted")):
             grid: dict[int, dict[int, float]] = {}
             for kind in aer:
                 m = re.fullmatch(rf"{family}_layer_(\d+)_head_(\d+)", kind)
@@ -267,7 +264,7 @@ def head_aer_markdown(rows: list[ResultRow]) -> str:
             if not grid:
                 continue
             heads = max(max(g) for g in grid.values())
-            lines = [f"| `{r.name}` {label} | " + " | ".join(f"head {h}" for h in range(1, heads + 1))
+            lines = [f"| `{r.name}` {title} | " + " | ".join(f"head {h}" for h in range(1, heads + 1))
                      + " | mean of heads |", "|---|" + "--:|" * (heads + 1)]
             for layer in sorted(grid):
                 values = [grid[layer].get(h) for h in range(1, heads + 1)]

@@ -48,15 +48,16 @@ class Translation:
         return [i for i, (raw, tok) in enumerate(zip(self.raw_tokens, self.tokens)) if raw == "<unk>" and tok != raw]
 
 
-def alignment(attention: dict[str, torch.Tensor]) -> torch.Tensor | None:
-    """[T, S]: cross-attention averaged over layers and heads (None for models without attention)."""
+def mean_attention(attention: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    """[T, S]: cross-attention averaged over layers and heads (None for models without attention), what
+    ``replace_unk`` reads."""
     cross = attention.get("cross")
     return None if cross is None else cross.mean(dim=(1, 2))
 
 
 def replace_unk(out_tokens: list[str], src_tokens: list[str], attention: dict) -> list[str]:
     """Luong et al. 2015: copy the source word attended most when ``<unk>`` was produced."""
-    align = alignment(attention)
+    align = mean_attention(attention)
     if align is None or not src_tokens:
         return list(out_tokens)
     return [src_tokens[int(align[t].argmax())] if tok == "<unk>" else tok for t, tok in enumerate(out_tokens)]
@@ -145,6 +146,12 @@ class Translator:
         if not self.subword:
             return translation.tokens
         return tokenizer(self.config["trg_lang"], True)(translation.text)
+
+    def ids(self, translation: "Translation") -> tuple[list[int], list[int]]:
+        """(source ids, output ids as the model wrote them, <unk> not replaced, ending with <eos> if it finished):
+        what a map of the translation forces through the model."""
+        return (self.src_vocab.encode(translation.src_tokens),
+                self.trg_vocab.encode(translation.raw_tokens) + ([EOS_IDX] if translation.finished else []))
 
     def target_ids(self, words: list[str]) -> list[int]:
         """Ids of an output given as the metric's words (a reference): a word model's tokens, or the pieces a

@@ -119,10 +119,10 @@ def subword_checkpoint(sp, tmp_path_factory):
 
 @contextlib.contextmanager
 def serve_app(checkpoints: Path, log: Path, env: dict | None = None, args: tuple = ()):
-    """``python app.py --checkpoints DIR --port FREE [ARGS]`` as a subprocess (``seq2seq.tools.browser_bench.serve``),
+    """``python app.py --checkpoints DIR --port FREE [ARGS]`` as a subprocess (``bench.browser.serve``),
     yielded (process, url) once it answers; stopped afterwards. Fails the test with the app's log if it never
     answers."""
-    from seq2seq.tools.browser_bench import serve
+    from bench.browser import serve
 
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", **(env or {})}
     with contextlib.ExitStack() as stack:

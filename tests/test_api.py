@@ -67,7 +67,7 @@ def test_bad_requests_get_a_clear_error(client, capfd):
 
 def test_translate_returns_the_statistics_of_each_map(client):
     out = client.predict(text=SENTENCE, architectures=["gru", "transformer"], api_name="/translate")
-    for name, kind in (("gru", "saliency"), ("transformer", "alignment")):
+    for name, kind in (("gru", "saliency"), ("transformer", "cross")):
         m = out["models"][name]
         s = m["statistics"]
         T, S = len(m["output_labels"]), len(m["src_tokens"])
@@ -85,7 +85,7 @@ def test_continue_endpoint_forces_the_start_of_the_output(client):
         out = client.predict(text=SENTENCE, architecture=arch, prefix="Two zebras", max_len=6, api_name="/continue")
         assert out["raw_tokens"][:2] == ["two", "<unk>"] and out["prefix"] == ["two", "zebras"]
         assert out["forced_words"] == 2 and out["unknown_words"] == ["zebras"] and out["tokens"][0] == "two"
-        assert out["map"] == ("saliency" if arch == "lstm" else "alignment")
+        assert out["map"] == ("saliency" if arch == "lstm" else "cross")
         assert len(out["weights"]) == len(out["output_labels"]) and len(out["weights"][0]) == len(out["src_tokens"])
         assert "diagonality" in out["statistics"]
     with pytest.raises(Exception, match="Unknown model"):

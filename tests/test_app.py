@@ -18,8 +18,9 @@ from test_unk import shown_text
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.data import read_lines
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES, load_references, normalise_sentence
-from seq2seq.explorer.figures import View, attention_view, escape, heatmap, overview, row_labels, saliency_view
-from seq2seq.analysis.saliency import saliency, translation_saliency
+from seq2seq.analysis import maps
+from seq2seq.analysis.maps import View
+from seq2seq.explorer.figures import escape, heatmap, overview, row_labels
 from seq2seq.explorer import api
 from seq2seq.explorer.service import MEAN, ModelSet, RequestError, resolve
 from seq2seq.results import LEADERBOARD_COLUMNS, README_COLUMNS, frame, markdown, result_rows
@@ -55,7 +56,7 @@ def naive_saliency(model, src_ids, trg_ids):
 def test_saliency_is_per_step_gradient_times_input_normalised(arch):
     model = tiny_model(arch, 20, 20, reverse_source=False) if arch == "lstm" else tiny_model(arch, 20, 20)
     src, trg = [4, 5, 6, 7, 5, 9], [4, 8, 9, 3]
-    got = saliency(model, src, trg)
+    got = maps.source_map("saliency", maps.Forced(model, src, trg))
     assert got.shape == (4, 6)
     assert torch.allclose(got.sum(-1), torch.ones(4), atol=1e-5)
     want = naive_saliency(model, src, trg)
@@ -67,6 +68,9 @@ def test_saliency_columns_follow_the_source_even_when_the_model_reverses_it():
     forward_reader = tiny_model("lstm", 20, 20, reverse_source=False)
     forward_reader.load_state_dict(reversed_reader.state_dict())  # same function of (reversed) input
     src, trg = [4, 5, 6, 7, 5, 9], [4, 8, 9, 3]
+    def saliency(model, src, trg):
+        return maps.source_map("saliency", maps.Forced(model, src, trg))
+
     assert torch.allclose(saliency(reversed_reader, src, trg), saliency(forward_reader, src[::-1], trg).flip(1),
                           atol=1e-5)
 
@@ -74,7 +78,7 @@ def test_saliency_columns_follow_the_source_even_when_the_model_reverses_it():
 def test_translation_saliency_rows_are_the_output_labels(checkpoint_root):
     translator = load_checkpoint(checkpoint_root / "gru")
     [t] = translator.translate([SENTENCE], max_len=5)
-    s = translation_saliency(translator, t)
+    s = maps.source_map("saliency", maps.Forced.of(translator, t))
     assert s.shape == (len(t.output_labels), len(t.src_tokens))
 
 
@@ -98,7 +102,8 @@ def test_heatmap_labels_are_escaped_tokens_and_repeats_stay_apart():
 def test_views_of_a_transformer_translation(checkpoint_root):
     translator = load_checkpoint(checkpoint_root / "transformer")
     [t] = translator.translate([SENTENCE], max_len=6)
-    cross, dec, enc = (attention_view(t, k) for k in ("cross", "decoder_self", "encoder_self"))
+    forced = maps.Forced.of(translator, t)
+    cross, dec, enc = (maps.view(k, forced, t) for k in ("cross", "decoder_self", "encoder_self"))
     T, S = len(t.output_labels), len(t.src_tokens)
     assert cross.weights.shape == (2, 4, T, S) and cross.columns == SRC_TOKENS and cross.rows == t.output_labels
     assert dec.weights.shape == (2, 4, T, T) and dec.columns[0] == "<sos>" and dec.columns[1:] == t.output_labels[:-1]
@@ -108,7 +113,7 @@ def test_views_of_a_transformer_translation(checkpoint_root):
     assert torch.allclose(cross.select(), t.attention["cross"].mean((1, 2)))
     small = overview(cross)
     assert len(small.data) == 8 and small.layout.coloraxis.cmin == 0 and small.layout.coloraxis.cmax == 1
-    sal = saliency_view(t, translation_saliency(translator, t))
+    sal = maps.view("saliency", forced, t)
     assert sal.weights.shape == (1, 1, T, S)
 
 
@@ -213,7 +218,7 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
     assert len(ui.on_overview("convs2s", results, "cross").data) == 2      # 2 layers x 1 head
     assert len(ui.on_overview("transformer", results, "cross").data) == 8  # 2 layers x 4 heads
     assert ui.on_overview("gru", results, "saliency") is None
-    assert [c[1] for c in out[tf.kind].choices] == ["cross", "value_weighted", "encoder_self", "decoder_self",
+    assert [c[1] for c in out[tf.kind].choices] == ["cross", "value_weighted", "alti", "encoder_self", "decoder_self",
                                                 "saliency", "integrated_gradients", "input_x_gradient"]
     assert [c[1] for c in out[cards["gru"].kind].choices] == ["saliency", "integrated_gradients", "input_x_gradient"]
 
@@ -221,7 +226,7 @@ def test_each_architecture_gets_the_controls_its_attention_has(ui):
 def test_value_weighted_attention_is_a_map_with_its_layers_and_heads(ui):
     results = translate(ui)[ui.state]
     layer, head, fig, box, _, stats = ui.on_view("transformer", results, "value_weighted", 1, 2)
-    assert "value-weighted cross-attention" in fig.layout.title.text
+    assert "value-weighted attention" in fig.layout.title.text
     assert "layer 2 of 2" in fig.layout.title.text and "head 3 of 4" in fig.layout.title.text
     assert layer.value == 1 and head.value == 2 and box.visible
     assert list(fig.layout.xaxis.ticktext) == SRC_TOKENS

@@ -69,7 +69,7 @@ def test_inspect_fills_every_view(ui, models, arch):
     assert len(out[i.nbest].value["data"]) == len(state.beam["translation"].nbest) >= 1
     epochs = out[i.epochs].layout.annotations[0].text.replace("<br>", " ")       # a message, in lines for a phone
     assert out[i.tree].data and "no probes.json" in epochs                        # the fixture has none
-    kind = "alignment" if models.translators[arch].has_attention else "saliency"
+    kind = "cross" if models.translators[arch].has_attention else "saliency"
     data = inspection_download(ui, out)
     assert data["translation"]["map"] == kind and data["beam"]["beam_size"] == 3 and data["forced"] is None
     assert len(data["steps"]) == len(t.output_labels) and data["steps"][0]["top"][0][0] == state.steps.written[0]
@@ -188,6 +188,26 @@ def test_long_or_odd_input_gets_a_message_not_an_error(ui, models):
     assert len(state.what_if["prefix"]) == MAX_FORCED_WORDS and len(state.what_if["translation"].tokens) == 64
     long = "Ein Hund läuft. " * 60                                             # the LSTM's saliency would be too costly
     out = inspect(ui, "lstm", text=long)
-    assert "No saliency map" in out[i.status]
-    with pytest.raises(RequestError, match="No saliency map"):
+    assert "No gradient × input saliency map" in out[i.status]
+    with pytest.raises(RequestError, match="No gradient × input saliency map"):
         api.continue_json(models, long, "lstm", "a dog . " * 100, 0)
+
+
+def test_source_or_prefix_sets_alti_beside_integrated_gradients_for_the_transformer(ui):
+    """The Transformer's "source or prefix?" shows ALTI+ (contributions, on 0-1) under integrated gradients (signed);
+    a model without ALTI+ shows integrated gradients alone."""
+    from seq2seq.analysis import alti
+
+    i = ui.inspector
+    state = inspect(ui, "transformer")[i.state]
+    ig, ig_text, alti_plot, alti_text = i.on_source_prefix(state)
+    assert ig.data[0].zmin == -ig.data[0].zmax and "integrated gradients" in ig_text
+    assert alti_plot.visible and alti_text.visible and "ALTI+" in alti_text.value
+    heat = [d for d in json.loads(alti_plot.value["plot"])["data"] if d["type"] == "heatmap"]
+    assert (heat[0]["zmin"], heat[0]["zmax"]) == (0.0, 1.0)
+    t = state.translation
+    want = alti.alti_plus(ui.models.translators["transformer"].model, *ui.models.translators["transformer"].ids(t))
+    share = float(want.source_share.mean())
+    assert f"**{100 * share:.0f}%** of a word came from the source" in alti_text.value
+    _, _, alti_plot, alti_text = i.on_source_prefix(inspect(ui, "gru")[i.state])
+    assert not alti_plot.visible and not alti_text.visible

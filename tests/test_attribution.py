@@ -11,13 +11,25 @@ import pytest
 import torch
 
 from seq2seq import ARCHITECTURES
-from seq2seq.analysis import attribution
-from seq2seq.analysis.attribution import (N_STEPS, AttributionTooLong, attribute, contrastive, input_x_gradient,
-                                          integrated_gradients, source_and_prefix)
+from seq2seq.analysis import maps
+from seq2seq.analysis.attribution import N_STEPS, attribute, source_and_prefix
 from seq2seq.data import EOS_IDX, SOS_IDX
 from seq2seq.decoding import forced_decode
 
 from conftest import ROOT, tiny_model
+
+def integrated_gradients(model, src, trg):
+    return attribute(model, src, trg, "integrated_gradients").source
+
+
+def input_x_gradient(model, src, trg):
+    return attribute(model, src, trg, "input_x_gradient").source
+
+
+def contrastive(model, src, trg, step, foil):
+    """[S] the registry's contrast: log p(y_step) - log p(foil) over the source."""
+    return maps.contrast(model, src, trg, step, foil).source[0]
+
 
 SRC = [5, 9, 12, 7, 20, 31, 16]          # distinct words, so a word's embedding row is one position
 TRG = [8, 4, 22, 15, 30, 11, EOS_IDX]
@@ -138,11 +150,16 @@ def test_steps_subset_and_empty():
 
 def test_too_long(monkeypatch):
     model = tiny_model("gru")
-    assert attribution.cost(len(SRC), len(TRG)) == N_STEPS * (len(TRG) * len(SRC) + len(TRG) * (len(TRG) + 1) // 2)
-    monkeypatch.setattr(attribution, "MAX_COST", attribution.cost(len(SRC), len(TRG)) - 1)
-    with pytest.raises(AttributionTooLong, match="too long|limit"):
-        integrated_gradients(model, SRC, TRG)
-    input_x_gradient(model, SRC, TRG)                    # one pass: within the limit
+    cost = maps.cost("integrated_gradients", len(SRC), len(TRG))
+    assert cost == N_STEPS * (len(TRG) * len(SRC) + len(TRG) * (len(TRG) + 1) // 2)
+    assert maps.cost("input_x_gradient", len(SRC), len(TRG)) == cost // N_STEPS
+    monkeypatch.setattr(maps, "MAX_COST", cost - 1)
+    forced = maps.Forced(model, SRC, TRG)
+    with pytest.raises(maps.MapTooLong, match="too long|limit"):
+        maps.compute("integrated_gradients", forced)
+    with pytest.raises(maps.MapTooLong, match="too long|limit"):
+        maps.contrast(model, SRC, TRG, len(TRG) - 1, 9)
+    maps.compute("input_x_gradient", forced)             # one pass: within the limit
 
 
 SHIPPED = ROOT / "checkpoints" / "gru"
@@ -165,7 +182,7 @@ def test_shipped_transformer_mostly_complete():
     translator = load_checkpoint(SHIPPED_TRANSFORMER)
     gaps = []
     for t in translator.translate(SENTENCES):
-        src_ids, trg_ids = attribution.translation_ids(translator, t)
+        src_ids, trg_ids = translator.ids(t)
         a = attribute(translator.model, src_ids, trg_ids)
         big = (a.value - a.baseline_value).abs() > 1e-3
         gaps.append(a.completeness_gap[big])
@@ -182,7 +199,7 @@ def test_shipped_checkpoint_complete():
 
     translator = load_checkpoint(SHIPPED)
     [t] = translator.translate(["Ein Mann mit einem orangefarbenen Hut starrt auf etwas."])
-    src_ids, trg_ids = attribution.translation_ids(translator, t)
+    src_ids, trg_ids = translator.ids(t)
     a = attribute(translator.model, src_ids, trg_ids)
     assert a.source.shape == (len(t.output_labels), len(t.src_tokens))
     assert (a.completeness_gap < 0.05).all(), a.completeness_gap

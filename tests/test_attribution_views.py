@@ -11,9 +11,10 @@ import shutil
 import pytest
 import torch
 
-from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribute, translation_ids
+from seq2seq.analysis.attribution import METHODS, N_STEPS, Attribution, attribute
+from seq2seq.explorer.cards import card_figures
 from seq2seq.explorer.figures import SIGNED_SCALE, row_labels
-from seq2seq.explorer.service import MEAN, Inspection, ModelSet, RequestError, card_figures, translate_all
+from seq2seq.explorer.service import MEAN, Inspection, ModelSet, RequestError, translate_all
 from seq2seq.explorer.text import attribution_markdown, faithfulness_line
 from seq2seq.results import (LEADERBOARD_COLUMNS, TRUST_COLUMNS, faithfulness_markdown, faithfulness_value, frame,
                              head_aer_markdown, result_rows)
@@ -26,15 +27,15 @@ FAITHFULNESS = {
     "split": "test_2016_flickr", "sentences": 500, "n_steps": N_STEPS,
     "deletion": {"sentences": 500, "scores": {
         kind: {"comprehensiveness": {"1": c / 2, "2": c * 0.8, "20%": c}, "sufficiency": {"1": s, "2": s, "20%": s / 2}}
-        for kind, c, s in (("alignment", 0.41, 0.3), ("attention_layer_1", 0.2, 0.5), ("attention_layer_2", 0.45, 0.25),
+        for kind, c, s in (("cross", 0.41, 0.3), ("cross_layer_1", 0.2, 0.5), ("cross_layer_2", 0.45, 0.25),
                            ("integrated_gradients", 0.52, 0.2), ("input_x_gradient", 0.25, 0.5),
                            ("random", 0.11, 0.6))}},
-    "alignment": {"sentences": 500, "aer": {"alignment": {"argmax": 0.3, "shifted": 0.8},
+    "alignment": {"sentences": 500, "aer": {"cross": {"argmax": 0.3, "shifted": 0.8},
                                             "integrated_gradients": {"argmax": 0.35, "shifted": 0.9},
                                             "random": {"argmax": 0.95, "shifted": 0.96},
-                                            "attention_layer_2": {"argmax": 0.33, "shifted": 0.8},
-                                            "attention_layer_1_head_1": {"argmax": 0.5, "shifted": 0.9},
-                                            "attention_layer_2_head_2": {"argmax": 0.25, "shifted": 0.9}}},
+                                            "cross_layer_2": {"argmax": 0.33, "shifted": 0.8},
+                                            "cross_layer_1_head_1": {"argmax": 0.5, "shifted": 0.9},
+                                            "cross_layer_2_head_2": {"argmax": 0.25, "shifted": 0.9}}},
 }
 
 
@@ -51,17 +52,17 @@ def models(checkpoint_root, tmp_path_factory):
 
 def test_every_model_offers_both_attributions(models):
     for name in models:
-        assert models.kinds(name)[-2:] == list(METHODS)
+        assert models.kinds(name)[-3:] == ["saliency", *METHODS]
 
 
 @pytest.mark.parametrize("name", ["lstm", "transformer"])
 def test_a_card_switched_to_integrated_gradients_draws_the_signed_map_on_a_symmetric_scale(models, name):
     results, _, _ = translate_all(models, SENTENCE, [name])
     result = results[name]
-    assert not result.attributions                               # nothing computed until asked for
+    assert not set(METHODS) & set(result.forced.cache)           # nothing computed until asked for
     f = card_figures(models, result, "integrated_gradients", None, None)
     translator = models.translators[name]
-    expected = attribute(translator.model, *translation_ids(translator, result.translation)).source
+    expected = attribute(translator.model, *translator.ids(result.translation)).source
     assert torch.allclose(f.shown, expected)
     trace = f.plot.data[0]
     assert trace.zmin == -trace.zmax and trace.zmax == pytest.approx(float(expected.abs().max()), abs=1e-4)
@@ -72,7 +73,7 @@ def test_a_card_switched_to_integrated_gradients_draws_the_signed_map_on_a_symme
     assert f.plot.layout.yaxis.ticktext[-1] == "&lt;eos&gt;" or not t.finished
     g = card_figures(models, result, "input_x_gradient", None, None)
     assert g.view.kind == "input_x_gradient" and "input × gradient" in g.title
-    assert set(result.attributions) == {"integrated_gradients", "input_x_gradient"}
+    assert set(METHODS) <= set(result.forced.cache) and set(result.forced.details) == set(METHODS)
 
 
 def test_attribution_statistics_say_completeness_and_agreement_with_attention():
@@ -138,13 +139,13 @@ def test_cards_leaderboard_and_readme_say_how_far_each_map_can_be_trusted(models
 
     md = faithfulness_markdown(rows)
     lines = [l for l in md.splitlines() if l.startswith("| `convs2s`")]
-    assert [l.split(" | ")[1] for l in lines] == ["attention (mean)", "attention, layer 1", "attention, layer 2",
+    assert [l.split(" | ")[1] for l in lines] == ["cross-attention (mean)", "cross-attention, layer 1", "cross-attention, layer 2",
                                                   "integrated gradients", "input × gradient", "random (floor)"]
     assert lines[0].split(" | ")[2:] == ["0.205", "0.328", "0.410", "0.300", "0.300", "0.150", "0.300", "0.800 |"]
     readme = tmp_path / "README.md"
     readme.write_text("before\n<!-- faithfulness:start -->\nold\n<!-- faithfulness:end -->\nafter\n")
     assert report.main(["--faithfulness", "--checkpoints", str(models.root), "--update", str(readme)]) == 0
-    assert "| `convs2s` | attention (mean) |" in readme.read_text() and "old" not in readme.read_text()
+    assert "| `convs2s` | cross-attention (mean) |" in readme.read_text() and "old" not in readme.read_text()
     # each head's AER: a row per layer, a column per head, the layer's mean of heads last
     convs2s_grid = head_aer_markdown(rows).split("\n\n")[0]                     # then the Transformer's
     assert convs2s_grid.splitlines() == ["| `convs2s` AER | head 1 | head 2 | mean of heads |", "|---|--:|--:|--:|",

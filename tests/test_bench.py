@@ -1,4 +1,4 @@
-"""The benchmark: the reference decoders agree with ours, and the report has every figure."""
+"""The benchmarks (bench/): the reference decoders agree with ours, and each report has every figure."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 import pytest
 
 from seq2seq import ARCHITECTURES, beam_search, greedy_search
-from seq2seq.tools.bench import main, reference_beam, reference_greedy
+from bench import attribution
+from bench.decoding import main, reference_beam, reference_greedy
 
 from conftest import tiny_model
 
@@ -42,3 +43,16 @@ def test_benchmark_report(checkpoint_root, data_dir, tmp_path, capsys):
     assert app["cold_start"]["first_request_s"] > 0 and app["cold_start"]["rss_mb"] > 0 and app["request"]["n"] == 2
     assert len(report["targets"]) == 6 and all({"target", "measured", "met"} <= t.keys() for t in report["targets"])
     assert "| transformer | beam5 |" in capsys.readouterr().out
+
+
+def test_attribution_benchmark_report(checkpoint_root, data_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SEQ2SEQ_DATA_DIR", str(data_dir))
+    out = tmp_path / "attribution.json"
+    attribution.main(["--checkpoints", str(checkpoint_root), "--archs", "lstm", "transformer", "--sentences", "2",
+                      "--words", "6", "--n-steps", "2", "--workers", "2", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["sentences"] == 2 and report["n_steps"] == 2 and list(report["models"]) == ["lstm", "transformer"]
+    for m in [*report["models"].values(), report["total"]]:
+        assert 0 < m["p50"] <= m["p95"] and m["cpu_p50"] > 0
+    assert report["together"]["workers"] == 2 and report["together"]["p50"] > 0
+    assert "transformer" in capsys.readouterr().out

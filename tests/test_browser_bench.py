@@ -1,4 +1,4 @@
-"""The browser benchmark (``seq2seq.tools.browser_bench``) measures what it says: a click ends only when
+"""The browser benchmark (``bench/browser.py``) measures what it says: a click ends only when
 every card's heatmap carries the new sentence's source words, never on an old map or on "some plot";
 its report has every figure. And the Translate tab's JSON download, now written only when pressed, is
 the JSON of the results shown at that moment. ``python app.py`` on tiny checkpoints, headless Chromium."""
@@ -17,7 +17,7 @@ from seq2seq import ARCHITECTURES
 from seq2seq.explorer import api
 from seq2seq.explorer.examples import DEMO
 from seq2seq.papers import PAPER_ORDER
-from seq2seq.tools import browser_bench
+from bench import browser as browser_bench
 from test_browser import ARGS, CHROMIUM, require_browser
 
 FIRST = "Zwei Hunde spielen im Schnee."
@@ -91,7 +91,7 @@ def test_the_benchmark_reports_every_figure(checkpoint_root, tmp_path):
     require_browser()
     out = tmp_path / "browser-bench.json"
     # the command a person runs (its own app.py and browser, beside this module's)
-    done = subprocess.run([sys.executable, "-m", "seq2seq.tools.browser_bench", "--checkpoints", str(checkpoint_root),
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "browser.py"), "--checkpoints", str(checkpoint_root),
                            "--runs", "2", "--warmup", "1", "--threads", "1", "--timeout", "120", "--json", str(out)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -245,4 +245,4 @@ def test_figures_download_as_png_and_svg_and_results_as_json(page):
     data = json.loads(open(download.value.path(), encoding="utf-8").read())
     assert data["model"] == "convs2s" and data["steps"] and len(data["steps"][0]["top"]) == 5
     assert set(data["translation"]["statistics"]) >= {"entropy", "diagonality", "monotonicity", "coverage"}
-    assert data["beam"]["tree"] and data["translation"]["map"] == "alignment"
+    assert data["beam"]["tree"] and data["translation"]["map"] == "cross"

@@ -15,7 +15,8 @@ import torch
 
 from seq2seq import load_checkpoint
 from seq2seq.explorer import api
-from seq2seq.explorer.service import (MAX_INPUT_CHARS, Inspection, ModelSet, RequestError, card_figures, checked,
+from seq2seq.explorer.cards import card_figures
+from seq2seq.explorer.service import (MAX_INPUT_CHARS, Inspection, ModelSet, RequestError, checked,
                                       compare, translate_all, well_formed)
 from seq2seq.explorer.examples import normalise_sentence
 from seq2seq.explorer.text import md
@@ -105,7 +106,7 @@ def test_an_inspection_without_a_page(models):
 
 def test_compare_needs_two_models_and_a_reference_for_the_reference(models):
     c, tokens = compare(models, SENTENCE, "transformer", "gru", "a")
-    assert c.rows == tokens + ["<eos>"] and c.kinds == ("alignment", "saliency")
+    assert c.rows == tokens + ["<eos>"] and c.kinds == ("cross", "saliency")
     data = api.comparison_json(SENTENCE, "a", ("transformer", "gru"), c)
     torch.testing.assert_close(torch.tensor(data["difference"]), c.difference, atol=1e-4, rtol=0)
     with pytest.raises(RequestError, match="no reference"):

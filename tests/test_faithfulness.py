@@ -12,9 +12,8 @@ import torch
 from torch import nn
 
 from seq2seq.analysis import faithfulness
-from seq2seq.analysis.attribution import input_x_gradient, integrated_gradients
-from seq2seq.analysis.faithfulness import (compute_maps, forced_probs, main, masked, occlusion, ranking,
-                                           sentence_scores, top_k_count)
+from seq2seq.analysis.faithfulness import DEFAULT_KINDS, forced_probs, main, masked, ranking, sentence_scores, top_k_count
+from seq2seq.analysis.maps import Forced, source_map
 from seq2seq.data import UNK_IDX
 from seq2seq.decoding import forced_decode
 from seq2seq.models.base import Seq2Seq, source_mask
@@ -22,6 +21,22 @@ from seq2seq.models.base import Seq2Seq, source_mask
 V = 12                          # one vocabulary for both sides: source word i translates to target word i
 SRC = [4, 9, 6, 11, 5, 8]       # distinct words
 TRG = list(SRC)                 # the translation, word for word
+
+
+def compute_maps(model, src, trg, kinds=DEFAULT_KINDS["deletion"], seed=0):
+    return faithfulness.compute_maps(Forced(model, src, trg, seed=seed), kinds)
+
+
+def occlusion(model, src, trg):
+    return source_map("occlusion", Forced(model, src, trg))
+
+
+def integrated_gradients(model, src, trg):
+    return source_map("integrated_gradients", Forced(model, src, trg))
+
+
+def input_x_gradient(model, src, trg):
+    return source_map("input_x_gradient", Forced(model, src, trg))
 
 
 class WordByWord(Seq2Seq):
@@ -83,26 +98,26 @@ def test_deletion_scores_on_the_scripted_model():
     matters at k = 1: comprehensiveness = p(y|full) - p(y|word t gone), the largest possible (occlusion's),
     and sufficiency 0; the reversed attention and random maps score lower, as predicted."""
     true, wrong = WordByWord("true").eval(), WordByWord("reversed").eval()
-    s_true = sentence_scores(true, SRC, TRG, seed=1).means()
-    s_wrong = sentence_scores(wrong, SRC, TRG, seed=1).means()
-    assert set(s_true) == {"alignment", "saliency", "integrated_gradients", "input_x_gradient", "occlusion", "random"}
+    s_true = sentence_scores(Forced(true, SRC, TRG, seed=1)).means()
+    s_wrong = sentence_scores(Forced(wrong, SRC, TRG, seed=1)).means()
+    assert set(s_true) == {"cross", "saliency", "integrated_gradients", "input_x_gradient", "occlusion", "random"}
     [hyp] = forced_decode(true, [SRC], [TRG])
     full = [math.exp(lp) for lp in hyp.step_log_probs]
     gone = [math.exp(forced_decode(true, [masked(SRC, [t], keep=False)], [TRG])[0].step_log_probs[t])
             for t in range(len(TRG))]
     expected = sum(f - g for f, g in zip(full, gone)) / len(TRG)
-    for kind in ("alignment", "integrated_gradients", "input_x_gradient", "saliency", "occlusion"):
+    for kind in ("cross", "integrated_gradients", "input_x_gradient", "saliency", "occlusion"):
         assert s_true[kind]["comprehensiveness"]["1"] == pytest.approx(expected, abs=1e-5), kind
         assert abs(s_true[kind]["sufficiency"]["1"]) < 1e-5, kind
     comp = {k: s_true[k]["comprehensiveness"]["1"] for k in s_true}
-    assert comp["random"] < comp["alignment"] - 0.3
+    assert comp["random"] < comp["cross"] - 0.3
     assert s_true["random"]["sufficiency"]["1"] > 0.3
     # The reversed model computes the same words; only its attention lies (S is even: S-1-t != t).
-    assert s_wrong["alignment"]["comprehensiveness"]["1"] < 1e-5
-    assert s_wrong["alignment"]["sufficiency"]["1"] > 0.5
+    assert s_wrong["cross"]["comprehensiveness"]["1"] < 1e-5
+    assert s_wrong["cross"]["sufficiency"]["1"] > 0.5
     assert s_wrong["integrated_gradients"]["comprehensiveness"]["1"] == pytest.approx(expected, abs=1e-5)
     # At 20% of 6 words (k = 2) the true word is among those removed for every map that ranks it first.
-    assert s_true["alignment"]["comprehensiveness"]["20%"] == pytest.approx(expected, abs=1e-4)
+    assert s_true["cross"]["comprehensiveness"]["20%"] == pytest.approx(expected, abs=1e-4)
 
 
 def test_maps_of_a_multi_layer_model_and_the_random_floor():
@@ -110,20 +125,20 @@ def test_maps_of_a_multi_layer_model_and_the_random_floor():
 
     model = tiny_model("transformer")
     maps = compute_maps(model, SRC[:5], [7, 8, 9, 3], seed=3)
-    assert {"alignment", "attention_layer_1", "attention_layer_2", "random"} <= set(maps)
+    assert {"cross", "cross_layer_1", "cross_layer_2", "random"} <= set(maps)
     assert all(m.shape == (4, 5) for m in maps.values())
-    assert torch.allclose(maps["alignment"], (maps["attention_layer_1"] + maps["attention_layer_2"]) / 2, atol=1e-6)
+    assert torch.allclose(maps["cross"], (maps["cross_layer_1"] + maps["cross_layer_2"]) / 2, atol=1e-6)
     assert torch.equal(maps["random"], compute_maps(model, SRC[:5], [7, 8, 9, 3], ["random"], seed=3)["random"])
     assert not torch.equal(maps["random"], compute_maps(model, SRC[:5], [7, 8, 9, 3], ["random"], seed=4)["random"])
-    assert "alignment" not in compute_maps(tiny_model("gru"), SRC[:5], [7, 8, 3])
+    assert "cross" not in compute_maps(tiny_model("gru"), SRC[:5], [7, 8, 3])
     # each head of each layer (2 x 4 in the tiny Transformer), when asked for; none for one head a layer (ConvS2S)
-    heads = compute_maps(model, SRC[:5], [7, 8, 9, 3], ["attention_head"])
-    assert sorted(heads) == [f"attention_layer_{l}_head_{h}" for l in (1, 2) for h in (1, 2, 3, 4)]
+    heads = compute_maps(model, SRC[:5], [7, 8, 9, 3], ["cross_head"])
+    assert sorted(heads) == [f"cross_layer_{l}_head_{h}" for l in (1, 2) for h in (1, 2, 3, 4)]
     assert not any("head" in k for k in maps)                      # not in the deletion test's default
     for layer in (1, 2):
-        mean = sum(heads[f"attention_layer_{layer}_head_{h}"] for h in (1, 2, 3, 4)) / 4
-        assert torch.allclose(mean, maps[f"attention_layer_{layer}"], atol=1e-6)
-    assert compute_maps(tiny_model("convs2s"), SRC[:5], [7, 8, 3], ["attention_head"]) == {}
+        mean = sum(heads[f"cross_layer_{layer}_head_{h}"] for h in (1, 2, 3, 4)) / 4
+        assert torch.allclose(mean, maps[f"cross_layer_{layer}"], atol=1e-6)
+    assert compute_maps(tiny_model("convs2s"), SRC[:5], [7, 8, 3], ["cross_head"]) == {}
 
 
 def test_top_k_masks_and_batched_probabilities():
@@ -152,11 +167,11 @@ def test_command(checkpoint_root, data_dir, tmp_path, capsys):
     assert main([str(checkpoint_root / "convs2s"), "--split", "test_2016_flickr", "--limit", "2",
                  "--data-dir", str(data_dir), "--json", str(out), "--only", "deletion"]) == 0
     printed = capsys.readouterr().out
-    assert "comp@1" in printed and "integrated_gradients" in printed and "attention_layer_2" in printed
+    assert "comp@1" in printed and "integrated_gradients" in printed and "cross_layer_2" in printed
     result = json.loads(out.read_text())
     assert result["sentences"] == 2 and "alignment" not in result
     deletion = result["deletion"]
     assert deletion["sentences"] == 2 and deletion["removal"] == "<unk>"
-    for kind in ("alignment", "random", "occlusion"):
+    for kind in ("cross", "random", "occlusion"):
         assert set(deletion["scores"][kind]) == {"comprehensiveness", "sufficiency"}
         assert set(deletion["scores"][kind]["comprehensiveness"]) == {"1", "2", "20%"}

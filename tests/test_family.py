@@ -85,8 +85,8 @@ def test_member_header_names_the_score_its_formula_and_test_bleu():
     header = member_header("scaled_dot", {"test": {"beam5": {"bleu": 35.04}}})
     assert "scaled dot product" in header and "BLEU 35.0" in header and r"\sqrt{n}" in header
     assert "Vaswani" in header and "AER" not in header                     # never measured: not said
-    measured = {"faithfulness": {"deletion": {"scores": {"alignment": {"comprehensiveness": {"20%": 0.4712}}}},
-                                 "alignment": {"aer": {"alignment": {"argmax": 0.2897}}}}}
+    measured = {"faithfulness": {"deletion": {"scores": {"cross": {"comprehensiveness": {"20%": 0.4712}}}},
+                                 "alignment": {"aer": {"cross": {"argmax": 0.2897}}}}}
     assert "AER 0.29 · comprehensiveness 0.47" in member_header("dot", measured)
 
 

@@ -22,7 +22,7 @@ import app
 from conftest import tiny_model
 from test_unk import shown_text
 from seq2seq import ARCHITECTURES
-from seq2seq.analysis import saliency
+from seq2seq.analysis import maps
 from seq2seq.explorer import api, service
 from seq2seq.explorer.service import MEAN, ModelSet, RequestError, has_words
 
@@ -129,14 +129,14 @@ def test_a_saliency_map_too_long_to_compute_is_refused_with_a_message(ui, models
     out = ui.on_translate(text, ["lstm", "gru"], "greedy", 5, 1.0, 0)
     for name in ("lstm", "gru"):
         t = out[ui.state][name].translation
-        assert saliency.cost(len(t.src_tokens), len(t.output_labels)) > saliency.MAX_COST
-        assert f"{name}: No saliency map for a translation this long" in out[ui.status]
+        assert maps.cost("saliency", len(t.src_tokens), len(t.output_labels)) > maps.MAX_COST
+        assert f"{name}: No gradient × input saliency map for a translation this long" in out[ui.status]
         shown = out[ui.cards[name].plot].layout.annotations[0].text.replace("<br>", " ")   # what the card shows
         assert "too long to compute" in shown
         assert shown_text(out[ui.cards[name].text]) == t.text                                 # and its translation
     answer = api.translate_json(models, text, ["gru"])
     assert answer["models"]["gru"]["saliency"] is None and answer["models"]["gru"]["statistics"] is None
-    assert any("No saliency map" in m for m in answer["messages"])
+    assert any("No gradient × input saliency map" in m for m in answer["messages"])
 
 
 @pytest.mark.parametrize("arch", ALL)
@@ -146,9 +146,9 @@ def test_integrated_gradients_in_chunks_equal_one_pass(arch, monkeypatch):
 
     model = tiny_model(arch, 30, 30)
     src, trg = [4, 5, 6, 7, 5, 9, 11], [4, 8, 9, 12, 13, 3]
-    whole = attribution.integrated_gradients(model, src, trg)
+    whole = attribution.attribute(model, src, trg).source
     monkeypatch.setattr(attribution, "CHUNK_TOKENS", 1)      # one quadrature point's copies per pass
-    torch.testing.assert_close(attribution.integrated_gradients(model, src, trg), whole, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(attribution.attribute(model, src, trg).source, whole, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\t\u00a0\u3000", "\u200b\u200e\x00\x07"])

@@ -65,6 +65,7 @@ def test_model_repo_files_refuse_empty_or_incomplete(root_with_junk, tmp_path):
 def make_project(root: Path) -> None:
     """A project tree with everything a Space needs and everything it must not get."""
     for path in ["app.py", "requirements.txt", "train.py", "seq2seq/__init__.py", "seq2seq/tools/hub.py",
+                 "seq2seq/tools/report.py", "bench/browser.py",
                  "seq2seq/__pycache__/hub.cpython-311.pyc", "seq2seq/notes.md", "tests/test_hub.py",
                  ".venv/lib/site.py", "data/multi30k/train.de.gz", ".ci/run", "logs/gru.log",
                  "checkpoints/gru/resume/state.json", "checkpoints/gru/.config.json.9.tmp",
@@ -106,7 +107,9 @@ def test_space_files_of_this_repository():
             "seq2seq/explorer/about.md", "seq2seq/explorer/page.css", "seq2seq/explorer/page_head.html"} <= set(files)
     assert "docs/screenshot.png" in files                      # the README's image shows on the Space page too
     assert all(hub.is_space_file(p) for p in files)
-    assert not [p for p in files if p.startswith(("tests/", ".", "data/", "logs/")) or "resume" in p or p == "train.py"]
+    assert not [p for p in files if p.startswith(("tests/", "bench/", ".", "data/", "logs/")) or "resume" in p
+                or p == "train.py"]
+    assert [p for p in files if p.startswith("seq2seq/tools/")] == ["seq2seq/tools/__init__.py", "seq2seq/tools/hub.py"]
     hub.space_config(files)
 
 

@@ -122,7 +122,7 @@ def test_step_by_step_top_k_holds_the_decoded_word_and_its_probability(checkpoin
     s = inspection.steps(translator, t, k=5)
     T = len(t.output_labels)
     assert s.rows == t.output_labels and s.weights.shape == (T, len(t.src_tokens))
-    assert s.kind == ("alignment" if translator.has_attention else "saliency")
+    assert s.kind == ("cross" if translator.has_attention else "saliency")
     assert len(s.top_words) == len(s.top_probs) == len(s.probs) == T
     for step, (word, p, lp) in enumerate(zip(s.written, s.probs, t.step_log_probs)):
         assert p == pytest.approx(math.exp(lp), rel=1e-4)             # the decoded log-probability
@@ -186,7 +186,7 @@ def test_a_model_compared_with_itself_differs_nowhere(checkpoint_root):
 def test_two_models_compared_on_the_same_tokens(checkpoint_root):
     a, b = (load_checkpoint(checkpoint_root / n) for n in ("bahdanau", "gru"))
     c = inspection.compare(a, b, SENTENCE, ["a", "man", "."])
-    assert c.kinds == ("alignment", "saliency") and c.a.shape == c.b.shape == (4, 10)
+    assert c.kinds == ("cross", "saliency") and c.a.shape == c.b.shape == (4, 10)
     assert 0 <= c.similarity < 1 and c.difference.abs().max() <= 1
     fig = figures.difference_heatmap(figures.map_view("difference", c.difference, c.rows, c.columns))
     top = c.difference.abs().max().item()                        # a diverging scale fitted symmetrically to the data

@@ -19,7 +19,7 @@ SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 COLUMNS = ["ein", "mann", "mit", "einem", "hut", "."]
 
 
-def stats(w: torch.Tensor, kind: str = "alignment", columns=COLUMNS) -> dict:
+def stats(w: torch.Tensor, kind: str = "cross", columns=COLUMNS) -> dict:
     return api.map_statistics(kind, w, columns)
 
 
@@ -30,7 +30,7 @@ def sentence_of(markdown: str) -> str:
 
 
 def test_a_word_for_word_map_reads_one_word_each_in_order():
-    assert map_sentence(stats(torch.eye(6)), "alignment", COLUMNS) == \
+    assert map_sentence(stats(torch.eye(6)), "cross", COLUMNS) == \
         "Each English word looks mostly at one German word, in order."
 
 
@@ -38,7 +38,7 @@ def test_a_flat_map_reads_as_barely_used_and_its_monotonicity_gets_a_note():
     flat = torch.full((5, 6), 1 / 6) + torch.linspace(0, 1e-3, 6)       # even, but its argmax never moves left
     s = stats(flat)
     assert s["monotonicity"] == 1.0
-    assert map_sentence(s, "alignment", COLUMNS) == \
+    assert map_sentence(s, "cross", COLUMNS) == \
         "Attention spreads almost evenly over the sentence: this model barely uses it."
     text = map_stats_markdown(s, "cross-attention", [str(i) for i in range(5)], COLUMNS)
     assert "monotonicity **1.00**" in text and "means little here: the map is almost flat" in text
@@ -48,20 +48,20 @@ def test_a_flat_map_reads_as_barely_used_and_its_monotonicity_gets_a_note():
 
 
 def test_a_reversed_map_reads_out_of_order():
-    assert map_sentence(stats(torch.eye(6).flip(0)), "alignment", COLUMNS) == \
+    assert map_sentence(stats(torch.eye(6).flip(0)), "cross", COLUMNS) == \
         "Each English word looks mostly at one German word, out of the sentence's order."
 
 
 def test_weight_piled_on_the_last_word_is_said():
     w = torch.eye(6) * 0.3
     w[:, -1] += 0.7
-    line = map_sentence(stats(w), "alignment", COLUMNS)
+    line = map_sentence(stats(w), "cross", COLUMNS)
     assert "Most of the weight (" in line and "falls on the end of the sentence, “.”" in line
 
 
 def test_spread_rows_read_as_a_few_words_and_self_attention_speaks_of_its_own_words():
     w = torch.eye(6) + torch.eye(6).roll(1, 1) + torch.eye(6).roll(-1, 1)   # three words a row, along the diagonal
-    assert map_sentence(stats(w), "alignment", COLUMNS).startswith("Each English word looks at a few German words at once")
+    assert map_sentence(stats(w), "cross", COLUMNS).startswith("Each English word looks at a few German words at once")
     enc = map_sentence(stats(torch.eye(6)), "encoder_self", COLUMNS, "encoder")
     assert enc == "Each German word looks mostly at one German word, near itself."
     dec = map_sentence(stats(w, columns=["<sos>", *COLUMNS[:5]]), "decoder_self", ["<sos>", *COLUMNS[:5]], "decoder")
@@ -75,7 +75,7 @@ def test_the_numbers_are_folded_beneath_and_each_says_which_way_is_better():
     assert numbers.rstrip().endswith("</details>") and "<summary>" in numbers
     assert "lower is sharper" in numbers and "1: word for word, in order" in numbers and "1: in order" in numbers
     assert "high: much looked at" in numbers
-    scores = {"alignment": {"comprehensiveness": {"20%": 0.4}, "sufficiency": {"20%": 0.3}},
+    scores = {"cross": {"comprehensiveness": {"20%": 0.4}, "sufficiency": {"20%": 0.3}},
               "random": {"comprehensiveness": {"20%": 0.1}, "sufficiency": {"20%": 0.5}}}
     line = faithfulness_line({"faithfulness": {"deletion": {"sentences": 500, "scores": scores}}}, "cross")
     assert "comprehensiveness **0.400** (higher is better" in line and "(lower is better)" in line

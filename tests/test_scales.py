@@ -12,19 +12,21 @@ import pytest
 import torch
 
 from seq2seq.explorer import api
-from seq2seq.explorer.figures import color_range, scale_notes, scale_rule, stepper
-from seq2seq.explorer.service import Inspection, card_figures, translate_all
+from seq2seq.analysis.maps import scale_rule
+from seq2seq.explorer.cards import card_figures
+from seq2seq.explorer.figures import color_range, scale_notes, stepper
+from seq2seq.explorer.service import Inspection, translate_all
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
 def test_the_rule_of_each_kind():
-    for kind in ("cross", "alignment", "value_weighted", "encoder_self", "decoder_self"):
+    for kind in ("cross", "value_weighted", "alti", "encoder_self", "decoder_self", "cross_layer_2_head_1"):
         assert scale_rule(kind) == "distribution"
         assert color_range(kind, torch.tensor([[0.1, 0.2]]))[0] == (0.0, 1.0)
     assert scale_rule("saliency") == "magnitude"
     assert color_range("saliency", torch.tensor([[0.1, 0.28]]))[0] == pytest.approx((0.0, 0.28))
-    for kind in ("integrated_gradients", "input_x_gradient", "contrastive"):
+    for kind in ("integrated_gradients", "input_x_gradient", "contrastive", "occlusion"):
         assert scale_rule(kind) == "signed"
         assert color_range(kind, torch.tensor([[-0.5, 0.2]]))[0] == pytest.approx((-0.5, 0.5))
 
@@ -80,7 +82,7 @@ def test_compare_says_when_its_two_maps_are_on_different_scales(ui):
 
 def test_scale_notes_by_hand():
     attention, saliency = torch.tensor([[0.5, 0.5]]), torch.tensor([[0.1, 0.28]])
-    assert scale_notes(("alignment", "alignment"), (attention, attention)) is None
-    a, b = scale_notes(("saliency", "alignment"), (saliency, attention))
+    assert scale_notes(("cross", "cross"), (attention, attention)) is None
+    a, b = scale_notes(("saliency", "cross"), (saliency, attention))
     assert "0–0.28" in a and "B's 0–1" in a and "0–1" in b and "A's 0–0.28" in b
     assert scale_notes(("saliency", "saliency"), (saliency, saliency * 2)) is not None   # two saliency maxima

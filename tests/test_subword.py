@@ -110,7 +110,8 @@ def test_the_app_shows_a_subword_model_over_pieces_and_over_words(subword_checkp
     import shutil
 
     from seq2seq.explorer.figures import WORDS_NOTE
-    from seq2seq.explorer.service import ModelSet, card_figures, translate_all
+    from seq2seq.explorer.cards import card_figures
+    from seq2seq.explorer.service import ModelSet, translate_all
 
     root = tmp_path / "checkpoints"
     shutil.copytree(checkpoint_root / "gru", root / "gru")            # a word model beside it
@@ -171,10 +172,10 @@ def test_aer_of_a_subword_model_is_computed_on_words(subword_checkpoint, monkeyp
     monkeypatch.setattr(alignment, "hard_alignment", lambda w, n, shifted=False: shapes.append((tuple(w.shape), n))
                         or real(w, n, shifted))
     src, ref = "Ein Mann mit einem orangefarbenen Hut.", ["a", "man", "in", "an", "orange", "hat", "."]
-    result = alignment.corpus_alignment_error(translator, [src], [ref], [{(0, 0), (1, 1), (5, 5)}], kinds=("alignment",))
+    result = alignment.corpus_alignment_error(translator, [src], [ref], [{(0, 0), (1, 1), (5, 5)}], kinds=("cross",))
     # one row per reference word and one for <eos>, one column per source word (7 spaCy tokens)
     assert set(shapes) == {((8, 7), 7)}
-    assert 0.0 <= result["alignment"]["argmax"] <= 1.0
+    assert 0.0 <= result["cross"]["argmax"] <= 1.0
 
 
 def test_the_hub_uploads_a_subword_checkpoints_tokenizer(subword_checkpoint, tmp_path):

@@ -19,7 +19,8 @@ links are all "sure". It is computed once per split and cached under ``$SEQ2SEQ_
 (default ``~/.cache/seq2seq``)/alignments/, never in the repository. eflomal samples: a fresh run differs
 slightly, so the cached file is the reference.
 
-``python -m seq2seq.analysis.faithfulness CHECKPOINT`` (its alignment half; ``--only alignment``) scores every map of ``faithfulness.compute_maps`` (attention, saliency, integrated gradients, ...) with the
+``python -m seq2seq.analysis.faithfulness CHECKPOINT`` (its alignment half; ``--only alignment``) scores every map
+of ``faithfulness.compute_maps`` (the registry's, ``maps.py``: attention, saliency, integrated gradients, ...) with the
 reference translation forced through the model. ``--reference FILE``: Pharaoh links, one line per sentence
 of the split, ``i-j`` sure and ``i?j`` possible (source i, target j).
 """
@@ -205,10 +206,8 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
                            progress=None) -> dict[str, dict[str, float]]:
     """AER of each map kind (argmax and shifted) with each reference translation forced through the model."""
     from ..data import EOS_IDX, map_onto_words, tokenizer
-    from ..decoding import forced_decode
-    from .attribution import AttributionTooLong
+    from . import maps
     from .faithfulness import DEFAULT_KINDS, compute_maps
-    from .saliency import SaliencyTooLong
 
     kinds = kinds or DEFAULT_KINDS["alignment"]
     counts: dict[str, dict[str, list]] = {}
@@ -218,15 +217,14 @@ def corpus_alignment_error(translator, src_texts: list[str], references: list[li
         if not src_tokens or not ref:
             continue
         src_ids, trg_ids = translator.src_vocab.encode(src_tokens), translator.target_ids(ref) + [EOS_IDX]
-        [hyp] = forced_decode(model, [src_ids], [trg_ids])
         try:
-            maps = compute_maps(model, src_ids, trg_ids, kinds, seed=seed * 1_000_003 + i, attention=hyp.attention)
-        except (AttributionTooLong, SaliencyTooLong):
+            scored = compute_maps(maps.Forced(model, src_ids, trg_ids, seed=seed * 1_000_003 + i), kinds)
+        except maps.MapTooLong:
             continue                                  # too long for the gradient maps: left out of every map's AER
         if translator.subword:                        # the gold links are between words: merge the pieces
             src_words, pieces = tokenizer(translator.config["src_lang"])(text), translator.trg_vocab.decode(trg_ids[:-1])
-            maps = {kind: map_onto_words(w, pieces, ref, src_tokens, src_words) for kind, w in maps.items()}
-        for kind, weights in maps.items():
+            scored = {kind: map_onto_words(w, pieces, ref, src_tokens, src_words) for kind, w in scored.items()}
+        for kind, weights in scored.items():
             for variant in ("argmax", "shifted"):
                 links = hard_alignment(weights, len(ref), shifted=variant == "shifted")
                 counts.setdefault(kind, {}).setdefault(variant, []).append(

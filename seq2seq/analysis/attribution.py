@@ -26,28 +26,24 @@ columns the source words in source order (the LSTM embeds its source reversed, `
 the embeddings fed to it are flipped, so its columns come out in source order like every other's).
 
 How it is batched: each output step t needs its own gradient, so the sentence is copied once per
-output step (copy t is differentiated for step t only, as in ``saliency.py``), and Captum stacks the
+output step (copy t is differentiated for step t only, as the registry's saliency does, ``maps.py``), and Captum stacks the
 copies once per quadrature point; the model is run through its contract (``encode``, ``init_state``,
 ``decoder_step``, ``logits``), copy t leaving the batch after step t and the output layer applied only
 to the one row each copy needs. Captum's ``internal_batch_size`` cuts the copies into chunks of at most
-``CHUNK_TOKENS`` token passes. The work grows with ``cost`` (quadrature points x output length x
-(source + output length)); maps above ``MAX_COST`` are refused (``AttributionTooLong``).
+``CHUNK_TOKENS`` token passes. The work grows with quadrature points x output length x (source + output
+length): what a map may cost, and the refusal of a costlier one, are the map registry's (``maps.py``), which
+is how the app and the tests ask for these maps.
 
-Also here: :func:`contrastive` (why y_t rather than w' at step t), :func:`source_and_prefix`
+Also here: contrastive attributions (``foils``: why y_t rather than w' at step t), :func:`source_and_prefix`
 (integrated gradients over the source and the target-side input embeddings at once: how much of each
-output word comes from the source and how much from the words already written), and a benchmark,
-``python -m seq2seq.analysis.attribution --bench``.
+output word comes from the source and how much from the words already written). Their benchmark is
+``python bench/attribution.py``.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import threading
-import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from captum.attr import InputXGradient, IntegratedGradients
@@ -59,27 +55,6 @@ N_STEPS = 16                 # Gauss-Legendre points of integrated gradients (se
 BASELINE = "zero embedding at every position (= the <pad> embedding); ids, positions and masks unchanged"
 METHODS = ("integrated_gradients", "input_x_gradient")
 CHUNK_TOKENS = 12_000        # token passes per forward/backward (bounds memory; larger gains little on CPU)
-# Token passes a map may take (``cost``): about 0.13 s per 1,000 on one CPU thread. A 12-word sentence at 16
-# points costs ~4,000; every Multi30k test and validation sentence fits (at most ~27,000). None: no limit.
-MAX_COST = 32_000
-
-
-class AttributionTooLong(ValueError):
-    """The attribution would cost more than ``MAX_COST`` token passes."""
-
-
-def cost(src_len: int, out_len: int, n_steps: int = N_STEPS) -> int:
-    """Token passes (forward and backward) of an attribution of ``out_len`` output words: each copy
-    of the sentence reads the source and the output as far as its step, once per quadrature point."""
-    return n_steps * (out_len * src_len + out_len * (out_len + 1) // 2)
-
-
-def check_cost(src_len: int, out_len: int, n_steps: int = N_STEPS) -> None:
-    if MAX_COST is not None and cost(src_len, out_len, n_steps) > MAX_COST:
-        raise AttributionTooLong(
-            f"No attribution for a translation this long ({out_len} output × {src_len} source words, "
-            f"{n_steps} integration steps): it would cost {cost(src_len, out_len, n_steps):,} token passes, "
-            f"more than the limit of {MAX_COST:,}.")
 
 
 # ---------------------------------------------------------------------------- the function Captum differentiates
@@ -192,7 +167,7 @@ def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: st
     ``method``: "integrated_gradients" or "input_x_gradient". ``steps``: which output steps (rows),
     default all. ``foils``: per row a word id to contrast with (log p(y_t) - log p(foil)), or -1 / None
     for plain log p(y_t). ``reduce``: how a word's attribution is made one number from its embedding
-    dimensions, "sum" (signed, the default) or "norm" (the L2 norm, unsigned: ``saliency.py``)."""
+    dimensions, "sum" (signed, the default) or "norm" (the L2 norm, unsigned: the saliency map of ``maps.py``)."""
     if method not in METHODS:
         raise ValueError(f"unknown attribution method {method!r}; choose from {', '.join(METHODS)}")
     model.eval()
@@ -210,8 +185,6 @@ def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: st
     if not R or not S:
         return Attribution(torch.zeros(R, S), torch.zeros(R, T) if prefix else None, steps, torch.zeros(R),
                            torch.zeros(R) if method == "integrated_gradients" else None)
-    points = n_steps if method == "integrated_gradients" else 1
-    check_cost(S, max(steps) + 1, points)
     forward = _Forced(model, src_ids, [SOS_IDX] + list(trg_ids[:-1]), prefix)
     step = torch.tensor(steps, device=device)
     target = torch.tensor([trg_ids[s] for s in steps], device=device)
@@ -248,30 +221,6 @@ def attribute(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: st
                        None if base is None else base.detach().float().cpu())
 
 
-def integrated_gradients(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], n_steps: int = N_STEPS) -> torch.Tensor:
-    """[T, S] signed integrated gradients of each output word's log-probability over the source words."""
-    return attribute(model, src_ids, trg_ids, "integrated_gradients", n_steps=n_steps).source
-
-
-def input_x_gradient(model: Seq2Seq, src_ids: list[int], trg_ids: list[int]) -> torch.Tensor:
-    """[T, S] signed input x gradient of each output word's log-probability over the source words."""
-    return attribute(model, src_ids, trg_ids, "input_x_gradient").source
-
-
-def attribution_map(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], method: str,
-                    n_steps: int = N_STEPS) -> torch.Tensor:
-    """[T, S] by method name ("integrated_gradients" or "input_x_gradient")."""
-    return attribute(model, src_ids, trg_ids, method, n_steps=n_steps).source
-
-
-def contrastive(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], step: int, foil: int,
-                method: str = "integrated_gradients", n_steps: int = N_STEPS) -> torch.Tensor:
-    """[S] attribution of log p(y_step) - log p(foil) at output step ``step`` (the same forced prefix
-    ``trg_ids[:step]``): which source words made the model write y_step rather than ``foil``."""
-    return attribute(model, src_ids, trg_ids[: step + 1], method, steps=[step], foils=[foil],
-                     n_steps=n_steps).source[0]
-
-
 @dataclass
 class SourcePrefix:
     """Integrated gradients over the source and the decoder's input embeddings at once."""
@@ -281,121 +230,18 @@ class SourcePrefix:
                                       # only columns 0..t can be non-zero, the decoders being causal)
     source_share: torch.Tensor        # [T] sum |source| / (sum |source| + sum |prefix|), in [0, 1]
     prefix_share: torch.Tensor        # [T] 1 - source_share (the <sos> column counts as prefix)
-    completeness_gap: torch.Tensor    # [T] see Attribution.completeness_gap
+    completeness_gap: torch.Tensor | None  # [T] see Attribution.completeness_gap (None: not a gradient method)
 
 
 def source_and_prefix(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], n_steps: int = N_STEPS) -> SourcePrefix:
     """Per output word, how much of its log-probability integrated gradients put on the source and how
     much on the words already written (the target prefix, starting with <sos>); baseline zero for both."""
     a = attribute(model, src_ids, trg_ids, "integrated_gradients", prefix=True, n_steps=n_steps)
-    on_source, on_prefix = a.source.abs().sum(-1), a.prefix.abs().sum(-1)
-    share = on_source / (on_source + on_prefix).clamp_min(1e-12)
-    return SourcePrefix(a.source, a.prefix, share, 1 - share, a.completeness_gap)
+    source_share = share(a.source, a.prefix)
+    return SourcePrefix(a.source, a.prefix, source_share, 1 - source_share, a.completeness_gap)
 
 
-def translation_ids(translator, translation) -> tuple[list[int], list[int]]:
-    """(source ids, output ids ending with <eos> if finished) of a :class:`~seq2seq.translator.Translation`."""
-    src_ids = translator.src_vocab.encode(translation.src_tokens)
-    trg_ids = translator.trg_vocab.encode(translation.raw_tokens) + ([EOS_IDX] if translation.finished else [])
-    return src_ids, trg_ids
-
-
-# ---------------------------------------------------------------------------- benchmark
-
-
-def benchmark(checkpoints: str = "checkpoints", split: str = "test_2016_flickr", sentences: int = 20,
-              words: int = 12, n_steps: int = N_STEPS, archs: list[str] | None = None, workers: int = 1) -> dict:
-    """Seconds of integrated gradients (all output words of each model's greedy translation) for
-    ``sentences`` test sentences of about ``words`` words (the ones nearest that length), per model:
-    p50, p95; the total over the models per sentence, one after another; and with ``workers`` > 1, the
-    seconds for all the models at once, one model per worker thread on one torch thread each."""
-    from ..data import find_split_files, read_lines
-    from ..translator import load_checkpoint
-
-    root = Path(checkpoints)
-    names = archs or [a for a in ("lstm", "gru", "bahdanau", "luong", "convs2s", "transformer") if (root / a).is_dir()]
-    translators = {a: load_checkpoint(root / a) for a in names}
-    [path] = find_split_files(split, ["de"])
-    lines = read_lines(path)
-    first = next(iter(translators.values()))
-    lengths = [len(first.tokenize(line)[0]) for line in lines]
-    chosen = sorted(range(len(lines)), key=lambda i: (abs(lengths[i] - words), i))[:sentences]
-    texts = [lines[i] for i in chosen]
-    times, cpu = {a: [] for a in names}, {a: [] for a in names}
-    for a, tr in translators.items():
-        outputs = tr.translate(texts)
-        integrated_gradients(tr.model, *translation_ids(tr, outputs[0]), n_steps=n_steps)   # warm-up
-        for t in outputs:
-            src_ids, trg_ids = translation_ids(tr, t)
-            start, start_cpu = time.perf_counter(), time.process_time()
-            integrated_gradients(tr.model, src_ids, trg_ids, n_steps=n_steps)
-            times[a].append(time.perf_counter() - start)
-            cpu[a].append(time.process_time() - start_cpu)
-    totals = [sum(times[a][i] for a in names) for i in range(len(texts))]
-    cpu_totals = [sum(cpu[a][i] for a in names) for i in range(len(texts))]
-    together = []                 # all six at once, one model per worker thread (2 CPU cores: 2 workers)
-    if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            jobs = {a: [translation_ids(tr, t) for t in tr.translate(texts)] for a, tr in translators.items()}
-            with ThreadPoolExecutor(workers) as pool:
-                for i in range(len(texts)):
-                    start = time.perf_counter()
-                    list(pool.map(lambda a: integrated_gradients(translators[a].model, *jobs[a][i], n_steps=n_steps),
-                                  sorted(names, key=lambda a: -times[a][i])))   # the slowest first
-                    together.append(time.perf_counter() - start)
-        finally:
-            torch.set_num_threads(threads)
-
-    def pct(xs, q):
-        xs = sorted(xs)
-        return xs[min(len(xs) - 1, max(0, math.ceil(q * len(xs)) - 1))]
-
-    return {"sentences": len(texts), "mean_source_words": sum(lengths[i] for i in chosen) / len(chosen),
-            "n_steps": n_steps, "threads": torch.get_num_threads(),
-            "models": {a: {"p50": pct(times[a], 0.5), "p95": pct(times[a], 0.95),
-                           "cpu_p50": pct(cpu[a], 0.5), "cpu_p95": pct(cpu[a], 0.95)} for a in names},
-            "total": {"p50": pct(totals, 0.5), "p95": pct(totals, 0.95),
-                      "cpu_p50": pct(cpu_totals, 0.5), "cpu_p95": pct(cpu_totals, 0.95)},
-            **({"together": {"workers": workers, "p50": pct(together, 0.5), "p95": pct(together, 0.95)}}
-               if together else {})}
-
-
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--bench", action="store_true", help="time integrated gradients through every model")
-    parser.add_argument("--checkpoints", default="checkpoints")
-    parser.add_argument("--split", default="test_2016_flickr")
-    parser.add_argument("--sentences", type=int, default=20)
-    parser.add_argument("--words", type=int, default=12)
-    parser.add_argument("--n-steps", type=int, default=N_STEPS)
-    parser.add_argument("--archs", nargs="*")
-    parser.add_argument("--json", help="also write the numbers to this file")
-    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
-    parser.add_argument("--workers", type=int, default=2,
-                        help="also time all models at once, one per worker thread (default 2, for 2 cores; 1: no)")
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if not args.bench:
-        parser.error("nothing to do: pass --bench")
-    r = benchmark(args.checkpoints, args.split, args.sentences, args.words, args.n_steps, args.archs, args.workers)
-    print(f"integrated gradients, {r['n_steps']} steps, {r['sentences']} sentences of {r['mean_source_words']:.1f} "
-          f"source words on average, torch threads {r['threads']}")
-    print("seconds per sentence: wall clock, and this process's CPU time (all its threads)")
-    print(f"{'model':<12} {'p50':>7} {'p95':>7} {'cpu p50':>8} {'cpu p95':>8}")
-    for a, m in [*r["models"].items(), ("all six", r["total"])]:
-        print(f"{a:<12} {m['p50']:7.3f} {m['p95']:7.3f} {m['cpu_p50']:8.3f} {m['cpu_p95']:8.3f}")
-    if "together" in r:
-        t = r["together"]
-        print(f"all six at once, {t['workers']} worker threads on 1 torch thread each: p50 {t['p50']:.3f} s, "
-              f"p95 {t['p95']:.3f} s")
-    if args.json:
-        Path(args.json).write_text(json.dumps(r, indent=1))
-
-
-if __name__ == "__main__":
-    main()
+def share(source: torch.Tensor, prefix: torch.Tensor) -> torch.Tensor:
+    """[T] sum |source| / (sum |source| + sum |prefix|) of each row: how much of an output word is the source's."""
+    on_source, on_prefix = source.abs().sum(-1), prefix.abs().sum(-1)
+    return on_source / (on_source + on_prefix).clamp_min(1e-12)

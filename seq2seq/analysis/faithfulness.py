@@ -13,21 +13,14 @@ each masked copy of the sentence is decoded along the same forced output prefix,
 through ``forced_decode``. Probabilities, not log-probabilities. Both are averaged over every output word
 (``<eos>`` included) of every sentence, pooled.
 
-The maps (``MAP_KINDS``; ``compute_maps``), each [T, S], ranked highest value first:
-
-    alignment              cross-attention, mean over layers and heads (the app's map); models with attention
-    attention_layer_N      one layer's cross-attention, mean over heads (N from 1), for multi-layer attention
-    attention_layer_N_head_H   one head's (H from 1), for attention with several heads a layer (the Transformer):
-                           scored for alignment by default, for deletion only when asked (``--maps attention_head``)
-    value_weighted         cross-attention weighted by the norm of what it moves, alpha_tj ||f(x_j)|| renormalised
-                           (Kobayashi et al. 2020; the model's ``value_norms``), mean over layers and heads; likewise
-    value_weighted_layer_N, value_weighted_layer_N_head_H   per layer and per head
-    saliency               the app's gradient x input saliency (norm, so never negative; ``saliency.py``)
-    integrated_gradients   signed, ranked by the signed value: the words that raised p(y_t) most (``attribution.py``)
-    input_x_gradient       signed, likewise
-    occlusion              p(y_t | full) - p(y_t | word j removed) itself: the best possible ranking for k = 1
-                           (a ceiling for comprehensiveness at k = 1, not a map a model shows)
-    random                 uniform random scores (seeded per sentence): the floor
+The maps (``MAP_KINDS``; ``compute_maps``) are the registry's (``maps.py``), each [T, S], ranked highest value
+first: ``cross`` (cross-attention, the mean of layers and heads: the app's map), ``cross_layer`` (expands to
+``cross_layer_N``, one per layer, for multi-layer attention), ``cross_head`` (``cross_layer_N_head_H``, for
+attention with several heads a layer, the Transformer: scored for alignment by default, for deletion only when
+asked), the same three of ``value_weighted``, ``alti``, ``saliency``, ``integrated_gradients`` and
+``input_x_gradient`` (signed: ranked by the signed value, the words that raised p(y_t) most), ``occlusion``
+(p(y_t | full) - p(y_t | word j removed) itself: the best possible ranking for k = 1, a ceiling for
+comprehensiveness at k = 1, not a map a model shows) and ``random`` (seeded per sentence: the floor).
 
 The same command scores each map's alignment quality too (AER against a statistical aligner, ``alignment.py``):
 
@@ -50,14 +43,14 @@ import torch
 from ..data import EOS_IDX, UNK_IDX
 from ..decoding import forced_decode
 from ..models.base import Seq2Seq
-from .attribution import N_STEPS, AttributionTooLong, attribute
-from .saliency import SaliencyTooLong, saliency
+from . import maps
+from .attribution import N_STEPS
 
-MAP_KINDS = ("alignment", "attention_layer", "attention_head", "value_weighted", "value_weighted_layer",
-             "value_weighted_head", "saliency", "integrated_gradients", "input_x_gradient", "occlusion", "random")
+MAP_KINDS = ("cross", "cross_layer", "cross_head", "value_weighted", "value_weighted_layer", "value_weighted_head",
+             "alti", "saliency", "integrated_gradients", "input_x_gradient", "occlusion", "random")
 # What each test scores unless --maps says otherwise: occlusion is no alignment (it has no argmax worth scoring
 # against words, and is slow), and every head's deletion test would cost the run several times over.
-DEFAULT_KINDS = {"deletion": tuple(k for k in MAP_KINDS if k not in ("attention_head", "value_weighted_head")),
+DEFAULT_KINDS = {"deletion": tuple(k for k in MAP_KINDS if k not in ("cross_head", "value_weighted_head")),
                  "alignment": tuple(k for k in MAP_KINDS if k != "occlusion")}
 KS = ("1", "2", "20%")
 METRICS = ("comprehensiveness", "sufficiency")
@@ -95,52 +88,21 @@ def forced_probs(model: Seq2Seq, requests: list[tuple[int, tuple[int, ...]]], tr
     return out
 
 
-def occlusion(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], full: list[float] | None = None) -> torch.Tensor:
-    """[T, S]: p(y_t | full source) - p(y_t | source word j replaced by <unk>), the drop each single word's
-    removal causes (one forced decoding per source word)."""
-    if full is None:
-        [hyp] = forced_decode(model, [src_ids], [trg_ids])
-        full = [math.exp(lp) for lp in hyp.step_log_probs]
-    hyps = forced_decode(model, [list(masked(src_ids, [j], keep=False)) for j in range(len(src_ids))],
-                         [trg_ids] * len(src_ids))
-    removed = torch.tensor([[math.exp(lp) for lp in h.step_log_probs] for h in hyps])  # [S, T]
-    return torch.tensor(full)[:, None] - removed.T
-
-
-def compute_maps(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], kinds=DEFAULT_KINDS["deletion"], seed: int = 0,
-                 attention: dict | None = None, full: list[float] | None = None) -> dict[str, torch.Tensor]:
-    """Every map of ``kinds`` that the model has, each [T, S] (rows ``trg_ids``, columns ``src_ids``).
-    "attention_layer" expands to attention_layer_1 .. L when the model's cross-attention has more than one
-    layer, "attention_head" to attention_layer_L_head_H when it has more than one head a layer.
-    ``attention``/``full``: the forced decoding's attention and p(y_t), if already computed."""
-    T, S = len(trg_ids), len(src_ids)
-    if attention is None or (full is None and "occlusion" in kinds):
-        [hyp] = forced_decode(model, [src_ids], [trg_ids])
-        attention, full = hyp.attention, [math.exp(lp) for lp in hyp.step_log_probs]
-    maps = {}
-    grids = {"attention": attention.get("cross"), "value_weighted": attention.get("value_weighted")}  # [T, L, H, S]
-    for kind in kinds:
-        family, _, part = kind.rpartition("_") if kind.endswith(("_layer", "_head")) else (kind, "", "")
-        grid = grids.get("attention" if family in ("alignment", "attention") else family)
-        if kind in ("alignment", "value_weighted") and grid is not None:
-            maps[kind] = grid.mean(dim=(1, 2)).float()
-        elif part == "layer" and grid is not None and grid.size(1) > 1:
-            for layer in range(grid.size(1)):
-                maps[f"{family}_layer_{layer + 1}"] = grid[:, layer].mean(dim=1).float()
-        elif part == "head" and grid is not None and grid.size(2) > 1:
-            for layer in range(grid.size(1)):
-                for head in range(grid.size(2)):
-                    maps[f"{family}_layer_{layer + 1}_head_{head + 1}"] = grid[:, layer, head].float()
-        elif kind == "saliency":
-            maps[kind] = saliency(model, src_ids, trg_ids)
-        elif kind in ("integrated_gradients", "input_x_gradient"):
-            maps[kind] = attribute(model, src_ids, trg_ids, kind).source
-        elif kind == "occlusion":
-            maps[kind] = occlusion(model, src_ids, trg_ids, full)
-        elif kind == "random":
-            generator = torch.Generator().manual_seed(seed)
-            maps[kind] = torch.rand(T, S, generator=generator)
-    return maps
+def compute_maps(forced: maps.Forced, kinds=DEFAULT_KINDS["deletion"]) -> dict[str, torch.Tensor]:
+    """Every map of ``kinds`` (``MAP_KINDS``) that the model has, each [T, S] (rows the forced output, columns
+    the source): "KIND_layer" expands to KIND_layer_1 .. L when the kind has more than one layer, "KIND_head" to
+    KIND_layer_L_head_H when a layer has more than one head. MapTooLong if one would cost too much."""
+    out = {}
+    for name in kinds:
+        kind, _, part = name.rpartition("_") if name.endswith(("_layer", "_head")) else (name, "", "")
+        if not maps.KINDS[kind].offered(forced.model):
+            continue
+        if not part:
+            out[name] = maps.source_map(name, forced)
+        else:
+            out.update({k: v for k, v in maps.expand(kind, forced, layers=part == "layer", heads=part == "head").items()
+                        if k != kind})
+    return out
 
 
 @dataclass
@@ -150,7 +112,7 @@ class Scores:
     values: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     sentences: int = 0
     words: int = 0
-    skipped: int = 0                  # sentences too long for the gradient maps (``MAX_COST``)
+    skipped: int = 0                  # sentences too long for the gradient maps (``maps.MAX_COST``)
 
     def add(self, kind: str, metric: str, k: str, value: float) -> None:
         self.values.setdefault(kind, {}).setdefault(metric, {}).setdefault(k, []).append(value)
@@ -169,20 +131,19 @@ class Scores:
                 for kind, metrics in self.values.items()}
 
 
-def sentence_scores(model: Seq2Seq, src_ids: list[int], trg_ids: list[int], maps: dict[str, torch.Tensor] | None = None,
-                    ks=KS, seed: int = 0) -> Scores:
+def sentence_scores(forced: maps.Forced, scored: dict[str, torch.Tensor] | None = None, ks=KS) -> Scores:
     """Comprehensiveness and sufficiency of each map (``compute_maps`` unless given) for one sentence along
-    the forced output ``trg_ids`` (end it with <eos> to score that step too)."""
+    its forced output (end it with <eos> to score that step too)."""
+    model, src_ids, trg_ids = forced.model, forced.src_ids, forced.trg_ids
     T, S = len(trg_ids), len(src_ids)
     scores = Scores(sentences=1, words=T)
     if not T or not S:
         return scores
-    [hyp] = forced_decode(model, [src_ids], [trg_ids])
-    full = [math.exp(lp) for lp in hyp.step_log_probs]
-    if maps is None:
-        maps = compute_maps(model, src_ids, trg_ids, seed=seed, attention=hyp.attention, full=full)
+    full = forced.probs
+    if scored is None:
+        scored = compute_maps(forced)
     plan = []                                        # (kind, k, t, comprehensiveness copy, sufficiency copy)
-    for kind, weights in maps.items():
+    for kind, weights in scored.items():
         for t in range(T):
             order = ranking(weights[t])
             for k in ks:
@@ -206,9 +167,7 @@ def corpus_scores(translator, src_texts: list[str], references: list[list[str]] 
     seconds = {"translate": 0.0, "maps": 0.0, "deletion": 0.0}
     start = time.perf_counter()
     if references is None:
-        outputs = translator.translate(src_texts)
-        pairs = [(translator.src_vocab.encode(t.src_tokens),
-                  translator.trg_vocab.encode(t.raw_tokens) + ([EOS_IDX] if t.finished else [])) for t in outputs]
+        pairs = [translator.ids(t) for t in translator.translate(src_texts)]
     else:
         pairs = [(translator.src_vocab.encode(translator.tokenize(s)[0]), translator.target_ids(r) + [EOS_IDX])
                  for s, r in zip(src_texts, references)]
@@ -218,17 +177,15 @@ def corpus_scores(translator, src_texts: list[str], references: list[list[str]] 
         if not src_ids or not trg_ids:
             continue
         start = time.perf_counter()
-        [hyp] = forced_decode(model, [src_ids], [trg_ids])
-        full = [math.exp(lp) for lp in hyp.step_log_probs]
+        forced = maps.Forced(model, src_ids, trg_ids, seed=seed * 1_000_003 + i)
         try:
-            maps = compute_maps(model, src_ids, trg_ids, kinds, seed=seed * 1_000_003 + i, attention=hyp.attention,
-                                full=full)
-        except (AttributionTooLong, SaliencyTooLong):
+            scored = compute_maps(forced, kinds)
+        except maps.MapTooLong:
             total.skipped += 1                       # too long for the gradient maps: left out of every map's mean
             continue
         seconds["maps"] += time.perf_counter() - start
         start = time.perf_counter()
-        total.merge(sentence_scores(model, src_ids, trg_ids, maps, ks))
+        total.merge(sentence_scores(forced, scored, ks))
         seconds["deletion"] += time.perf_counter() - start
         if progress:
             progress(i + 1, len(pairs))

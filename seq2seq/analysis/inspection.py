@@ -1,8 +1,8 @@
 """Deeper views of one model on one sentence, computed here so the app only draws them.
 
-    map_of(translator, translation)        the [T, S] map the views use: cross-attention averaged over
-                                           layers and heads, or gradient x input saliency for models
-                                           without attention (lstm, gru)
+    map_of(translator, translation)        the [T, S] map the views use (``maps.default_kind``): cross-attention
+                                           averaged over layers and heads, or gradient x input saliency for
+                                           models without attention (lstm, gru)
     steps(translator, translation, k)      decoding step by step: each word written, the map row that
                                            produced it, and the k most probable words at that step
     continue_from(translator, text, prefix)  what-if: force the start of the output, continue greedily
@@ -26,53 +26,20 @@ from dataclasses import dataclass
 import torch
 
 from ..checkpoint import read_json
-from ..data import EOS_IDX, map_onto_words, tokenizer
+from ..data import map_onto_words, tokenizer
 from ..decoding import forced_decode
-from .saliency import saliency
+from . import maps
 from .stats import difference, similarity, summary
-from ..translator import Translation, Translator, alignment, detokenize
+from ..translator import Translation, Translator, detokenize
 
 SPECIAL_WORDS = re.compile(r"(<unk>|<eos>)")   # kept whole when a typed output is tokenized
-# What each kind of map is called on the page: the attention kinds of seq2seq.models.base, "alignment"
-# (cross-attention averaged over layers and heads, what ``map_of`` returns: ``kind_name`` says over which
-# a given model has) and saliency.
-KIND_NAMES = {
-    "alignment": "cross-attention (mean of layers and heads)",
-    "cross": "cross-attention",
-    "value_weighted": "value-weighted cross-attention ‖α·f(x)‖",
-    "encoder_self": "encoder self-attention",
-    "decoder_self": "decoder self-attention",
-    "saliency": "gradient × input saliency",
-    "integrated_gradients": "integrated gradients",
-    "input_x_gradient": "input × gradient",
-    "contrastive": "contrastive integrated gradients",
-}
-
-
-def kind_name(kind: str, translator: Translator) -> str:
-    """KIND_NAMES[kind], except that "alignment" names the mean the model's map really is: over layers and
-    heads (Transformer), over layers (ConvS2S, one head each), or no mean at all (one attention per step)."""
-    if kind != "alignment":
-        return KIND_NAMES[kind]
-    layers, heads = translator.model.cross_attention_grid
-    over = " and ".join(what for what, n in (("layers", layers), ("heads", heads)) if n > 1)
-    return f"cross-attention (mean of {over})" if over else "cross-attention"
-
-
-def output_ids(translator: Translator, translation: Translation) -> list[int]:
-    """The ids the model wrote (before <unk> replacement), ending with <eos> if it finished."""
-    return translator.trg_vocab.encode(translation.raw_tokens) + ([EOS_IDX] if translation.finished else [])
 
 
 def map_of(translator: Translator, translation: Translation) -> tuple[str, torch.Tensor]:
-    """("alignment" or "saliency", [T, S]) with rows ``translation.output_labels``, columns its ``src_tokens``."""
-    T, S = len(translation.output_labels), len(translation.src_tokens)
-    if not T or not S:
-        return ("alignment" if translator.has_attention else "saliency"), torch.zeros(T, S)
-    if translator.has_attention:
-        return "alignment", alignment(translation.attention).float()
-    src_ids = translator.src_vocab.encode(translation.src_tokens)
-    return "saliency", saliency(translator.model, src_ids, output_ids(translator, translation))
+    """(kind, [T, S]): the model's default map (``maps.default_kind``), its mean over layers and heads, with rows
+    ``translation.output_labels`` and columns its ``src_tokens``; MapTooLong when it would cost too much."""
+    kind = maps.default_kind(translator.model)
+    return kind, maps.source_map(kind, maps.Forced.of(translator, translation))
 
 
 # ---------------------------------------------------------------------------- step by step
@@ -85,8 +52,8 @@ class Steps:
     src_tokens: list[str]
     rows: list[str]                   # the words written (then <eos> if finished), as displayed
     written: list[str]                # the same words as the model wrote them (<unk> not replaced)
-    kind: str                         # "alignment" or "saliency"
-    name: str                         # what the map is called (kind_name)
+    kind: str                         # "cross" or "saliency" (``map_of``), averaged over layers and heads
+    name: str                         # what the map is called (``maps.mean_label``)
     weights: torch.Tensor             # [T, S] the map row that produced each word
     probs: list[float]                # [T] probability of the word written
     top_words: list[list[str]]        # [T][k] the k most probable words at each step, best first
@@ -97,12 +64,11 @@ def steps(translator: Translator, translation: Translation, k: int = 5) -> Steps
     """Teacher-force the translation's own output through the model step by step, keeping each
     step's k most probable next words: what the model weighed before writing each word."""
     kind, weights = map_of(translator, translation)
-    name = kind_name(kind, translator)
-    ids = output_ids(translator, translation)
+    name = maps.mean_label(kind, translator.model)
+    src_ids, ids = translator.ids(translation)
     written = translator.trg_vocab.decode(ids)
-    if not ids or not translation.src_tokens:
+    if not ids or not src_ids:
         return Steps(translation.src_tokens, translation.output_labels, written, kind, name, weights, [], [], [])
-    src_ids = translator.src_vocab.encode(translation.src_tokens)
     [hyp] = forced_decode(translator.model, [src_ids], [ids], top_k=k)
     return Steps(translation.src_tokens, translation.output_labels, written, kind, name, weights,
                  [math.exp(lp) for lp in hyp.step_log_probs],
@@ -176,8 +142,8 @@ class Comparison:
 
     rows: list[str]
     columns: list[str]
-    kinds: tuple[str, str]            # "alignment" or "saliency" for each model
-    names: tuple[str, str]            # what each map is called (kind_name)
+    kinds: tuple[str, str]            # "cross" or "saliency" for each model (``map_of``)
+    names: tuple[str, str]            # what each map is called (``maps.mean_label``)
     a: torch.Tensor                   # [T, S]
     b: torch.Tensor                   # [T, S]
     difference: torch.Tensor          # [T, S] a - b, in [-1, 1]
@@ -191,7 +157,7 @@ def compare(a: Translator, b: Translator, text: str, tokens: list[str]) -> Compa
     ``tokens`` are words (a word model's tokens, or spaCy's words of the output). A subword model is forced
     along the pieces of the same text and its map merged onto those words and the source's words
     (``map_onto_words``), so models of different tokenizations compare in words."""
-    forced, maps = [], []
+    forced, weighed = [], []
     for m in (a, b):
         f = force(m, text, m.trg_tokenizer(detokenize(tokens)) if m.subword else tokens)
         kind, weights = map_of(m, f)
@@ -200,12 +166,12 @@ def compare(a: Translator, b: Translator, text: str, tokens: list[str]) -> Compa
             weights = map_onto_words(weights, f.raw_tokens, list(tokens), f.src_tokens, src_words)
             f = dataclasses.replace(f, src_tokens=src_words)
         forced.append(f)
-        maps.append((kind, weights))
-    (fa, fb), ((ka, wa), (kb, wb)) = forced, maps
+        weighed.append((kind, weights))
+    (fa, fb), ((ka, wa), (kb, wb)) = forced, weighed
     if fa.src_tokens != fb.src_tokens:
         raise ValueError("the two models read this sentence as different tokens, so their maps do not line up")
     rows = list(tokens) + ["<eos>"]
-    return Comparison(rows, fa.src_tokens, (ka, kb), (kind_name(ka, a), kind_name(kb, b)), wa, wb,
+    return Comparison(rows, fa.src_tokens, (ka, kb), (maps.mean_label(ka, a.model), maps.mean_label(kb, b.model)), wa, wb,
                       difference(wa, wb), similarity(wa, wb),
                       (fa.log_prob, fb.log_prob))
 

@@ -22,7 +22,6 @@ import torch
 
 from ..data import PAD_IDX, SOS_IDX
 from ..translator import Translation, Translator
-from .inspection import output_ids
 
 
 @dataclass
@@ -63,12 +62,11 @@ def logit_lens(translator: Translator, translation: Translation, k: int = 3) -> 
     to read or an empty translation."""
     if not has_logit_lens(translator):
         return None
-    ids = output_ids(translator, translation)
-    if not ids or not translation.src_tokens:
+    src_ids, ids = translator.ids(translation)
+    if not ids or not src_ids:
         return None
     model = translator.model.eval()
     device = next(model.parameters()).device
-    src_ids = translator.src_vocab.encode(translation.src_tokens)
     src = torch.tensor([src_ids], device=device)
     trg_in = torch.tensor([[SOS_IDX] + ids[:-1]], device=device)
     features = model.decoder_layer_features(src, torch.tensor([len(src_ids)], device=device), trg_in)

@@ -145,7 +145,7 @@ def compute_outputs(translator, test: TestSet, beam: int = DEFAULT_BEAM, length_
         "sentences": len(data), "model_digest": model_digest(translator.path) if translator.path else None,
         "source_digest": text_digest(data.src_text), "reference_digest": text_digest(refs),
         "scores": corpus_scores(hyps, refs),
-        "map": "alignment" if has_map else None,
+        "map": "cross" if has_map else None,
         "cutoffs": {"length": list(buckets.LENGTH_CUTOFFS), "rarest": list(buckets.RAREST_CUTOFFS),
                     "word": list(buckets.WORD_CUTOFFS)},
         "buckets": {

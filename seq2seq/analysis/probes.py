@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..checkpoint import read_json, write_json
-from ..translator import Translator, alignment
+from ..translator import Translator, mean_attention
 
 PROBE_SENTENCES = [
     "Ein Mann mit einem orangefarbenen Hut starrt auf etwas.",
@@ -24,7 +24,7 @@ def record_probes(path: Path, translator: Translator, epoch: int, sentences: lis
     log["epochs"] = [e for e in log["epochs"] if e["epoch"] < epoch]
     probes = []
     for t in translator.translate(sentences, beam_size=1):
-        align = alignment(t.attention)
+        align = mean_attention(t.attention)
         probes.append({"src_tokens": t.src_tokens, "tokens": t.output_labels, "text": t.text,
                        "alignment": None if align is None else [[round(w, 3) for w in row] for row in align.tolist()]})
     log["epochs"].append({"epoch": epoch, "probes": probes})

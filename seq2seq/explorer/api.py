@@ -1,30 +1,35 @@
 """The JSON the app returns, one function per answer: what the ``translate`` and ``continue``
 endpoints send and what each tab's download button holds. Matrices are nested lists rounded to 4
-decimals; every map travels with its kind ("alignment": cross-attention averaged over layers and
-heads, or "saliency") and its statistics (``seq2seq.analysis.stats.summary``).
+decimals; every map travels with its kind (``seq2seq.analysis.maps``: "cross", cross-attention averaged over
+layers and heads, or "saliency") and its statistics (``seq2seq.analysis.stats.summary``).
 
     translate_json(models, text, ...)      {"source", "reference", "messages", "models": {name: result_json}}
     continue_json(models, text, name, ...) what-if: the prefix, forced_words, unknown_words, translation_json
     inspection_json(inspection)            everything the Inspect tab shows
     comparison_json(...)                   the Compare tab: both maps, their difference and similarity
+
+and, for ``app.py``, the Gradio side of them: :func:`register` adds the two endpoints to the page, and
+:func:`download_button` makes a button whose JSON file is written only when it is pressed.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 import time
 import uuid
 import warnings
 from pathlib import Path
 
+import gradio as gr
 import torch
 
 from ..analysis import inspection as analysis
-from ..analysis.saliency import SaliencyTooLong
+from ..analysis.maps import MapTooLong, scale_rule
 from ..analysis.stats import summary
 from ..translator import Translation
-from .figures import color_range, scale_rule
+from .figures import color_range
 from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, MODEL_LOCK, Inspection, ModelSet,
                       RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
                       translate_all, well_formed)
@@ -69,14 +74,18 @@ def map_statistics(kind: str, weights: torch.Tensor, columns: list[str]) -> dict
 def result_json(models: ModelSet, r: Result) -> dict:
     """One model's answer to ``translate``."""
     t = r.translation
-    kind, weights = result_map(models, r)
+    try:
+        kind, weights = result_map(models, r)
+    except MapTooLong:                   # a translation too long for its saliency: the answer has no map
+        kind, weights = None, None
+    has_attention = models.translators[r.name].has_attention
     return {
         "arch": models.translators[r.name].arch, "text": t.text, "tokens": t.tokens, "src_tokens": t.src_tokens,
         "copied": t.copied, "message": r.notice,
         "output_labels": t.output_labels, "log_prob": round(t.log_prob, 4), "finished": t.finished,
         "seconds": round(r.seconds, 4), "bleu": None if r.bleu is None else round(r.bleu, 2),
-        "attention": {k: rounded(v) for k, v in t.attention.items()},
-        "saliency": None if r.saliency is None else rounded(r.saliency),
+        "attention": {k: rounded(v) for k, v in t.attention.items() if k != "value_norms"},
+        "saliency": None if has_attention or weights is None or r.notice else rounded(weights),
         "statistics": None if weights is None or r.notice else map_statistics(kind, weights, t.src_tokens),
     }
 
@@ -122,7 +131,7 @@ def continue_json(models: ModelSet, text, architecture, prefix, max_len=0) -> di
         t = analysis.continue_from(translator, text, tokens, max_len or None)
         try:
             kind, weights = analysis.map_of(translator, t)
-        except SaliencyTooLong as e:
+        except MapTooLong as e:
             raise RequestError(str(e)) from None
     return {"source": text, "prefix": tokens, "forced_words": min(len(tokens), len(t.output_labels)),
             "unknown_words": analysis.unknown_words(translator, tokens), "src_tokens": t.src_tokens,
@@ -161,7 +170,7 @@ def comparison_json(text: str, along: str, names: tuple[str, str], c: analysis.C
             "models": {"a": side(0, c.a), "b": side(1, c.b)}}
 
 
-# The browser's half of a download written only when asked for (``app.lazy_download``): the button's click runs a
+# The browser's half of a download written only when asked for (``download_button``): the button's click runs a
 # callback that writes the JSON of what the page shows now (``download_file``) into a hidden
 # gr.DownloadButton; this, chained after it (``.then(None, [hidden], None, js=SAVE_FILE_JS)``),
 # saves that file the way gr.DownloadButton's own click does. Nothing is written on any other event.
@@ -194,3 +203,52 @@ def download_file(data: dict, stem: str) -> str:
     for *_, p in sorted(older)[:max(0, len(older) + 1 - KEEP_DOWNLOADS)]:
         p.unlink(missing_ok=True)
     return str(path)
+
+
+# ---------------------------------------------------------------------------- the page's endpoints and downloads
+
+# The options of the page's own events: PRIVATE, not an endpoint of the API; USES_MODELS, one that uses the models,
+# so it waits its turn in their one queue ("models"), with the translate and continue endpoints.
+QUEUE = "models"
+PRIVATE = {"api_visibility": "private"}
+USES_MODELS = {**PRIVATE, "concurrency_id": QUEUE}
+
+
+def register(models: ModelSet) -> None:
+    """The ``translate`` and ``continue`` endpoints, added to the page being built (call inside its gr.Blocks);
+    they share the page's queue of requests to the models."""
+
+    def translate(text: str, architectures: list[str] | None = None, beam_size: int = 1,
+                  length_penalty: float = 1.0, max_len: int = 0) -> dict:
+        try:
+            return translate_json(models, text, architectures, beam_size, length_penalty, max_len)
+        except RequestError as e:
+            raise refused("translate", e) from None   # the message the API client receives
+
+    translate.__doc__ = TRANSLATE_ENDPOINT
+    gr.api(translate, api_name="translate", concurrency_id=QUEUE)
+
+    def continue_(text: str, architecture: str, prefix: str = "", max_len: int = 0) -> dict:
+        try:
+            return continue_json(models, text, architecture, prefix, max_len)
+        except RequestError as e:
+            raise refused("continue", e) from None
+
+    continue_.__doc__ = CONTINUE_ENDPOINT
+    gr.api(continue_, api_name="continue", concurrency_id=QUEUE)
+
+
+def refused(endpoint: str, e: Exception) -> gr.Error:
+    """A bad request's answer: its message for the client, one line in the server's console (no traceback)."""
+    print(f"refused a /{endpoint} request: {e}", file=sys.stderr, flush=True)
+    return gr.Error(str(e), print_exception=False)
+
+
+def download_button(label: str, elem_id: str, write, inputs: list) -> gr.Button:
+    """A (hidden until shown) button whose file is written only when pressed: ``write(*inputs)`` returns its path
+    (None: nothing yet). A hidden gr.DownloadButton carries the file and ``SAVE_FILE_JS`` saves it, as
+    gr.DownloadButton's own click would; nothing is written on any other event."""
+    button = gr.Button(label, visible=False, size="sm", elem_id=elem_id)
+    file = gr.DownloadButton(visible=False, elem_id=f"{elem_id}-file")
+    button.click(write, inputs, [file], **USES_MODELS).then(None, [file], None, js=SAVE_FILE_JS, **PRIVATE)
+    return button

@@ -49,8 +49,8 @@ def member_header(name: str, metrics: dict) -> str:
     bleu = (metrics.get("test") or {}).get("beam5", {}).get("bleu")
     member = MEMBERS.get(name)
     head = f"**{member.title if member else name}**" + (f" · BLEU {bleu:.1f}" if bleu is not None else "")
-    trust = [f"{label} {v:.2f}" for label, v in (("AER", faithfulness_value(metrics, "alignment", "aer")),
-                                                  ("comprehensiveness", faithfulness_value(metrics, "alignment",
+    trust = [f"{label} {v:.2f}" for label, v in (("AER", faithfulness_value(metrics, "cross", "aer")),
+                                                  ("comprehensiveness", faithfulness_value(metrics, "cross",
                                                                                            "comprehensiveness")))
              if v is not None]
     if trust:

@@ -1,21 +1,13 @@
 """Plotly figures of where a model looks: one heatmap per choice of layer and head, and an
 overview of every layer x head as small multiples.
 
-A :class:`View` is one kind of map for one translation, always shaped
-``[layers, heads, rows, columns]``:
-
-    "cross"         rows: output tokens (+ <eos>)   columns: source tokens
-    "decoder_self"  rows: output tokens (+ <eos>)   columns: the decoder's inputs <sos> y_1 .. y_{T-1}
-    "encoder_self"  rows and columns: source tokens
-    "saliency"      like "cross", gradient x input instead of attention (see ``saliency.py``)
-    "integrated_gradients", "input_x_gradient", "contrastive"
-                    like "cross", signed attributions (``attribution.py``) on their own diverging scale
-
-Source columns are the source tokens only (models are fed no <sos>/<eos> on the source side);
-rows are what the model wrote, ending with "<eos>" when it finished. Each kind of map has one
-colour-scale rule in every view (``scale_rule``): attention 0 to 1, so maps of different models
-compare at a glance; saliency 0 to its largest cell; attributions symmetric about 0. Tokens are
-HTML-escaped: Plotly renders some HTML in labels, and "<eos>" must show literally.
+What is drawn is a :class:`~seq2seq.analysis.maps.View`: one kind of map of one translation (the registry's,
+``maps.py``), shaped ``[layers, heads, rows, columns]``, with its row and column tokens. Source columns are the
+source tokens only (models are fed no <sos>/<eos> on the source side); rows are what the model wrote, ending
+with "<eos>" when it finished. Each kind of map has one colour-scale rule in every view (``maps.scale_rule``):
+attention 0 to 1, so maps of different models compare at a glance; saliency 0 to its largest cell;
+attributions symmetric about 0, on their own diverging scale. Tokens are HTML-escaped: Plotly renders some
+HTML in labels, and "<eos>" must show literally.
 """
 
 from __future__ import annotations
@@ -23,77 +15,24 @@ from __future__ import annotations
 import html
 import re
 import textwrap
-from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..data import merge_map, merge_pieces
+from ..analysis.maps import SIGNED_KINDS, View, map_view, scale_rule
+from .plot_template import install as install_plot_template
+
+install_plot_template()   # every figure carries a template trimmed to what the page draws (plot_template.py)
 
 COLORSCALE = "Blues"
 # Signed attributions: magenta lowered the word's log-probability, white 0, green raised it (blue already
 # means attention weight, and purple-orange a difference of two maps).
-SIGNED_KINDS = ("integrated_gradients", "input_x_gradient", "contrastive")
 SIGNED_SCALE = [[0.0, "#c51b7d"], [0.25, "#e9a3c9"], [0.5, "#f7f7f7"], [0.75, "#a1d76a"], [1.0, "#4d9221"]]
 HOVER_MAX_CELLS = 10_000   # bigger maps hover with positions only, to keep the figure small
 
 
-@dataclass
-class View:
-    kind: str
-    weights: torch.Tensor      # [layers, heads, rows, columns]
-    rows: list[str]
-    columns: list[str]
-    row_name: str              # what a row is, for hover text ("output", "query")
-    column_name: str
-    copied: tuple[int, ...] = ()   # rows whose word was copied from the source (the model wrote <unk>)
-
-    @property
-    def layers(self) -> int:
-        return self.weights.size(0)
-
-    @property
-    def heads(self) -> int:
-        return self.weights.size(1)
-
-    def select(self, layer: int | None = None, head: int | None = None) -> torch.Tensor:
-        """[rows, columns]: one layer (None: the mean of the layers) and one head (None: the mean of the heads)."""
-        w = self.weights.mean(dim=0) if layer is None else self.weights[layer]
-        return w.mean(dim=0) if head is None else w[head]
-
-
 WORDS_NOTE = "words: a column sums its pieces, a row averages them"
-
-
-def words_view(view: View, row_words: list[str] | None = None, column_words: list[str] | None = None) -> View:
-    """A view over subword pieces as one over words (``merge_pieces``, ``merge_map``): a word's column is
-    the sum of its pieces' columns, its row the mean of its pieces' rows. The words of each axis (e.g. spaCy's
-    tokens, the unit of BLEU and of the word models' maps) default to the pieces' own word boundaries."""
-    rows, cols = merge_pieces(view.rows, row_words), merge_pieces(view.columns, column_words)
-    weights = merge_map(view.weights, [i for _, i in rows], [i for _, i in cols])
-    short = lambda w: w if len(w) <= 24 else w[:23] + "…"   # noqa: E731 (a runaway "word" of many pieces)
-    return View(view.kind, weights, [short(w) for w, _ in rows], [short(w) for w, _ in cols], view.row_name,
-                view.column_name)   # a subword model spells every word: nothing is copied
-
-
-def attention_view(translation, kind: str) -> View:
-    """The ``kind`` attention of a :class:`~seq2seq.translator.Translation` as a View."""
-    a = translation.attention[kind].float()
-    outputs, copied = translation.output_labels, tuple(translation.copied)
-    if kind == "encoder_self":                                   # [layers, heads, S, S]
-        src = translation.src_tokens
-        return View(kind, a, src, src, "query", "key")
-    weights = a.permute(1, 2, 0, 3)                              # [T, layers, heads, N] -> [layers, heads, T, N]
-    if kind == "decoder_self":                                   # row t attends to <sos> y_1 .. y_t
-        return View(kind, weights, outputs, ["<sos>"] + outputs[:-1], "query", "key", copied)
-    return View(kind, weights, outputs, translation.src_tokens, "output", "source", copied)
-
-
-def saliency_view(translation, saliency: torch.Tensor) -> View:
-    """A [T, S] saliency map (``saliency.translation_saliency``) as a one-layer, one-head View."""
-    return View("saliency", saliency.float()[None, None], translation.output_labels, translation.src_tokens,
-                "output", "source", tuple(translation.copied))
 
 
 def escape(token: str) -> str:
@@ -229,20 +168,6 @@ def _axes(view: View, font_size: int = 12, show_labels: tuple[bool, bool] = (Tru
     return x, y
 
 
-def scale_rule(kind: str) -> str:
-    """The one colour-scale rule for each kind of map, used by every view that draws one (the cards, the
-    step-by-step view, what-if, teacher forcing, Compare, Family, the epochs, the downloads' "scale"):
-
-    "distribution"  attention of any kind (each row sums to 1): 0 to 1, so maps of different models compare
-    "magnitude"     gradient × input saliency (each row spread over every source word, so on 0-1 it looks
-                    blank): 0 to its largest cell
-    "signed"        attributions (integrated gradients, input × gradient, contrastive): symmetric about 0,
-                    fitted to the largest magnitude"""
-    if kind in SIGNED_KINDS:
-        return "signed"
-    return "magnitude" if kind == "saliency" else "distribution"
-
-
 def color_range(view: "View | str", shown: torch.Tensor) -> tuple[tuple[float, float], str]:
     """The colour range of a map of this kind (a View, or its kind) by ``scale_rule``, and its colour bar's
     title."""
@@ -371,12 +296,6 @@ def overview(view: View, title: str = "") -> go.Figure:
 
 DIVERGING = "PuOr"            # differences: orange below 0, white at 0, purple above (blue already means weight)
 HIGHLIGHT, MUTED, EDGE = "#d62728", "#8fa8c8", "#c3cad3"
-
-
-def map_view(kind: str, weights: torch.Tensor, rows: list[str], columns: list[str], copied=()) -> View:
-    """A [T, S] map (``inspection.map_of``, a difference, a probe's alignment) as a one-layer, one-head View;
-    ``copied``: the rows whose word was copied from the source (``Translation.copied``)."""
-    return View(kind, weights.float()[None, None], rows, columns, "output", "source", tuple(copied))
 
 
 def mark_forced(fig: go.Figure, n: int) -> go.Figure:
@@ -648,7 +567,7 @@ def epochs_figure(log: dict, probe: int, title: str = "") -> go.Figure:
         return _wrap(title) + _wrap(f"epoch {epoch}: {p['text']}")
 
     def frame(epoch: int, p: dict) -> dict:
-        view = map_view("alignment", torch.tensor(p["alignment"] or [[0.0] * len(src)] * len(p["tokens"])),
+        view = map_view("cross", torch.tensor(p["alignment"] or [[0.0] * len(src)] * len(p["tokens"])),
                         p["tokens"], p["src_tokens"])
         customdata, template = _hover(view)
         lines = [escape(line) for line in heading(epoch, p)] + [
@@ -663,11 +582,11 @@ def epochs_figure(log: dict, probe: int, title: str = "") -> go.Figure:
     last = len(frames) - 1                                          # open on the final epoch
     rows = max(len(p["tokens"]) for _, p in epochs)
     map_px = ROW_PX * max(rows, 4)
-    (low, high), scale_title = color_range("alignment", torch.zeros(0))        # attention: 0-1 (scale_rule)
+    (low, high), scale_title = color_range("cross", torch.zeros(0))        # attention: 0-1 (scale_rule)
     fig = go.Figure(go.Heatmap(frames[last]["data"][0], colorscale=COLORSCALE, zmin=low, zmax=high, xgap=1, ygap=1,
                                colorbar=dict(_colorbar(scale_title), y=-6 / map_px, yref="paper", yanchor="top")))
     font = _tick_size(len(src))
-    x, y = _axes(View("alignment", torch.zeros(1, 1, 1, len(src)), [], src, "output", "source"), font_size=font)
+    x, y = _axes(View("cross", torch.zeros(1, 1, 1, len(src)), [], src, "output", "source"), font_size=font)
     fig.update_layout(xaxis={**x, "automargin": False}, yaxis={**y, "automargin": False})  # frames must not move it
     fig.update_layout(frames[last]["layout"])
     lines = max(len(heading(e, p)) for e, p in epochs)              # the longest frame's title
@@ -691,14 +610,17 @@ SQUARE_CELL = 22         # px a side of a cell in the source-or-prefix figure
 
 
 def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torch.Tensor, rows: list[str],
-                         src_tokens: list[str], title: str = "") -> go.Figure:
+                         src_tokens: list[str], title: str = "", signed: bool = True) -> go.Figure:
     """Integrated gradients over the source words (left) and the words already written (middle), one signed
-    scale for both, and per output word the share of its attribution from each (the strip on the right).
+    scale for both (``signed=False``: contributions, ALTI+'s, on 0-1 like attention), and per output word the
+    share of its attribution from each (the strip on the right).
     Cells are drawn square at a readable size: the figure is as wide as its columns need (SQUARE_CELL each),
     and scrolls sideways where the screen is narrower (a phone), rather than crushing 40 columns into 200 px."""
     prefix_cols = ["<sos>"] + rows[:-1]
     top = max(float(source.abs().max()) if source.numel() else 0.0, float(prefix.abs().max()) if prefix.numel() else 0.0,
               1e-6)
+    (low, high), scale_title = ((-top, top), f"±{top:.2f}") if signed else color_range("alti", source)
+    value_name = "attribution" if signed else "contribution"
     S, T = max(len(src_tokens), 1), max(len(prefix_cols), 1)
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03,
                         column_widths=[S / (S + T + 3), T / (S + T + 3), 3 / (S + T + 3)],
@@ -708,11 +630,11 @@ def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torc
     for col, (values, columns, name) in enumerate(((source, src_tokens, "source"), (prefix, prefix_cols, "written")), 1):
         custom = [[[r, escape(c)] for c in columns] for r in labels]
         fig.add_trace(go.Heatmap(z=values.round(decimals=4).tolist(), x=list(range(len(columns))), y=y,
-                                 customdata=custom, colorscale=SIGNED_SCALE, zmin=-top, zmax=top, xgap=1, ygap=1,
-                                 showscale=col == 1, hovertemplate=(f"output: %{{customdata[0]}}<br>{name}: "
-                                                                    "%{customdata[1]}<br>attribution: %{z:.3f}"
-                                                                    "<extra></extra>"),
-                                 colorbar=dict(thickness=10, len=0.6, y=0.5, title=dict(text=f"±{top:.2f}",
+                                 customdata=custom, colorscale=SIGNED_SCALE if signed else COLORSCALE, zmin=low,
+                                 zmax=high, xgap=1, ygap=1, showscale=col == 1,
+                                 hovertemplate=(f"output: %{{customdata[0]}}<br>{name}: %{{customdata[1]}}"
+                                                f"<br>{value_name}: %{{z:.3f}}<extra></extra>"),
+                                 colorbar=dict(thickness=10, len=0.6, y=0.5, title=dict(text=scale_title,
                                                                                          side="right"))),
                       row=1, col=col)
         fig.update_xaxes(tickmode="array", tickvals=list(range(len(columns))), ticktext=[escape(c) for c in columns],

@@ -4,7 +4,7 @@ Every figure Gradio sends carries its template in its JSON. Plotly's default is 
 defaults of trace types the page never draws (3-D surfaces, maps, polar and ternary axes, contours, ...): half of
 a card's heatmap, sent seven times a click. This template keeps the default's layout (fonts, colours, axes,
 hover labels) and its defaults for the trace types the page draws (heatmap, bar, scatter, table), so every
-figure looks the same, for about a quarter of the characters. Importing ``seq2seq.explorer`` makes it the default.
+figure looks the same, for about a quarter of the characters. Importing ``figures.py`` makes it the default.
 """
 
 from __future__ import annotations

@@ -13,28 +13,21 @@ import math
 import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..analysis import inspection, lens
-from ..analysis.inspection import KIND_NAMES
-from ..analysis.probes import PROBE_SENTENCES
-from ..analysis.attribution import METHODS, N_STEPS, attribute, source_and_prefix, translation_ids
-from ..analysis.saliency import SaliencyTooLong, translation_saliency
-from ..checkpoint import FILES, CheckpointError, find_checkpoints
+from ..analysis import inspection, lens, maps
+from ..analysis.maps import MapTooLong, View
+from ..checkpoint import FILES, find_checkpoints
 from ..data import tokenizer
 from ..evaluate import sentence_bleu
-from ..models.base import Seq2Seq
 from ..papers import display_name, paper_rank
 from ..translator import Translation, load_checkpoint
 from .examples import load_references, normalise_sentence
-from .figures import WORDS_NOTE, View, attention_view, words_view, epochs_figure, heatmap, map_view, message_figure, overview, saliency_view
 
-MEAN = -1                    # the head choice "mean of the heads"
-OVERVIEW_MAX_CELLS = 2500    # larger maps get no small multiples (they would be unreadable and slow)
-KIND_ORDER = ("cross", "value_weighted", "encoder_self", "decoder_self", "saliency", *METHODS)
+MEAN = -1                    # the layer or head choice "mean of them"
 # What a request may ask for: the ranges of the Translate tab's sliders (API requests are checked against them).
 BEAM_SIZES, LENGTH_PENALTIES, MAX_LENS = (1, 10), (0.0, 2.0), (0, 200)
 MAX_INPUT_CHARS = 20_000     # longer input is cut: the models read at most 200 tokens of it anyway
@@ -109,13 +102,9 @@ class ModelSet:
         return self.references.get(normalise_sentence(text))
 
     def kinds(self, name: str) -> list[str]:
-        """The maps a model offers: its attention kinds, then gradient x input saliency and the two Captum
-        attributions, integrated gradients and input x gradient (any model)."""
-        model = self.translators[name].model
-        offered = set(model.attention_kinds) | {"saliency", *METHODS}
-        if "cross" in offered and type(model).value_norms is not Seq2Seq.value_norms:
-            offered.add("value_weighted")              # the cross-attention weighted by what it moves
-        return [k for k in KIND_ORDER if k in offered]
+        """The maps a model's card offers (``maps.CARD_KINDS`` that it has): its attention kinds, value-weighted
+        attention and ALTI+ where it has them, then saliency and the Captum attributions (any model)."""
+        return maps.offered(self.translators[name].model)
 
 
 # ---------------------------------------------------------------------------- requests
@@ -181,9 +170,8 @@ class Result:
     name: str
     translation: Translation
     seconds: float
+    forced: maps.Forced | None = None    # the translation as its maps read it (``maps.Forced.of``), each map cached
     bleu: float | None = None
-    saliency: torch.Tensor | None = None
-    attributions: dict = field(default_factory=dict)   # method -> Attribution, computed on first use
     notice: str | None = None     # why there is no translation (a word model that knows none of the words)
 
 
@@ -214,19 +202,18 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
                     src_tokens, truncated = translator.tokenize(text)
                 if translator.knows_no_word(src_tokens):   # it would only copy the input's symbols: say so instead
                     nothing = Translation(text, src_tokens, [], "", 0.0, False, truncated=truncated)   # not even <eos>
-                    results[name] = Result(name, nothing,
-                                           time.perf_counter() - start, notice=no_known_word(translator))
+                    results[name] = Result(name, nothing, time.perf_counter() - start,
+                                           maps.Forced.of(translator, nothing), notice=no_known_word(translator))
                     continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # truncation is reported below
                     [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
                                                max_len=int(max_len) or None)
-                result = Result(name, t, time.perf_counter() - start)
-                if not translator.has_attention:
-                    try:
-                        result.saliency = translation_saliency(translator, t)
-                    except SaliencyTooLong as e:  # the translation stands; its card says why there is no map
-                        messages.append(f"{name}: {e}")
+                result = Result(name, t, time.perf_counter() - start, maps.Forced.of(translator, t))
+                try:
+                    result_map(models, result)    # the card's map: a model without attention needs its saliency
+                except MapTooLong as e:           # the translation stands; its card says why there is no map
+                    messages.append(f"{name}: {e}")
             except Exception as e:  # one broken model must not take the others down
                 messages.append(f"{name} failed: {e}")
                 continue
@@ -238,107 +225,33 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
     return results, reference, messages
 
 
-def result_saliency(models: ModelSet, result: Result) -> torch.Tensor:
-    """The result's saliency map, computed on first use (SaliencyTooLong if the translation is too long)."""
-    if result.saliency is None:
-        with MODEL_LOCK:
-            result.saliency = translation_saliency(models.translators[result.name], result.translation)
-    return result.saliency
+def result_view(models: ModelSet, result: Result, kind: str, units: str = "pieces") -> View:
+    """One kind of map of a result (``maps.CARD_KINDS``), computed on first use; MapTooLong when the translation is
+    too long for it. ``units``: a subword model's map over its pieces, as it reads them, or merged into spaCy's
+    words, as the word models read them."""
+    translator, t = models.translators[result.name], result.translation
+    with MODEL_LOCK:                       # gradient maps hook into the model
+        v = maps.view(kind, result.forced, t)
+    if units != "words" or not translator.subword:
+        return v
+    cased = translator.lowercase is False          # a cased model's words keep their case (Marian)
+    src = tokenizer(translator.config["src_lang"], not cased)(t.source)
+    out = tokenizer(translator.config["trg_lang"], False)(t.text) if cased else translator.words(t)
+    return maps.words_view(v, *{"encoder_self": (src, src), "decoder_self": (out, out)}.get(kind, (out, src)))
 
 
 def result_attribution(models: ModelSet, result: Result, method: str):
-    """The result's Captum attribution by ``method`` (an ``attribution.Attribution``: rows the output words,
-    columns the source words), computed on first use; AttributionTooLong if the translation is too long."""
-    if method not in result.attributions:
-        translator = models.translators[result.name]
-        with MODEL_LOCK:
-            result.attributions[method] = attribute(translator.model, *translation_ids(translator, result.translation),
-                                                    method)
-    return result.attributions[method]
+    """The ``attribution.Attribution`` behind a result's map of ``method`` (its completeness, the values it
+    explains); MapTooLong when the translation is too long for it."""
+    result_view(models, result, method)
+    return result.forced.details[method]
 
 
-def result_map(models: ModelSet, result: Result) -> tuple[str, torch.Tensor | None]:
-    """The map the statistics describe: cross-attention averaged over layers and heads, or saliency (no
-    attention; None when the translation is too long for one)."""
-    translator = models.translators[result.name]
-    if translator.has_attention:
-        return inspection.map_of(translator, result.translation)
-    try:
-        return "saliency", result_saliency(models, result)
-    except SaliencyTooLong:
-        return "saliency", None
-
-
-def view(models: ModelSet, result: Result, kind: str) -> View:
-    """The chosen map of a result: an attention kind, or saliency."""
-    if kind == "saliency":
-        return saliency_view(result.translation, result_saliency(models, result))
-    if kind in METHODS:
-        t = result.translation
-        return map_view(kind, result_attribution(models, result, kind).source, t.output_labels, t.src_tokens, t.copied)
-    return attention_view(result.translation, kind)
-
-
-@dataclass
-class CardFigures:
-    """What a card shows for one choice of map, layer and head (clamped to what exists)."""
-
-    view: View
-    layer: int               # MEAN or a layer index
-    head: int                # MEAN or a head index
-    title: str               # e.g. "cross-attention · layer 3 of 3 · mean of the heads"
-    plot: object             # the heatmap (a Plotly figure)
-    overview: str | None     # what the small multiples would show (``card_overview`` draws them), or None
-    shown: torch.Tensor      # [rows, columns] the map drawn
-
-
-def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None, head: int | None,
-                 units: str = "pieces") -> CardFigures:
-    """The default everywhere (None or MEAN, or a layer or head that does not exist) is the mean over all
-    layers and heads, the map the Inspect and Compare tabs show; the title names the choice. ``units``:
-    a subword model's map over its pieces, as it reads them, or merged into words."""
-    v = view(models, result, kind)
-    translator = models.translators[result.name]
-    words = units == "words" and translator.subword
-    if words:   # onto spaCy's words, as the word models read them
-        t = result.translation
-        cased = translator.lowercase is False          # a cased model's words keep their case (Marian)
-        src = tokenizer(translator.config["src_lang"], not cased)(t.source)
-        out = tokenizer(translator.config["trg_lang"], False)(t.text) if cased else translator.words(t)
-        v = words_view(v, *{"encoder_self": (src, src), "decoder_self": (out, out)}.get(kind, (out, src)))
-    layer = None if layer is None or layer == MEAN or not 0 <= layer < v.layers else layer
-    head = None if head is None or head == MEAN or not 0 <= head < v.heads else head
-    if v.layers > 1 and v.heads > 1 and layer is None and head is None:
-        where = ["mean of the layers and heads"]
-    else:
-        where = [("mean of the layers" if layer is None else f"layer {layer + 1} of {v.layers}")] if v.layers > 1 else []
-        where += [("mean of the heads" if head is None else f"head {head + 1} of {v.heads}")] if v.heads > 1 else []
-    what = KIND_NAMES[kind]
-    if kind == "saliency" and not models.translators[result.name].has_attention:
-        what = f"no attention, so {what}"
-    if kind == "integrated_gradients":
-        what = f"{what} ({N_STEPS} steps from a zero baseline)"
-    title = " · ".join([what, *where, *([WORDS_NOTE] if words else [])])
-    return CardFigures(v, MEAN if layer is None else layer, MEAN if head is None else head, title,
-                       heatmap(v, layer, head, f"{result.name}: {title}"), overview_label(v), v.select(layer, head))
-
-
-def overview_label(v: View) -> str | None:
-    """What the card's small multiples show ("every layer × head"), or None when there is one map only or the
-    maps are too big to draw small."""
-    if v.layers * v.heads <= 1 or len(v.rows) * len(v.columns) > OVERVIEW_MAX_CELLS:
-        return None
-    if v.heads == 1:
-        return f"every layer ({v.layers}, one head each)"
-    return f"every layer × head ({v.layers} × {v.heads})" if v.layers > 1 else f"every head ({v.heads})"
-
-
-def card_overview(models: ModelSet, result: Result, kind: str):
-    """The small multiples of a card's map, drawn only when a person opens them (they are the page's heaviest
-    figures: the Transformer's has 24 panels); None when the map has none."""
-    v = view(models, result, kind)
-    label = overview_label(v)
-    return None if label is None else overview(v, f"{result.name}: {KIND_NAMES[kind]}, {label}")
+def result_map(models: ModelSet, result: Result) -> tuple[str, torch.Tensor]:
+    """The map that stands for a result where one does (statistics, Family, the API): its model's default kind
+    (``maps.default_kind``), the mean over layers and heads; MapTooLong when the translation is too long for it."""
+    kind = maps.default_kind(models.translators[result.name].model)
+    return kind, result_view(models, result, kind).select()
 
 
 # ---------------------------------------------------------------------------- one model in depth
@@ -378,7 +291,7 @@ class Inspection:
         return cls(name, text, t, steps, (kind, weights))
 
     def continue_with(self, models: ModelSet, prefix: list[str]) -> dict:
-        """What-if: force ``prefix`` (target tokens) and let the model continue greedily. SaliencyTooLong
+        """What-if: force ``prefix`` (target tokens) and let the model continue greedily. MapTooLong
         propagates when the continuation is too long for a map (the continuation is then in ``.args``)."""
         translator = models.translators[self.name]
         with MODEL_LOCK, warnings.catch_warnings():
@@ -404,12 +317,16 @@ class Inspection:
                        "unknown": inspection.unknown_words(translator, tokens)}
         return self.forced
 
-    def source_prefix(self, models: ModelSet):
-        """Integrated gradients of every word of the greedy output over the source and the words already
-        written (``attribution.source_and_prefix``); AttributionTooLong for a long translation."""
+    def source_prefix(self, models: ModelSet, method: str = "integrated_gradients"):
+        """How much of every word of the greedy output comes from the source and how much from the words already
+        written (``attribution.SourcePrefix``), by integrated gradients or, for a model that has it, ALTI+ ("alti";
+        None without it); MapTooLong for a translation too long for integrated gradients."""
         translator = models.translators[self.name]
+        ids = translator.ids(self.translation)
         with MODEL_LOCK:
-            return source_and_prefix(translator.model, *translation_ids(translator, self.translation))
+            if method == "alti":
+                return maps.alti_source_and_prefix(translator.model, *ids)
+            return maps.source_and_prefix(translator.model, *ids)
 
     def contrast(self, models: ModelSet, step, foil: str) -> dict:
         """Why the word at ``step`` of the greedy output rather than ``foil`` (one English word): integrated
@@ -433,9 +350,8 @@ class Inspection:
         if foil_id is None or word in ("<unk>", "<pad>", "<sos>"):
             raise RequestError(f"“{word}” is not in {self.name}'s English vocabulary, so it could never write it: "
                                "try another word.")
-        src_ids, trg_ids = translation_ids(translator, self.translation)
         with MODEL_LOCK:
-            a = attribute(translator.model, src_ids, trg_ids[: step + 1], steps=[step], foils=[foil_id])
+            a = maps.contrast(translator.model, *translator.ids(self.translation), step, foil_id)
         difference, log_prob = float(a.value[0]), self.translation.step_log_probs[step]
         return {"step": step, "word": labels[step], "foil": word, "attribution": a.source[0],
                 "difference": difference, "log_prob": log_prob, "foil_log_prob": log_prob - difference,
@@ -481,21 +397,6 @@ class Inspection:
         nodes = self.beam["tree"]
         return [[i + 1, s, round(score, 3), round(next((n["log_prob"] for n in nodes if n["rank"] == i), 0.0), 3)]
                 for i, (s, score) in enumerate(self.beam["translation"].nbest)]
-
-
-def probe_figure(models: ModelSet, name: str, probe: int):
-    """One probe sentence's alignment after each epoch (the checkpoint's probes.json), or a figure saying why not."""
-    translator = models.translators.get(name)
-    if translator is None:
-        return None
-    try:
-        log = inspection.probes(translator)
-    except CheckpointError as e:
-        return message_figure(f"probes.json could not be read: {e}")
-    if log is None:
-        return message_figure(f"{name} has no probes.json (it was trained before probes were recorded).")
-    sentences = log.get("sentences", PROBE_SENTENCES)
-    return epochs_figure(log, probe, f"{name}: {sentences[probe] if probe < len(sentences) else ''}")
 
 
 # ---------------------------------------------------------------------------- two models compared

@@ -9,7 +9,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..analysis.inspection import KIND_NAMES, Comparison
+from ..analysis.inspection import Comparison
+from ..analysis.maps import label
 from ..analysis.stats import summary
 from ..models import ARCHITECTURES
 from ..models.base import PRESETS
@@ -103,7 +104,9 @@ SECTIONS = {
         'rank above a shorter one of higher log-probability.</small>'),
     "source_prefix": ('### Source or prefix?\nIntegrated gradients (16 steps from zero embeddings) of each word '
         "the model wrote, over the source words and over the words it had already written: the strip on the right "
-        'says what share of each word came from the German and what share from its own English so far.'),
+        'says what share of each word came from the German and what share from its own English so far. For the '
+        'Transformer, ALTI+ is drawn beneath: the same split, from each token\'s contribution followed through every '
+        'layer (Ferrando et al. 2022), on 0-1.'),
     "contrast": ('### Why this word and not another?\nPick a word of the output and type another English word: the '
         'bars attribute the difference of their log-probabilities at that step to the source words '
         '(contrastive integrated gradients; green pushed toward the word written, magenta toward yours).'),
@@ -205,6 +208,115 @@ def comparison_status(c: Comparison, names: tuple[str, str], along: str, tokens:
     return status
 
 
+# ---------------------------------------------------------------------------- the page's lines about a request
+
+
+def load_errors(failures: list[tuple[str, str]]) -> str:
+    """Above the tabs: each checkpoint that could not be loaded, with the reason."""
+    lines = "\n".join(f"- `{html.escape(n)}`: {html.escape(r)}" for n, r in failures)
+    return f"**Could not load {len(failures)} checkpoint(s)** (the others are served):\n{lines}"
+
+
+def no_models(root) -> str:
+    """Above the tabs when no model was found under ``root``."""
+    return (f"**No models found under `{html.escape(str(root))}`.** Train some with "
+            "`python train.py --arch all`, or start the app with `--checkpoints DIR`.")
+
+
+def leaderboard_intro(hardware: str | None) -> str:
+    """Above the leaderboard: where its scores come from, and the hardware its speeds were measured on (None:
+    each model's own)."""
+    return ("Scores on Multi30k test_2016_flickr (1,000 sentences), from each checkpoint's `metrics.json`. "
+            "Speed: sentences per second while scoring the test set"
+            + (f", on {md(hardware)}." if hardware else ", on the hardware each was trained on."))
+
+
+def card_title(title: str, paper: str | None) -> str:
+    """A card's heading: the model and its paper."""
+    return f"### {html.escape(title)}" + (f" — {paper}" if paper else "")
+
+
+def bold(message) -> str:
+    """A message shown literally, in bold: a request refused (``service.RequestError``), a card's notice."""
+    return f"**{md(str(message))}**"
+
+
+def failure(what: str, e: Exception) -> str:
+    """A computation that failed (never a stack trace in the page): ``what`` failed, and the error."""
+    return f"**{what} failed:** {html.escape(str(e))}"
+
+
+def messages_markdown(messages: list[str]) -> str:
+    """``translate_all``'s messages about the input, one paragraph each."""
+    return "\n\n".join(html.escape(msg) for msg in messages)
+
+
+def paragraphs(*parts: str) -> str:
+    """The non-empty ``parts``, one paragraph each."""
+    return "\n\n".join(p for p in parts if p)
+
+
+def numbered(words: list[str]) -> list[tuple[str, int]]:
+    """A dropdown's choices of the words of an output: "1: word", ... for the positions 0, 1, ..."""
+    return [(f"{n + 1}: {w}", n) for n, w in enumerate(words)]
+
+
+def inspection_status(title: str, t) -> str:
+    """The Inspect tab's line: the model's greedy translation (copied words marked) and its log-probability."""
+    truncated = f" · read only the first {len(t.src_tokens)} tokens" if t.truncated else ""
+    return (f"**{md(title)}** (greedy): {marked_text(t) or '(empty)'} · log-probability {t.log_prob:.2f}{truncated}"
+            + (f"<br>{COPIED_NOTE}" if t.copied else ""))
+
+
+def what_if_markdown(prefix: list[str], t, unknown: list[str]) -> str:
+    """What-if: the forced start, the model's continuation, and the forced words outside its vocabulary."""
+    note = f" · not in its vocabulary, so written as &lt;unk&gt;: {md(', '.join(unknown))}" if unknown else ""
+    return (f"**Forced** {md(' '.join(prefix))} → **{marked_text(t) or '(empty)'}** · log-probability "
+            f"{t.log_prob:.2f}{note}")
+
+
+def unknown_note(name: str, unknown: list[str]) -> str:
+    """Teacher forcing: the reference's words outside model ``name``'s vocabulary ("" if none)."""
+    return (f"<small>Not in {md(name)}'s vocabulary, so read as &lt;unk&gt;: {md(', '.join(unknown))}</small>\n\n"
+            if unknown else "")
+
+
+def source_prefix_markdown(sp, method: str = "integrated gradients") -> str:
+    """Under a source-or-prefix figure (``attribution.SourcePrefix``, of integrated gradients or ALTI+): the mean
+    share of the source."""
+    share = sp.source_share
+    mean = float(share.mean()) if share.numel() else 0.0
+    how = ("shares of the absolute attributions; completeness gap "
+           f"{100 * float(sp.completeness_gap.median()):.1f}% median" if sp.completeness_gap is not None else
+           "each word's contributions followed through every layer, Ferrando et al. 2022; they sum to 1 a word")
+    return (f"<small>{method}: on average **{100 * mean:.0f}%** of a word came from the source and "
+            f"{100 - 100 * mean:.0f}% from the words already written ({how}).</small>")
+
+
+def contrast_markdown(c: dict) -> str:
+    """Under the contrast figure (``Inspection.contrast``): the word written, the other word, their difference."""
+    word, other = md(c["word"]), md(c["foil"])
+    return (f"<small>At step {c['step'] + 1} the model wrote “{word}” (log p {c['log_prob']:.2f}); “{other}” had "
+            f"log p {c['foil_log_prob']:.2f}, a difference of **{c['difference']:.2f}**. The bars sum to that "
+            f"difference minus its value with zero source embeddings ({c['baseline_difference']:.2f}).</small>")
+
+
+def decoder_lens_markdown(layer: int, t) -> str:
+    """The translation the decoder writes reading encoder layer ``layer``."""
+    return f"**Encoder layer {layer}:** {md(t.text or '(empty)')} <small>· log-probability {t.log_prob:.2f}</small>"
+
+
+def family_status(reference: str | None, messages: list[str]) -> str:
+    """The Family tab's line: the sentence's reference (a test sentence) and the messages about the input."""
+    lines = ([f"Reference (test_2016_flickr): *{md(reference)}*"] if reference else []) + [md(m) for m in messages]
+    return "\n\n".join(lines)
+
+
+def family_line(t) -> str:
+    """A Family card's translation (copied words marked) and its log-probability."""
+    return f"{marked_text(t) or '(empty)'} <small>· log-probability {t.log_prob:.2f}</small>"
+
+
 FLAT, SHARP = 0.9, 0.45      # entropy_norm at or above: nearly even; at or below: mostly one word a row
 
 
@@ -256,7 +368,7 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
     map's kind (default: from ``s["map"]``, or attention)."""
     if s["diagonality"] is None:
         return ""
-    kind = kind or s.get("map") or "alignment"
+    kind = kind or s.get("map") or "cross"
     row, column = ("query", "key") if self_attention else ("output", "source")
     which = ("decoder" if "<sos>" in columns else "encoder") if self_attention else None
     special = [f"on {md(token)} {100 * s[key]:.0f}%" for key, token in (("eos", "<eos>"), ("sos", "<sos>"))
@@ -279,29 +391,20 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
             "\n\n</details>")
 
 
-# Which of the faithfulness test's maps (``analysis/faithfulness.py``) a card's map is.
-FAITHFULNESS_KIND = {"cross": "alignment", "alignment": "alignment", "value_weighted": "value_weighted",
-                     "saliency": "saliency",
-                     "integrated_gradients": "integrated_gradients", "input_x_gradient": "input_x_gradient"}
-
-
 def faithfulness_line(metrics: dict, kind: str, layer: int | None = None, head: int | None = None) -> str:
     """How far this kind of map can be trusted for this model, measured on test sentences (the checkpoint's
     metrics.json, ``python -m seq2seq.analysis.faithfulness CHECKPOINT --save``); "" if never measured. With one
     head of cross-attention shown, its own AER where measured, and the line says its other figures are the mean's."""
     f = metrics.get("faithfulness") or {}
-    name = FAITHFULNESS_KIND.get(kind)
-    grid = kind in ("cross", "value_weighted")                 # maps with a layer and a head to choose
-    layer = layer if grid and layer is not None and layer >= 0 else None
-    head = head if grid and head is not None and head >= 0 else None
-    if layer is not None:
-        name = f"{'attention' if kind == 'cross' else kind}_layer_{layer + 1}"
+    layer = layer if layer is not None and layer >= 0 else None       # the maps are named as ``maps.parse`` reads
+    head = head if head is not None and head >= 0 else None
+    name = kind if layer is None else f"{kind}_layer_{layer + 1}"
     scores = (f.get("deletion") or {}).get("scores", {})
     if name not in scores:
         return ""
     comp = lambda k: faithfulness_value(metrics, k, "comprehensiveness")  # noqa: E731
-    others = [f"{label} {comp(k):.3f}" for k, label in (("integrated_gradients", "integrated gradients"),
-                                                         ("alignment", "attention"), ("random", "random"))
+    others = [f"{what} {comp(k):.3f}" for k, what in (("integrated_gradients", "integrated gradients"),
+                                                         ("cross", "attention"), ("random", "random"))
               if k != name and k in scores]
     parts = [f"comprehensiveness **{comp(name):.3f}** (higher is better; {', '.join(others)})",
              f"sufficiency {faithfulness_value(metrics, name, 'sufficiency'):.3f} (lower is better)"]
@@ -325,7 +428,7 @@ def attribution_markdown(kind: str, a, rows: list[str], attention=None, columns:
     (integrated gradients), the share that raised the words, and agreement with the attention's argmax."""
     total = a.source.abs().sum().clamp_min(1e-12)
     positive = float(a.source.clamp_min(0).sum() / total)
-    parts = [f"<small>**{md(KIND_NAMES[kind])}** of each word's log-probability to each source word (green "
+    parts = [f"<small>**{md(label(kind))}** of each word's log-probability to each source word (green "
              f"raised it, magenta lowered it)", f"{100 * positive:.0f}% of the attribution raised the words"]
     if a.baseline_value is not None:
         gap = float(a.completeness_gap.median()) if len(a.steps) else 0.0

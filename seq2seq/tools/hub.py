@@ -14,8 +14,9 @@ push-models  uploads each checkpoint directory under DIR (default checkpoints/; 
              or anything else.
 deploy-space creates or updates a Gradio Space holding exactly what the app needs: app.py,
              requirements.txt, README.md (whose YAML header configures the Space) and the docs/ pages and
-             images it links, seq2seq/*.py and the page's assets, checkpoints/*/ and checkpoints/family/*/
-             -- the git-tracked files among those. Other files on the Space are removed.
+             images it links, seq2seq/*.py (but of seq2seq/tools/, only hub.py) and the page's assets,
+             checkpoints/*/ and checkpoints/family/*/ -- the git-tracked files among those. Other files on
+             the Space are removed; the tests and the benchmarks (bench/) never go.
 download     fetches hf://USER/NAME into huggingface-hub's cache (HF_HOME) and prints the local path;
              ``app.py --checkpoints hf://...`` and ``seq2seq.evaluate hf://.../MODEL`` do the same.
 
@@ -49,6 +50,8 @@ HF_SCHEME = "hf://"
 CHECKPOINT_FILES = (*FILES, *TOKENIZER_FILES, "metrics.json", "probes.json", "test_outputs.json")  # what a model directory ships; never resume/
 SPACE_CHECKPOINT_FILES = ("checkpoints/significance.json",)   # the models' pairwise tests (python -m seq2seq.compare)
 SPACE_TOP_FILES = ("app.py", "requirements.txt", "README.md")
+# Of the package's commands (seq2seq/tools/) the Space gets only hub.py: the app reads hf://... checkpoints through it.
+SPACE_TOOLS = ("seq2seq/tools/__init__.py", "seq2seq/tools/hub.py")
 SIGNIFICANCE = "significance.json"                 # beside the models: their pairwise tests (python -m seq2seq.compare)
 SPACE_KEEP = {".gitattributes"}                    # the Hub's own file on every repository
 DATASET_ID = "bentrevett/multi30k"                 # Multi30k task 1 on the Hub (en-de)
@@ -136,6 +139,8 @@ package (code and the page's assets), the checkpoints and the attention family's
     if parts[0] == "docs":      # the pages and images the README links (the Space shows the README)
         return len(parts) == 2 and path.endswith((".md", ".png"))
     if parts[0] == "seq2seq":   # the package: its code, and the page's text, style and script (seq2seq/explorer)
+        if parts[1:2] == ("tools",) and path not in SPACE_TOOLS:    # commands the Space never runs
+            return False
         assets = parts[:2] == ("seq2seq", "explorer") and path.endswith((".md", ".css", ".html"))
         return (path.endswith(".py") or assets) and "__pycache__" not in parts
     # checkpoints/NAME/FILE, and the attention family's checkpoints/family/NAME/FILE

@@ -1,8 +1,8 @@
 """How fast our decoding is, against the tutorials' way, on the same weights; and the app's cold start.
 
-    python -m seq2seq.tools.bench                                   # every checkpoint under checkpoints/, 2 threads
-    python -m seq2seq.tools.bench --archs transformer convs2s --limit 100 --reference-limit 20
-    python -m seq2seq.tools.bench --json bench.json --device cuda
+    python bench/decoding.py                                   # every checkpoint under checkpoints/, 2 threads
+    python bench/decoding.py --archs transformer convs2s --limit 100 --reference-limit 20
+    python bench/decoding.py --json bench.json --device cuda
 
 For every checkpoint, greedy and beam 5, two ways on the same loaded model:
 
@@ -40,9 +40,14 @@ from pathlib import Path
 
 import torch
 
-from ..data import EOS_IDX, SOS_IDX, load_split
-from ..decoding import _log_probs, default_max_len, length_normalised
-from ..models import Seq2Seq, index_batch
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
+
+from seq2seq.checkpoint import find_checkpoints  # noqa: E402
+from seq2seq.data import EOS_IDX, SOS_IDX, load_split  # noqa: E402
+from seq2seq.decoding import _log_probs, default_max_len, length_normalised  # noqa: E402
+from seq2seq.models import Seq2Seq, index_batch  # noqa: E402
+from seq2seq.translator import load_checkpoint  # noqa: E402
 
 SENTENCE = "Ein Junge in einem roten Hemd spielt mit seinem Hund im Park."  # 12 words: the app's request
 MODES = {"greedy": 1, "beam5": 5}
@@ -234,7 +239,7 @@ for t in translators:
 if device.startswith("cuda"):
     torch.cuda.synchronize()
 done = time.perf_counter()
-from seq2seq.tools.bench import memory_mb
+from bench.decoding import memory_mb
 print(json.dumps({"import_s": imported - start, "load_s": loaded - imported, "loaded_at": loaded_at,
                   "first_request_s": done - loaded, **memory_mb()}))
 """
@@ -242,7 +247,7 @@ print(json.dumps({"import_s": imported - start, "load_s": loaded - imported, "lo
 
 def app_cold_start(paths: list[Path], args) -> dict:
     """A fresh interpreter: import + load every checkpoint (cold start), then the first request."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     spec = json.dumps([[str(p) for p in paths], args.threads, args.device, SENTENCE, 5])
     started = time.time()
     out = subprocess.run([sys.executable, "-c", COLD_START, spec], env=env, capture_output=True, text=True, check=True)
@@ -309,7 +314,7 @@ def table(report: dict) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python bench/decoding.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default="checkpoints", help="a checkpoint directory or a directory of them")
     parser.add_argument("--archs", nargs="+", help="only these architectures")
@@ -325,9 +330,6 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write the report as JSON here")
     args = parser.parse_args(argv)
-
-    from ..checkpoint import find_checkpoints
-    from ..translator import load_checkpoint
 
     torch.set_num_threads(args.threads)
     paths = [p for p in find_checkpoints(args.checkpoints)

@@ -1,8 +1,8 @@
 """How long a person waits, in a real browser, from pressing Translate until every card shows its new map.
 
-    python -m seq2seq.tools.browser_bench                          # checkpoints/, 20 clicks, greedy
-    python -m seq2seq.tools.browser_bench --beam 5 --json browser-bench.json
-    python -m seq2seq.tools.browser_bench --runs 40 --threads 2    # the app's torch on 2 threads (OMP_NUM_THREADS)
+    python bench/browser.py                          # checkpoints/, 20 clicks, greedy
+    python bench/browser.py --beam 5 --json browser-bench.json
+    python bench/browser.py --runs 40 --threads 2    # the app's torch on 2 threads (OMP_NUM_THREADS)
 
 It starts ``python app.py --checkpoints DIR`` in a subprocess (with Gradio's own profiler on,
 ``GRADIO_PROFILING=1``), opens the page in headless Chromium at 1440 x 900 px, waits until every
@@ -48,7 +48,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -204,8 +205,8 @@ class SourceTokens:
     subword model's pieces, read from its vocabulary), cut to the length the app reads (``MAX_SOURCE_TOKENS``)."""
 
     def __init__(self, checkpoints: Path):
-        from ..data import tokenizer
-        from ..translator import MAX_SOURCE_TOKENS
+        from seq2seq.data import tokenizer
+        from seq2seq.translator import MAX_SOURCE_TOKENS
 
         self.checkpoints, self.limit, self.tokenizer = Path(checkpoints), MAX_SOURCE_TOKENS, tokenizer
         self.tokenizers = {}
@@ -214,7 +215,7 @@ class SourceTokens:
         if name not in self.tokenizers:
             config = json.loads((self.checkpoints / name / "config.json").read_text())
             if config.get("tokenizer", {}).get("type") == "sentencepiece":   # the pieces, from its own vocabulary
-                from .. import load_checkpoint
+                from seq2seq import load_checkpoint
 
                 self.tokenizers[name] = load_checkpoint(self.checkpoints / name).tokenizer
             else:
@@ -228,7 +229,7 @@ class SourceTokens:
 
 class InProcess:
     """The same work as a click, without the page: the models' translations and maps
-    (``service.translate_all``) and each card's figure (``service.card_figures``, the map it opens on), in
+    (``service.translate_all``) and each card's figure (``cards.card_figures``, the map it opens on), in
     this process on ``threads`` torch threads (the app's). Seconds for each part, and the figures' JSON size.
 
     The work runs in a worker thread, as Gradio runs the app's callback (its thread pool): on a loaded machine
@@ -240,7 +241,7 @@ class InProcess:
 
         import torch
 
-        from ..explorer.service import ModelSet
+        from seq2seq.explorer.service import ModelSet
 
         if threads:
             torch.set_num_threads(threads)
@@ -251,7 +252,8 @@ class InProcess:
         return self.worker.submit(self.work, names, text, beam).result()
 
     def work(self, names: list[str], text: str, beam: int = 1) -> dict:
-        from ..explorer.service import MEAN, card_figures, translate_all
+        from seq2seq.explorer.cards import card_figures
+        from seq2seq.explorer.service import MEAN, translate_all
 
         started = time.perf_counter()
         results, _, _ = translate_all(self.models, text, names, beam)
@@ -356,7 +358,7 @@ def stats(seconds: list[float]) -> dict:
 
 
 def machine(env: dict) -> dict:
-    from .bench import cpu_name
+    from bench.decoding import cpu_name
 
     threads = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=env,
                              capture_output=True, text=True, check=False)
@@ -504,7 +506,7 @@ def run_benchmark(args) -> dict:
             names = card_names(page)
             if not names:
                 raise RuntimeError(f"no model cards on the page (see {log})")
-            from ..explorer.examples import DEMO
+            from seq2seq.explorer.examples import DEMO
 
             wait_until_shown(page, names, source_tokens(names, DEMO), args.start_timeout)  # the first request
             report["page_opened_s"] = round(time.perf_counter() - opened, 3)
@@ -554,7 +556,7 @@ def run_benchmark(args) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m seq2seq.tools.browser_bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python bench/browser.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default=str(ROOT / "checkpoints"),
                         help="the directory app.py serves (default: the shipped checkpoints)")
