@@ -83,11 +83,12 @@ def _log_probs(logits: torch.Tensor) -> torch.Tensor:
     return torch.log_softmax(logits, dim=-1)
 
 
-def _encode(model: Seq2Seq, src_ids: list[list[int]], device):
-    """The model's ``enc``, with its ``value_norms`` [B, layers, heads, S] when it gives them."""
+def _encode(model: Seq2Seq, src_ids: list[list[int]], device, encoder_layer: int | None = None):
+    """The model's ``enc`` (``encoder_layer``: the output of that encoder layer, 1-based, instead of the last:
+    ``encode_from_layer``, DecoderLens), with its ``value_norms`` [B, layers, heads, S] when it gives them."""
     src = pad(src_ids).to(device)
     lens = torch.tensor([len(s) for s in src_ids], device=device)
-    enc = model.encode(src, lens)
+    enc = model.encode(src, lens) if encoder_layer is None else model.encode_from_layer(src, lens, encoder_layer)
     norms = model.value_norms(enc)
     return enc if norms is None else {**enc, "value_norms": norms}
 
@@ -127,12 +128,13 @@ def _encoder_attention(enc: dict, src_ids) -> tuple[list[dict[str, torch.Tensor]
 
 @torch.no_grad()
 def greedy_search(model: Seq2Seq, src_ids: list[list[int]], max_len: int | None = None,
-                  prefix: list[list[int]] | None = None) -> list[Hypothesis]:
+                  prefix: list[list[int]] | None = None, encoder_layer: int | None = None) -> list[Hypothesis]:
     """Pick the most probable word at every step, for a batch of sources (lists of ids).
-    ``prefix``: per sentence, output ids to force at the first steps (what-if decoding)."""
+    ``prefix``: per sentence, output ids to force at the first steps (what-if decoding). ``encoder_layer``: the
+    decoder reads that encoder layer's output instead of the last (DecoderLens; ``encode_from_layer``)."""
     model.eval()
     device = next(model.parameters()).device
-    enc_attn, enc = _encoder_attention(_encode(model, src_ids, device), src_ids)
+    enc_attn, enc = _encoder_attention(_encode(model, src_ids, device, encoder_layer), src_ids)
     prefix = prefix or [[] for _ in src_ids]
     most = model.max_target_positions or float("inf")   # a long prefix must not run past the model's positions
     limits = [min(default_max_len(len(s), model, max_len) + len(p) * (max_len is None), most)

@@ -114,10 +114,11 @@ class Translator:
 
     def translate(self, texts: list[str], beam_size: int = 1, length_penalty: float = 1.0, max_len: int | None = None,
                   replace_unknown: bool = True, batch_size: int = 64, prefix: list[str] | None = None,
-                  trace: bool = False) -> list[Translation]:
+                  trace: bool = False, encoder_layer: int | None = None) -> list[Translation]:
         """Translate a list of sentences. ``prefix``: force each output to start with these tokens
         (what-if decoding): the forced part is scored, the rest is decoded greedily. ``trace``: beam
-        search (even with beam_size 1) recording its search tree in ``Translation.trace``."""
+        search (even with beam_size 1) recording its search tree in ``Translation.trace``. ``encoder_layer``:
+        greedy, the decoder reading that encoder layer (1-based) instead of the last (DecoderLens)."""
         if isinstance(texts, str):
             texts = [texts]
         tokenized = [self.tokenize(t) for t in texts]
@@ -128,9 +129,9 @@ class Translator:
         for start in range(0, len(order), batch_size):
             index = order[start: start + batch_size]
             src_ids = [self.src_vocab.encode(tokenized[i][0]) for i in index]
-            if (beam_size == 1 and not trace) or prefix:
+            if (beam_size == 1 and not trace) or prefix or encoder_layer is not None:
                 forced = [self.trg_vocab.encode(prefix)] * len(index) if prefix else None
-                hyps = greedy_search(self.model, src_ids, max_len=max_len, prefix=forced)
+                hyps = greedy_search(self.model, src_ids, max_len=max_len, prefix=forced, encoder_layer=encoder_layer)
             else:
                 hyps = beam_search(self.model, src_ids, beam_size, length_penalty, max_len, trace=trace)
             for i, hyp in zip(index, hyps):

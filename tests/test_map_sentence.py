@@ -107,3 +107,12 @@ def test_an_attribution_map_opens_with_what_raised_each_word(ui):
     out = ui.on_translate(SENTENCE, ["gru"], "greedy", 5, 1.0, 0)
     *_, stats_md = ui.on_view("gru", out[ui.state], "integrated_gradients", None, None)
     assert sentence_of(stats_md).startswith("What raised each English word came")
+
+
+def test_a_map_of_what_words_depend_on_is_not_called_attention():
+    """ALTI+, saliency and the attributions say what each word depended on; only attention "looks"."""
+    for kind in ("alti", "saliency", "integrated_gradients"):
+        assert map_sentence(stats(torch.eye(6), kind), kind, COLUMNS).startswith("Each English word depends mostly on one"), kind
+        flat = map_sentence(stats(torch.full((6, 6), 1 / 6), kind), kind, COLUMNS)
+        assert "Attention" not in flat and flat.startswith("Each English word depends on much of the sentence"), kind
+    assert map_sentence(stats(torch.eye(6)), "cross", COLUMNS).startswith("Each English word looks mostly at one")

@@ -21,11 +21,12 @@ SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
 def test_the_rule_of_each_kind():
-    for kind in ("cross", "value_weighted", "alti", "encoder_self", "decoder_self", "cross_layer_2_head_1"):
+    for kind in ("cross", "value_weighted", "encoder_self", "decoder_self", "cross_layer_2_head_1"):
         assert scale_rule(kind) == "distribution"
         assert color_range(kind, torch.tensor([[0.1, 0.2]]))[0] == (0.0, 1.0)
-    assert scale_rule("saliency") == "magnitude"
-    assert color_range("saliency", torch.tensor([[0.1, 0.28]]))[0] == pytest.approx((0.0, 0.28))
+    for kind in ("saliency", "alti", "random"):
+        assert scale_rule(kind) == "magnitude"
+        assert color_range(kind, torch.tensor([[0.1, 0.28]]))[0] == pytest.approx((0.0, 0.28))
     for kind in ("integrated_gradients", "input_x_gradient", "contrastive", "occlusion"):
         assert scale_rule(kind) == "signed"
         assert color_range(kind, torch.tensor([[-0.5, 0.2]]))[0] == pytest.approx((-0.5, 0.5))

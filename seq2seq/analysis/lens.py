@@ -15,7 +15,6 @@ without them gets None.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -84,16 +83,6 @@ def logit_lens(translator: Translator, translation: Translation, k: int = 3) -> 
     return LogitLens(translator.trg_vocab.decode(ids), torch.stack(probs), top_words, torch.stack(top_probs))
 
 
-@contextlib.contextmanager
-def _reading_layer(model, layer: int):
-    """The model's ``encode`` replaced, for the duration, by ``encode_from_layer(..., layer)``."""
-    model.encode = lambda src, src_lens: type(model).encode_from_layer(model, src, src_lens, layer)
-    try:
-        yield model
-    finally:
-        del model.encode
-
-
 def encoder_layers(translator: Translator) -> int:
     """How many encoder layers DecoderLens can stop after (0 without it)."""
     if not has_decoder_lens(translator):
@@ -103,13 +92,12 @@ def encoder_layers(translator: Translator) -> int:
 
 def decoder_lens(translator: Translator, text: str, layer: int, max_len: int | None = None) -> Translation | None:
     """The greedy translation, with its attention, when the decoder reads encoder layer ``layer`` (1..N)
-    instead of the last; None for a model without DecoderLens. (Callers hold the models' lock: the model's
-    ``encode`` is swapped while it runs.)"""
+    instead of the last (greedy; ``decoding.greedy_search``'s ``encoder_layer``); None for a model without
+    DecoderLens."""
     if not has_decoder_lens(translator):
         return None
     n = encoder_layers(translator)
     if not 1 <= int(layer) <= n:
         raise ValueError(f"encoder layer must be 1..{n}, not {layer}")
-    with _reading_layer(translator.model, int(layer)):
-        [t] = translator.translate([text], max_len=max_len)
+    [t] = translator.translate([text], max_len=max_len, encoder_layer=int(layer))
     return t

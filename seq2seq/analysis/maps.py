@@ -13,7 +13,7 @@ the API and its downloads, the faithfulness and AER tests all get their maps her
     encoder_self           encoder self-attention [S, S]                                 distribution   yes
     decoder_self           decoder self-attention over <sos> y_1 .. y_{T-1}              distribution   yes
     alti                   ALTI+ (Ferrando et al. 2022): each source word's share of the
-                           output word, followed through every layer (``alti.py``)       distribution   no
+                           output word, followed through every layer (``alti.py``)       magnitude      no
     saliency               || d log p(y_t) / d e_j * e_j ||_2, rows normalised            magnitude      no
     integrated_gradients   signed, 16 Gauss-Legendre points from a zero baseline         signed         no
     input_x_gradient       signed e_j . d log p(y_t) / d e_j                              signed         no
@@ -109,6 +109,7 @@ class MapKind:
     offered: Callable[[Seq2Seq], bool]            # whether a model has it
     cost: Callable[[int, int], int] = lambda S, T: 0   # token passes for S source and T output words
     grid: bool = False                            # several layers and heads to choose from
+    looks: bool = False                           # where the model looks (attention), not what its words depend on
     axes: tuple[str, str] = ("output", "source")  # what the rows and the columns are
 
 
@@ -159,15 +160,17 @@ def _has_attention(key: str):
 
 
 KINDS: dict[str, MapKind] = {k.name: k for k in (
-    MapKind("cross", "cross-attention", "distribution", lambda f: _grid(f, "cross"), _has_attention("cross"), grid=True),
+    MapKind("cross", "cross-attention", "distribution", lambda f: _grid(f, "cross"), _has_attention("cross"), grid=True,
+            looks=True),
     MapKind("value_weighted", "value-weighted attention", "distribution", _value_weighted,
-            lambda m: "cross" in m.attention_kinds and type(m).value_norms is not Seq2Seq.value_norms, grid=True),
+            lambda m: "cross" in m.attention_kinds and type(m).value_norms is not Seq2Seq.value_norms, grid=True,
+            looks=True),
     MapKind("encoder_self", "encoder self-attention", "distribution",
             lambda f: f.attention["encoder_self"].float(), _has_attention("encoder_self"), grid=True,
-            axes=("query", "key")),
+            axes=("query", "key"), looks=True),
     MapKind("decoder_self", "decoder self-attention", "distribution", lambda f: _grid(f, "decoder_self"),
-            _has_attention("decoder_self"), grid=True, axes=("query", "key")),
-    MapKind("alti", "ALTI+ contributions", "distribution", _alti, alti_module.has_alti,
+            _has_attention("decoder_self"), grid=True, axes=("query", "key"), looks=True),
+    MapKind("alti", "ALTI+ contributions", "magnitude", _alti, alti_module.has_alti,
             cost=lambda S, T: S + T),
     MapKind("saliency", "gradient × input saliency", "magnitude", _saliency, lambda m: True, cost=passes),
     MapKind("integrated_gradients", "integrated gradients", "signed", _attribution("integrated_gradients"),
@@ -208,10 +211,9 @@ def scale_rule(kind: str) -> str:
     """The one colour-scale rule for each kind of map, used by every view that draws one (the cards, the
     step-by-step view, what-if, teacher forcing, Compare, Family, the epochs, the downloads' "scale"):
 
-    "distribution"  attention of any kind, ALTI+ (each row sums to at most 1): 0 to 1, so maps of different
-                    models compare
-    "magnitude"     gradient × input saliency (each row spread over every source word, so on 0-1 it looks
-                    blank), random: 0 to its largest cell
+    "distribution"  attention of any kind (each row sums to 1): 0 to 1, so maps of different models compare
+    "magnitude"     gradient × input saliency and ALTI+ (each row spread over every source word, ALTI+'s rows
+                    summing only to the source's share, so on 0-1 they look blank), random: 0 to its largest cell
     "signed"        attributions (integrated gradients, input × gradient, contrastive) and occlusion: symmetric
                     about 0, fitted to the largest magnitude"""
     if kind in SIGNED_KINDS:

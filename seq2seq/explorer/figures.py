@@ -612,14 +612,14 @@ SQUARE_CELL = 22         # px a side of a cell in the source-or-prefix figure
 def source_prefix_figure(source: torch.Tensor, prefix: torch.Tensor, share: torch.Tensor, rows: list[str],
                          src_tokens: list[str], title: str = "", signed: bool = True) -> go.Figure:
     """Integrated gradients over the source words (left) and the words already written (middle), one signed
-    scale for both (``signed=False``: contributions, ALTI+'s, on 0-1 like attention), and per output word the
+    scale for both (``signed=False``: contributions, ALTI+'s, from 0 to the largest of both), and per output word the
     share of its attribution from each (the strip on the right).
     Cells are drawn square at a readable size: the figure is as wide as its columns need (SQUARE_CELL each),
     and scrolls sideways where the screen is narrower (a phone), rather than crushing 40 columns into 200 px."""
     prefix_cols = ["<sos>"] + rows[:-1]
     top = max(float(source.abs().max()) if source.numel() else 0.0, float(prefix.abs().max()) if prefix.numel() else 0.0,
               1e-6)
-    (low, high), scale_title = ((-top, top), f"±{top:.2f}") if signed else color_range("alti", source)
+    (low, high), scale_title = ((-top, top), f"±{top:.2f}") if signed else ((0.0, top), f"0–{top:.2f}")
     value_name = "attribution" if signed else "contribution"
     S, T = max(len(src_tokens), 1), max(len(prefix_cols), 1)
     fig = make_subplots(rows=1, cols=3, shared_yaxes=True, horizontal_spacing=0.03,

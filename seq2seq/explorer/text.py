@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 
 from ..analysis.inspection import Comparison
-from ..analysis.maps import label
+from ..analysis.maps import KINDS, label
 from ..analysis.stats import summary
 from ..models import ARCHITECTURES
 from ..models.base import PRESETS
@@ -324,10 +324,11 @@ def map_sentence(s: dict, kind: str, columns: list[str], self_attention: str | N
     """One plain sentence of what a map shows for this sentence, from its statistics (``api.map_statistics``),
     for before the numbers: how sharp its rows are (entropy), whether they follow the sentence's order
     (diagonality, monotonicity) and whether one word takes much of the weight (coverage). ``kind``: the map's
-    kind ("saliency": what mattered, not where it looked); ``self_attention``: "encoder" or "decoder"."""
+    kind (attention: where it looked; any other kind, ``maps.MapKind.looks`` false: what mattered);
+    ``self_attention``: "encoder" or "decoder"."""
     if s.get("diagonality") is None:
         return ""
-    saliency = kind == "saliency"
+    saliency = not (KINDS[kind].looks if kind in KINDS else True)     # "saliency": what the words depend on
     row, column, columns_ = {"encoder": ("German word", "German word", "German words"),
                              "decoder": ("English word", "word written before it", "words written before it")}.get(
         self_attention or "", ("English word", "German word", "German words"))
