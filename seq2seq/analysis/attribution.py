@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import torch
 from captum.attr import InputXGradient, IntegratedGradients
 
-from ..data import EOS_IDX, PAD_IDX, SOS_IDX
+from ..data import PAD_IDX, SOS_IDX
 from ..models.base import Seq2Seq, index_batch
 
 N_STEPS = 16                 # Gauss-Legendre points of integrated gradients (see the module's docstring)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import read_json, write_json
+from ..checkpoint import read_json
 from ..evaluate import corpus_scores, sentence_bleu, sentence_chrf
 from . import buckets
 from .inspection import map_of
