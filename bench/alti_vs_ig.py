@@ -42,16 +42,13 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     from seq2seq.analysis.alti import alti_plus
     from seq2seq.analysis.attribution import source_and_prefix
-    from seq2seq.data import EOS_IDX, find_split_files, read_lines
+    from seq2seq.data import find_split_files, read_lines
     from seq2seq.translator import load_checkpoint
 
     translator = load_checkpoint(args.checkpoint, "cpu")
     [path] = find_split_files("test_2016_flickr", ["de"])
     texts = read_lines(path)[: args.sentences]
-    jobs = []
-    for t in translator.translate(texts):
-        jobs.append((translator.src_vocab.encode(t.src_tokens),
-                     translator.trg_vocab.encode(t.raw_tokens) + ([EOS_IDX] if t.finished else [])))
+    jobs = [translator.ids(t) for t in translator.translate(texts)]
     model = translator.model
     alti_plus(model, *jobs[0]), source_and_prefix(model, *jobs[0])            # warm-up
     alti_share, ig_share, alti_s, ig_s = [], [], [], []

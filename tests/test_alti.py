@@ -13,7 +13,7 @@ import torch
 
 from conftest import ROOT, tiny_model
 from seq2seq.analysis.alti import Contributions, alti_plus, decompose, has_alti
-from seq2seq.data import EOS_IDX, SOS_IDX
+from seq2seq.data import SOS_IDX
 
 SRC = [4, 5, 6, 7, 8, 9]
 TRG = [5, 6, 7, 8, 3]             # the forced output, ending with <eos>
@@ -213,8 +213,7 @@ def test_shipped_transformer_is_not_uniform_nor_the_mean_cross_attention():
     except Exception as e:                     # noqa: BLE001: a clone without the weights (LFS pointers)
         pytest.skip(f"the shipped Transformer does not load: {e}")
     [t] = translator.translate(["Ein Mann mit einem orangefarbenen Hut, der etwas anstarrt."])
-    src = translator.src_vocab.encode(t.src_tokens)
-    trg = translator.trg_vocab.encode(t.raw_tokens) + ([EOS_IDX] if t.finished else [])
+    src, trg = translator.ids(t)
     c = alti_plus(translator.model, src, trg)
     rows = c.source / c.source_share[:, None]                  # each row over the source only, as attention is
     uniform = torch.full_like(rows, 1 / len(src))
