@@ -222,6 +222,18 @@ def scale_rule(kind: str) -> str:
     return KINDS[base].scale if base in KINDS else "distribution"
 
 
+def scale_range(kind: str, shown: torch.Tensor) -> tuple[float, float]:
+    """The colour range every view draws a map of this kind on (``scale_rule``): 0-1, 0 to its largest cell, or
+    symmetric about 0 to its largest magnitude."""
+    rule = scale_rule(kind)
+    if rule == "signed":
+        top = max(float(shown.abs().max()), 1e-6) if shown.numel() else 1.0
+        return -top, top
+    if rule == "magnitude":
+        return 0.0, max(float(shown.max()), 1e-6) if shown.numel() else 1.0
+    return 0.0, 1.0
+
+
 def offered(model: Seq2Seq, kinds=CARD_KINDS) -> list[str]:
     """The kinds of ``kinds`` a model has, in that order."""
     return [k for k in kinds if KINDS[k].offered(model)]

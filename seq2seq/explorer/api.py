@@ -26,10 +26,9 @@ import gradio as gr
 import torch
 
 from ..analysis import inspection as analysis
-from ..analysis.maps import MapTooLong, scale_rule
+from ..analysis.maps import MapTooLong, scale_range, scale_rule
 from ..analysis.stats import summary
 from ..translator import Translation
-from .figures import color_range
 from .service import (BEAM_SIZES, LENGTH_PENALTIES, MAX_INPUT_CHARS, MAX_LENS, MODEL_LOCK, Inspection, ModelSet,
                       RequestError, Result, checked, checked_names, checked_text, output_tokens, result_map,
                       translate_all, well_formed)
@@ -66,7 +65,7 @@ def map_statistics(kind: str, weights: torch.Tensor, columns: list[str]) -> dict
     def r4(v):
         return None if v is None else [round(x, 4) for x in v] if isinstance(v, list) else round(v, 4)
 
-    (low, high), _ = color_range(kind, weights)    # the colour range every view draws this map on (scale_rule)
+    low, high = scale_range(kind, weights)         # the colour range every view draws this map on (scale_rule)
     return {"map": kind, "scale": {"rule": scale_rule(kind), "min": round(low, 4), "max": round(high, 4)},
             **{k: r4(v) for k, v in summary(weights, columns).items()}}
 

@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..analysis.maps import SIGNED_KINDS, View, map_view, scale_rule
+from ..analysis.maps import SIGNED_KINDS, View, map_view, scale_range, scale_rule
 from .plot_template import install as install_plot_template
 
 install_plot_template()   # every figure carries a template trimmed to what the page draws (plot_template.py)
@@ -171,14 +171,11 @@ def _axes(view: View, font_size: int = 12, show_labels: tuple[bool, bool] = (Tru
 def color_range(view: "View | str", shown: torch.Tensor) -> tuple[tuple[float, float], str]:
     """The colour range of a map of this kind (a View, or its kind) by ``scale_rule``, and its colour bar's
     title."""
-    rule = scale_rule(view if isinstance(view, str) else view.kind)
-    if rule == "signed":
-        top = max(float(shown.abs().max()), 1e-6) if shown.numel() else 1.0
-        return (-top, top), f"Δ log p, ±{top:.2f}"
-    if rule == "magnitude":
-        top = max(float(shown.max()), 1e-6) if shown.numel() else 1.0
-        return (0.0, top), f"0–{top:.2f}"
-    return (0.0, 1.0), "weight"
+    kind = view if isinstance(view, str) else view.kind
+    low, high = scale_range(kind, shown)
+    rule = scale_rule(kind)
+    title = f"Δ log p, ±{high:.2f}" if rule == "signed" else f"0–{high:.2f}" if rule == "magnitude" else "weight"
+    return (low, high), title
 
 
 def scale_notes(kinds: tuple[str, str], maps: tuple[torch.Tensor, torch.Tensor]) -> tuple[str, str] | None:
