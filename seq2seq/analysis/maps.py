@@ -44,6 +44,7 @@ from ..decoding import forced_decode
 from ..models.base import Seq2Seq
 from . import alti as alti_module
 from .attribution import N_STEPS, SourcePrefix, attribute, share
+from .attribution import source_and_prefix as integrated_source_and_prefix
 
 # Token passes a map may take (``cost``): about 0.13 s per 1,000 on one CPU thread. Integrated gradients of a
 # 12-word sentence cost ~4,000; every Multi30k test and validation sentence fits (at most ~27,000). None: no limit.
@@ -66,8 +67,8 @@ def passes(src_len: int, out_len: int) -> int:
 @dataclass
 class Forced:
     """One output forced through one model: what every map of it reads. ``trg_ids`` are the output without
-    <sos>, ending with <eos> when it finished; ``attention``, the decoding's (``Hypothesis.attention``), is
-    computed on first use unless a translation brought it."""
+    <sos>, ending with <eos> when it finished; ``attention``, the decoding's (``Hypothesis.attention``), is the
+    ``given_attention`` a translation brought, else computed on first use by forced decoding."""
 
     model: Seq2Seq
     src_ids: list[int]
@@ -373,9 +374,7 @@ def words_view(view: View, row_words: list[str] | None = None, column_words: lis
 def source_and_prefix(model: Seq2Seq, src_ids: list[int], trg_ids: list[int]) -> SourcePrefix:
     """Integrated gradients over the source and the words already written at once (``attribution.py``)."""
     check("integrated_gradients", len(src_ids), len(trg_ids))
-    from .attribution import source_and_prefix as integrated
-
-    return integrated(model, src_ids, trg_ids)
+    return integrated_source_and_prefix(model, src_ids, trg_ids)
 
 
 def alti_source_and_prefix(model: Seq2Seq, src_ids: list[int], trg_ids: list[int]) -> SourcePrefix | None:
