@@ -133,6 +133,30 @@ def serve_app(checkpoints: Path, log: Path, env: dict | None = None, args: tuple
         yield proc, url
 
 
+@pytest.fixture(scope="session")
+def app_url(checkpoint_root, tmp_path_factory):
+    """One ``python app.py`` on the tiny checkpoints (a torch thread), shared by every browser test that needs no
+    other models: a page each, one server (each start loads every model)."""
+    from test_browser import require_browser
+
+    require_browser()
+    with serve_app(checkpoint_root, tmp_path_factory.mktemp("app") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
+        yield url
+
+
+@contextlib.contextmanager
+def chromium():
+    """Headless Chromium (Debian's, through Playwright), closed afterwards."""
+    from test_browser import ARGS, CHROMIUM, require_browser
+
+    with require_browser().sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
 # Skips that leave a whole kind of test unrun, repeated just above pytest's summary line (not
 # only under -rs) with how many tests each skipped: reason prefix -> what to call them.
 SUMMARISED_SKIPS = {"browser tests skipped": "",          # test_browser.require_browser says it itself

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import serve_app
+from conftest import chromium
 from seq2seq import ARCHITECTURES, load_checkpoint
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,21 +43,17 @@ def require_browser():
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_root, tmp_path_factory):
-    require_browser()
-    with serve_app(checkpoint_root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
-        yield url
+def server(app_url):
+    return app_url
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    with require_browser().sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(server)
         page.wait_for_selector("#translate-button", timeout=60_000)
         yield page
-        browser.close()
 
 
 def tick_labels(card, axis: str) -> list[str]:

@@ -6,24 +6,20 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import serve_app
-from test_browser import ARGS, CHROMIUM, require_browser
+from conftest import chromium
 from test_browser_views import choose, wait_title
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_root, tmp_path_factory):
-    require_browser()
-    with serve_app(checkpoint_root, tmp_path_factory.mktemp("alti") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
-        yield url
+def server(app_url):
+    return app_url
 
 
 @pytest.mark.parametrize("width", [1440, 390])
 def test_the_transformer_card_and_inspect_show_alti(server, width, tmp_path):
-    with require_browser().sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": width, "height": 900})
         page.goto(server)
         page.wait_for_selector("#translate-button", timeout=60_000)
@@ -50,4 +46,3 @@ def test_the_transformer_card_and_inspect_show_alti(server, width, tmp_path):
         assert "came from the source" in page.inner_text("#source-prefix-alti-text")
         page.locator("#source-prefix-alti").screenshot(path=str(tmp_path / f"alti-inspect-{width}.png"))
         print(f"screenshots: {tmp_path}")
-        browser.close()

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import serve_app
-from test_browser import ARGS, CHROMIUM, require_browser
+from conftest import chromium
 from test_browser_views import choose, wait_title
 
 SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_root, tmp_path_factory):
-    require_browser()
-    with serve_app(checkpoint_root, tmp_path_factory.mktemp("lens") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
-        yield url
+def server(app_url):
+    return app_url
 
 
 @pytest.mark.parametrize("width", [1440, 390])
 def test_inspect_reads_every_decoder_layer_and_an_earlier_encoder_layer(server, width, tmp_path):
-    with require_browser().sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": width, "height": 900})
         page.goto(server)
         page.wait_for_selector("#translate-button", timeout=60_000)
@@ -41,4 +37,3 @@ def test_inspect_reads_every_decoder_layer_and_an_earlier_encoder_layer(server, 
         wait_title(page, "#decoder-lens-plot", "reading encoder layer 1", timeout=60_000)
         page.locator("#lens-plot").screenshot(path=str(tmp_path / f"lens-{width}.png"))
         print(f"screenshot: {tmp_path / f'lens-{width}.png'}")
-        browser.close()

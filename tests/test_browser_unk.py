@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import serve_app
+from conftest import chromium
 from seq2seq import ARCHITECTURES
 from seq2seq.explorer.service import Inspection
 from seq2seq.papers import display_name
-from test_browser import ARGS, CHROMIUM, require_browser
 from test_browser_layout import show_tab
 from test_unk import EMOJI, NO_WORD, SENTENCE
 
@@ -21,18 +20,14 @@ WIDTHS = (1440, 390)
 
 
 @pytest.fixture(scope="module")
-def server(checkpoint_root, tmp_path_factory):
-    require_browser()
-    with serve_app(checkpoint_root, tmp_path_factory.mktemp("server") / "app.log", {"OMP_NUM_THREADS": "1"}) as (_, url):
-        yield url
+def server(app_url):
+    return app_url
 
 
 @pytest.fixture(scope="module")
 def browser(server):
-    with require_browser().sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module", params=WIDTHS, ids=[f"{w}px" for w in WIDTHS])
