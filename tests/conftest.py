@@ -144,6 +144,14 @@ def app_url(checkpoint_root, tmp_path_factory):
         yield url
 
 
+def open_page(browser, url: str, width: int, height: int = 900):
+    """A new page of ``width`` px on the app at ``url``, once its Translate button is there."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(url)
+    page.wait_for_selector("#translate-button", timeout=60_000)
+    return page
+
+
 @contextlib.contextmanager
 def chromium():
     """Headless Chromium (Debian's, through Playwright), closed afterwards."""

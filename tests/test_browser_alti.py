@@ -6,23 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import chromium
-from test_browser_views import choose, wait_title
-
-SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
-
-
-@pytest.fixture(scope="module")
-def server(app_url):
-    return app_url
+from conftest import chromium, open_page
+from test_browser_views import choose, inspect, wait_title
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_the_transformer_card_and_inspect_show_alti(server, width, tmp_path):
+def test_the_transformer_card_and_inspect_show_alti(app_url, width, tmp_path):
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.goto(server)
-        page.wait_for_selector("#translate-button", timeout=60_000)
+        page = open_page(browser, app_url, width)
         card = "#card-transformer"                                   # the page opens with its example translated
         wait_title(page, f"{card} .heatmap", "cross-attention", timeout=120_000)
         choose(page, "#map-transformer", "ALTI+ contributions")
@@ -33,12 +24,7 @@ def test_the_transformer_card_and_inspect_show_alti(server, width, tmp_path):
         assert "The numbers" in numbers                              # its statistics, folded beneath the sentence
         page.locator(card).screenshot(path=str(tmp_path / f"alti-card-{width}.png"))
 
-        page.get_by_role("tab", name="Inspect").click()
-        page.fill("#inspect-text textarea", SENTENCE)
-        choose(page, "#inspect-model", "transformer")
-        if page.is_visible("#inspect-button"):
-            page.click("#inspect-button")
-        wait_title(page, "#inspect-steps", "step 1 of", timeout=120_000)
+        inspect(page, "transformer")
         assert not page.is_visible("#source-prefix-alti")            # drawn only when asked for
         page.click("#source-prefix-button")
         wait_title(page, "#source-prefix-plot", "integrated gradients over source and written words", timeout=120_000)

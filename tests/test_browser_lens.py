@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import chromium
-from test_browser_views import choose, wait_title
-
-SENTENCE = "Ein Mann mit einem orangefarbenen Hut starrt auf etwas."
-
-
-@pytest.fixture(scope="module")
-def server(app_url):
-    return app_url
+from conftest import chromium, open_page
+from test_browser_views import inspect, wait_title
 
 
 @pytest.mark.parametrize("width", [1440, 390])
-def test_inspect_reads_every_decoder_layer_and_an_earlier_encoder_layer(server, width, tmp_path):
+def test_inspect_reads_every_decoder_layer_and_an_earlier_encoder_layer(app_url, width, tmp_path):
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": width, "height": 900})
-        page.goto(server)
-        page.wait_for_selector("#translate-button", timeout=60_000)
-        page.get_by_role("tab", name="Inspect").click()
-        page.fill("#inspect-text textarea", SENTENCE)
-        choose(page, "#inspect-model", "transformer")
-        if page.is_visible("#inspect-button"):
-            page.click("#inspect-button")
-        wait_title(page, "#inspect-steps", "step 1 of", timeout=120_000)
+        page = open_page(browser, app_url, width)
+        inspect(page, "transformer")
         page.click("#lens-button")
         wait_title(page, "#lens-plot", "what each decoder layer would write", timeout=60_000)
         ticks = page.eval_on_selector_all("#lens-plot .ytick text", "els => els.map(e => e.textContent)")
