@@ -185,44 +185,70 @@ def translate_all(models: ModelSet, text: str, names: list[str], beam_size: int 
                   max_len: int = 0) -> tuple[dict[str, Result], str | None, list[str]]:
     """Translate ``text`` with each named model. Returns the results, the reference translation
     (when the input is a test sentence) and messages for the user. A model that fails is left out
-    with a message; the others still translate."""
-    messages, text = [], well_formed(text)
-    if len(text) > MAX_INPUT_CHARS:
-        text = text[:MAX_INPUT_CHARS]
-        messages.append(f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read.")
-    reference = models.reference(text)
-    results = {}
-    with MODEL_LOCK:
-        for name in names:
-            translator = models.translators[name]
-            start = time.perf_counter()
+    with a message; the others still translate. (``Translating`` does the same one model at a time.)"""
+    run = Translating(models, text, names, beam_size, length_penalty, max_len)
+    with MODEL_LOCK:          # the whole request at once, as one caller
+        for _ in run:
+            pass
+    return run.results, run.reference, run.messages
+
+
+class Translating:
+    """``translate_all`` one model at a time, so a page can show each model's card as soon as it is done:
+    iterating yields each name in turn with its ``Result``, or None when the model failed (its message is in
+    ``messages``). ``reference`` is known from the start; ``results`` and ``messages`` grow as models finish.
+    Each model holds :data:`MODEL_LOCK` while it works (not between models: a generator's steps may run on
+    different threads)."""
+
+    def __init__(self, models: ModelSet, text: str, names: list[str], beam_size: int = 1,
+                 length_penalty: float = 1.0, max_len: int = 0):
+        self.models, self.names = models, list(names)
+        self.beam_size, self.length_penalty, self.max_len = int(beam_size), float(length_penalty), int(max_len)
+        self.messages, self.text = [], well_formed(text)
+        if len(self.text) > MAX_INPUT_CHARS:
+            self.text = self.text[:MAX_INPUT_CHARS]
+            self.messages.append(f"Only the first {MAX_INPUT_CHARS:,} characters of this long input are read.")
+        self.reference = models.reference(self.text)
+        self.results: dict[str, Result] = {}
+
+    def __iter__(self):
+        for name in self.names:
+            with MODEL_LOCK:
+                result = self.one(name)
+            if result is not None:
+                self.results[name] = result
+            yield name, result
+
+    def one(self, name: str) -> Result | None:
+        """One model's translation and card map (None, with a message, when it fails)."""
+        models, text, messages = self.models, self.text, self.messages
+        translator = models.translators[name]
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # truncation is reported below
+                src_tokens, truncated = translator.tokenize(text)
+            if translator.knows_no_word(src_tokens):   # it would only copy the input's symbols: say so instead
+                nothing = Translation(text, src_tokens, [], "", 0.0, False, truncated=truncated)   # not even <eos>
+                return Result(name, nothing, time.perf_counter() - start, maps.Forced.of(translator, nothing),
+                              notice=no_known_word(translator))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # truncation is reported below
+                [t] = translator.translate([text], beam_size=self.beam_size, length_penalty=self.length_penalty,
+                                           max_len=self.max_len or None)
+            result = Result(name, t, time.perf_counter() - start, maps.Forced.of(translator, t))
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # truncation is reported below
-                    src_tokens, truncated = translator.tokenize(text)
-                if translator.knows_no_word(src_tokens):   # it would only copy the input's symbols: say so instead
-                    nothing = Translation(text, src_tokens, [], "", 0.0, False, truncated=truncated)   # not even <eos>
-                    results[name] = Result(name, nothing, time.perf_counter() - start,
-                                           maps.Forced.of(translator, nothing), notice=no_known_word(translator))
-                    continue
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # truncation is reported below
-                    [t] = translator.translate([text], beam_size=int(beam_size), length_penalty=float(length_penalty),
-                                               max_len=int(max_len) or None)
-                result = Result(name, t, time.perf_counter() - start, maps.Forced.of(translator, t))
-                try:
-                    result_map(models, result)    # the card's map: a model without attention needs its saliency
-                except MapTooLong as e:           # the translation stands; its card says why there is no map
-                    messages.append(f"{name}: {e}")
-            except Exception as e:  # one broken model must not take the others down
-                messages.append(f"{name} failed: {e}")
-                continue
-            if reference is not None:
-                result.bleu = sentence_bleu(translator.words(t), tokenizer(translator.config["trg_lang"])(reference))
-            if t.truncated:
-                messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
-            results[name] = result
-    return results, reference, messages
+                result_map(models, result)    # the card's map: a model without attention needs its saliency
+            except MapTooLong as e:           # the translation stands; its card says why there is no map
+                messages.append(f"{name}: {e}")
+        except Exception as e:  # one broken model must not take the others down
+            messages.append(f"{name} failed: {e}")
+            return None
+        if self.reference is not None:
+            result.bleu = sentence_bleu(translator.words(t), tokenizer(translator.config["trg_lang"])(self.reference))
+        if t.truncated:
+            messages.append(f"{name} read only the first {len(t.src_tokens)} tokens of this long input.")
+        return result
 
 
 def result_view(models: ModelSet, result: Result, kind: str, units: str = "pieces") -> View:
