@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import plotly.graph_objects as go
+from gradio.components.plot import PlotData
 
 from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
 from seq2seq.analysis.maps import MapTooLong, label, map_view, mean_label
@@ -32,16 +34,23 @@ from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import heatmap, message_figure
 from seq2seq.explorer.inspect_ui import Inspector
-from seq2seq.explorer.service import (MEAN, ModelSet, RequestError, has_words, result_attribution, result_map,
-                                      translate_all, well_formed)
+from seq2seq.explorer.service import (MEAN, ModelSet, RequestError, Translating, has_words, result_attribution,
+                                      result_map, well_formed)
 from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, bold, card_title, failure, faithfulness_line,
                                    family_line, family_status, leaderboard_intro, load_errors, map_stats_markdown,
-                                   messages_markdown, no_models, paragraphs, result_line, translation_html)
+                                   messages_markdown, no_models, paragraphs, result_line, translating_markdown,
+                                   translation_html)
 from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, common, frame, result_rows
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "seq2seq" / "explorer"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+# A card's classes: waiting while its model works on a new sentence (page_head.html dims it), ready when filled.
+READY, WAITING = ["model-card"], ["model-card", "card-waiting"]
+# Translate sends the first card as soon as its model is done, then the next cards STEP_MODELS at a time (each step
+# costs the server and the page the updates of every card shown so far: translation_steps says why). One at a time
+# measured quicker than two (docs/benchmarks.md): the last step then carries one map to draw, not two.
+STEP_MODELS = 1
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
 
 
@@ -169,13 +178,15 @@ class UI:
         self.translate_outputs = outputs
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
-            trigger(self.on_translate, inputs, outputs, **api.USES_MODELS)
+            # each card as its model is done; Gradio's progress on the status line only (the cards waiting for
+            # their model are dimmed, page_head.html: its border on every card would say a finished one is busy)
+            trigger(self.translating, inputs, outputs, show_progress_on=[self.status], **api.USES_MODELS)
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding], [self.beam, self.penalty],
                              **api.PRIVATE)
 
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
-        with gr.Column(elem_id=f"card-{name}", elem_classes=["model-card"], min_width=420) as column:
+        with gr.Column(elem_id=f"card-{name}", elem_classes=READY, min_width=420) as column:
             gr.Markdown(card_title(self.models.title(name), t.model.paper))
             # HTML, so a word copied from the source can be marked (text.translation_html)
             text = gr.HTML("", elem_classes=["translation"], elem_id=f"translation-{name}")
@@ -211,40 +222,94 @@ class UI:
         return self.opening
 
     def on_translate(self, text, names, decoding, beam, penalty, max_len) -> dict:
-        """Translate with every chosen model; fill each card (hide the others)."""
+        """Translate with every chosen model; fill each card (hide the others): the last of ``translation_steps``
+        (the page's opening, the tests)."""
+        out = {}
+        for out in self.translation_steps(text, names, decoding, beam, penalty, max_len):
+            pass
+        return out
+
+    def translating(self, text, names, decoding, beam, penalty, max_len):
+        """Translate's callback: ``translation_steps``, each figure sent as its JSON, written once (Gradio would
+        write every figure again at each step)."""
+        written = {}
+        for out in self.translation_steps(text, names, decoding, beam, penalty, max_len):
+            yield {c: (written.setdefault(id(v), PlotData(type="plotly", plot=v.to_json()))
+                       if isinstance(v, go.Figure) else v) for c, v in out.items()}
+
+    def translation_steps(self, text, names, decoding, beam, penalty, max_len):
+        """Translate with every chosen model, yielding the page's updates as they come, so the page draws each
+        card while the next model works: first the cards not asked for hide, those asked for are marked waiting
+        (their old sentence dimmed under "translating…", not to be read as the new one's) and the download hides;
+        then each card, filled (or hidden, if its model failed) as soon as its model is done; last the messages,
+        the download and the state of all the results. An empty or failed request yields once: its message,
+        every card hidden.
+
+        Each step holds every update so far, not only the new ones: Gradio sends a step as its difference from
+        the step before and applies it in place to the values of steps the page has not shown yet, so a value
+        left out of a later step would undo an earlier one the page is still behind on (a card left waiting)."""
         text = well_formed(text or "").strip()
         names = [n for n in self.models if n in (names or [])]
         problem = ("Type a German sentence to translate." if not has_words(text) else
                    "Choose at least one architecture." if not names else None)
         if problem is not None:  # say so, and clear the cards: they describe a sentence no longer asked about
-            return self.cleared(f"**{problem}**")
+            yield self.cleared(f"**{problem}**")
+            return
         try:
-            results, reference, messages = translate_all(self.models, text, names,
-                                                         beam if decoding == "beam" else 1, penalty, max_len)
+            run = Translating(self.models, text, names, beam if decoding == "beam" else 1, penalty, max_len)
+            steps = iter(run)
+            reference = run.reference
         except Exception as e:  # never a stack trace in the page
-            return self.cleared(failure("Translation", e))
-        out = {self.state: results, self.status: messages_markdown(messages),
+            yield self.cleared(failure("Translation", e))
+            return
+        out = {self.state: {}, self.status: translating_markdown(0, len(names)),
                self.reference: gr.Textbox(value=reference or "", visible=reference is not None),
-               self.download: gr.Button(visible=bool(results)),   # its JSON is written when pressed (on_download)
-               self.shown: {"text": text, "reference": reference, "messages": messages}}
+               self.download: gr.Button(visible=False), self.shown: None}
         for name, card in self.cards.items():
-            out[card.column] = gr.Column(visible=name in results)
-            if name in results:
-                choices = self.models.kinds(name)
-                out.update({card.text: translation_html(results[name]),
-                            card.stats: result_line(results[name]),
-                            card.kind: gr.Dropdown([(label(k), k) for k in choices], value=choices[0]),
-                            card.units: "pieces"})
-                views = self.on_view(name, results, choices[0], None, MEAN)
-                out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
-                               views))
+            out[card.column] = (gr.Column(elem_classes=WAITING) if name in names else
+                                gr.Column(visible=False, elem_classes=READY))
+        yield dict(out)
+        done = 0
+        while True:
+            try:
+                name, result = next(steps)
+            except StopIteration:
+                break
+            except Exception as e:  # never a stack trace in the page
+                yield {**out, **self.cleared(failure("Translation", e))}
+                return
+            done += 1
+            out.update({self.state: dict(run.results),
+                        self.status: translating_markdown(done, len(names), run.messages),
+                        **self.card_update(name, run.results)})
+            if done < len(names) and done % STEP_MODELS == 1 % STEP_MODELS:
+                yield dict(out)
+        results, messages = run.results, run.messages
+        out.update({self.state: results, self.status: messages_markdown(messages),
+                    self.download: gr.Button(visible=bool(results)),   # its JSON is written when pressed (on_download)
+                    self.shown: {"text": text, "reference": reference, "messages": messages}})
+        yield out
+
+    def card_update(self, name: str, results: dict) -> dict:
+        """One card's outputs for ``results``: filled with its model's result, or hidden when there is none."""
+        card = self.cards[name]
+        out = {card.column: gr.Column(visible=name in results, elem_classes=READY)}
+        if name in results:
+            choices = self.models.kinds(name)
+            out.update({card.text: translation_html(results[name]),
+                        card.stats: result_line(results[name]),
+                        card.kind: gr.Dropdown([(label(k), k) for k in choices], value=choices[0]),
+                        card.units: "pieces"})
+            views = self.on_view(name, results, choices[0], None, MEAN)
+            out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
+                           views))
         return out
 
     def cleared(self, status: str) -> dict:
         """The Translate tab with only ``status``: no card, reference or download left from an earlier sentence."""
         out = {self.state: {}, self.status: status, self.reference: gr.Textbox(value="", visible=False),
                self.download: gr.Button(visible=False), self.shown: None}
-        out.update({card.column: gr.Column(visible=False) for card in self.cards.values()})
+        out.update({card.column: gr.Column(visible=False, elem_classes=READY) for card in self.cards.values()})
         return out
 
     def on_download(self, results: dict, shown: dict | None) -> str | None:

@@ -301,7 +301,7 @@ def test_a_failed_translation_clears_the_cards(ui, monkeypatch):
     import app
 
     translate(ui, text=SENTENCE)
-    monkeypatch.setattr(app, "translate_all", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")))
+    monkeypatch.setattr(app, "Translating", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")))
     out = translate(ui, text=SENTENCE)
     assert out[ui.status] == "**Translation failed:** out of memory" and out[ui.state] == {}
     assert all(out[c.column].visible is False for c in ui.cards.values())
@@ -352,3 +352,135 @@ def test_a_missing_or_empty_checkpoints_folder_is_an_error(tmp_path):
         result = subprocess.run([sys.executable, "app.py", "--checkpoints", str(folder), "--port", "0"], cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and "holds no checkpoint" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------- Translate, one card at a time
+
+
+def steps_of(ui, names, text=SENTENCE):
+    return ui.translation_steps(text, names, "greedy", 5, 1.0, 0)
+
+
+def test_translate_streams_each_card_as_soon_as_its_model_is_done(ui, monkeypatch):
+    """The page draws a card while the next model works: each card is yielded, filled, before the next model
+    starts, the cards after it still waiting; every step holds all the updates so far (a step that left one out
+    would undo it in a page still behind), the last one the messages, the download and the state."""
+    from seq2seq.explorer import service
+
+    started, one = [], service.Translating.one
+    monkeypatch.setattr(service.Translating, "one", lambda self, name: started.append(name) or one(self, name))
+    assert app.STEP_MODELS == 1                                  # a step per model (two at a time: below)
+    names = ["lstm", "gru", "transformer"]
+    steps = steps_of(ui, names)
+    first = next(steps)
+    assert started == []                                       # before any model: the cards asked for wait
+    for name, card in ui.cards.items():
+        if name in names:                                       # shown or not as before, until its model is done
+            assert first[card.column].elem_classes == app.WAITING
+            assert "visible" not in first[card.column].constructor_args
+        else:
+            assert first[card.column].visible is False and first[card.column].elem_classes == app.READY
+        assert card.plot not in first                           # the old map stays, dimmed, until its own is ready
+    assert first[ui.download].visible is False and first[ui.shown] is None and first[ui.state] == {}
+    assert "0 of 3" in first[ui.status]
+    before = first
+    for i, name in enumerate(names):
+        step = next(steps)
+        assert started == names[: i + 1]                         # yielded before the next model started
+        assert set(before) <= set(step)                          # nothing set before is left out
+        card = ui.cards[name]
+        assert set(card.outputs()) <= set(step)
+        assert step[card.column].visible and step[card.column].elem_classes == app.READY
+        assert list(step[card.plot].layout.xaxis.ticktext) == SRC_TOKENS
+        for later in names[i + 1:]:
+            assert step[ui.cards[later].column].elem_classes == app.WAITING and ui.cards[later].plot not in step
+        assert list(step[ui.state]) == names[: i + 1]
+        if i < len(names) - 1:
+            assert f"{i + 1} of 3" in step[ui.status] and step[ui.download].visible is False
+        before = step
+    last = step                                                  # the last card comes with the end
+    assert last[ui.download].visible and last[ui.shown]["text"] == SENTENCE and "Translating" not in last[ui.status]
+    assert next(steps, None) is None
+
+
+def test_after_the_first_card_the_cards_can_come_two_at_a_time(ui, monkeypatch):
+    """With STEP_MODELS 2 the page's steps come after the first model, then after every two more (each before
+    the next model starts), the last with the end."""
+    from seq2seq.explorer import service
+
+    started, one = [], service.Translating.one
+    monkeypatch.setattr(service.Translating, "one", lambda self, name: started.append(name) or one(self, name))
+    monkeypatch.setattr(app, "STEP_MODELS", 2)
+    names = list(ui.models)
+    assert len(names) == 6
+    shown = []
+    for step in steps_of(ui, names):
+        filled = [n for n in names if ui.cards[n].plot in step]
+        assert filled == started                                 # every model done is shown, none waits for the next
+        shown.append(len(filled))
+    assert shown == [0, 1, 3, 5, 6]
+
+
+def test_the_page_gets_each_figure_written_once(ui):
+    """Translate's callback sends figures as their JSON (PlotData), the same object at every step."""
+    from gradio.components.plot import PlotData
+
+    steps = list(ui.translating(SENTENCE, ["gru", "transformer"], "greedy", 5, 1.0, 0))
+    assert len(steps) == 3
+    plot = ui.cards["gru"].plot
+    assert isinstance(steps[1][plot], PlotData) and steps[1][plot] is steps[2][plot]
+    assert json.loads(steps[2][plot].plot)["layout"]["xaxis"]["ticktext"] == SRC_TOKENS
+
+
+def test_no_card_is_left_waiting_or_stale(ui, monkeypatch):
+    """After the last update every card is either hidden or filled with the new sentence's map, none waiting; a
+    model that fails hides its card (and says so); a failure in the middle clears every card."""
+    from seq2seq.explorer import service
+
+    translate(ui, text="Zwei Hunde spielen im Schnee.")                      # cards of another sentence first
+    one = service.Translating.one
+
+    def gru_fails(self, name):
+        if name == "gru":
+            self.messages.append("gru failed: out of memory")
+            return None
+        return one(self, name)
+
+    monkeypatch.setattr(service.Translating, "one", gru_fails)
+    names = ["lstm", "gru", "transformer"]
+    out = {}
+    for step in steps_of(ui, names):
+        out.update(step)
+    for name, card in ui.cards.items():
+        assert out[card.column].elem_classes == app.READY
+        assert out[card.column].visible is (name in ("lstm", "transformer"))
+    for name in ("lstm", "transformer"):
+        assert list(out[ui.cards[name].plot].layout.xaxis.ticktext) == SRC_TOKENS
+    assert "gru failed: out of memory" in out[ui.status] and set(out[ui.state]) == {"lstm", "transformer"}
+
+    def breaks(self, name):
+        if name == "transformer":
+            raise RuntimeError("broken")
+        return one(self, name)
+
+    monkeypatch.setattr(service.Translating, "one", breaks)
+    steps = list(steps_of(ui, names))
+    assert len(steps) == 4 and "Translation failed" in steps[-1][ui.status] and steps[-1][ui.state] == {}
+    assert all(steps[-1][c.column].visible is False and steps[-1][c.column].elem_classes == app.READY
+               for c in ui.cards.values())
+
+
+def test_an_empty_input_yields_once_and_clears(ui):
+    steps = list(steps_of(ui, list(ui.models), text="   "))
+    assert len(steps) == 1 and "Type a German sentence" in steps[0][ui.status]
+    assert all(steps[0][c.column].visible is False for c in ui.cards.values())
+
+
+def test_translating_one_at_a_time_is_translate_all(models):
+    from seq2seq.explorer.service import Translating, translate_all
+
+    names = ["gru", "transformer"]
+    results, reference, messages = translate_all(models, SENTENCE, names)
+    run = Translating(models, SENTENCE, names)
+    assert [name for name, _ in run] == names and run.reference == reference and run.messages == messages
+    assert {n: r.translation.text for n, r in run.results.items()} == {n: r.translation.text for n, r in results.items()}

@@ -138,7 +138,9 @@ def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint
     page.click("#translate-button")
     [t] = load_checkpoint(checkpoint_root / "gru").translate([DEMO])
     wait_for_ticks(page, "#card-gru", t.src_tokens)
-    assert page.is_visible("#reference") and page.is_visible("#translate-download")
+    # the cards come one by one as their models are done; the download with the last of them
+    page.wait_for_selector("#translate-download", state="visible", timeout=30_000)
+    assert page.is_visible("#reference")
     page.fill("#source-text textarea", "   ")
     page.click("#translate-button")
     page.wait_for_function("() => document.querySelector('#status').innerText.includes('Type a German sentence')",
@@ -150,5 +152,8 @@ def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint
     page.click("#translate-button")
     [t] = load_checkpoint(checkpoint_root / "gru").translate([SENTENCE])
     wait_for_ticks(page, "#card-gru", t.src_tokens)
-    assert all(page.is_visible(f"#card-{arch}") for arch in ARCHITECTURES)
+    for arch in ARCHITECTURES:                                   # each card back as soon as its model is done
+        page.wait_for_selector(f"#card-{arch}", state="visible", timeout=30_000)
     assert "Type a German sentence" not in page.inner_text("#status")
+    page.wait_for_selector("#translate-download", state="visible", timeout=30_000)
+    assert not page.locator(".card-waiting").count()

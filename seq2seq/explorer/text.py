@@ -251,6 +251,12 @@ def messages_markdown(messages: list[str]) -> str:
     return "\n\n".join(html.escape(msg) for msg in messages)
 
 
+def translating_markdown(done: int, total: int, messages: list[str] = ()) -> str:
+    """The status line while the models translate, one card at a time: how many are done, and the messages so far."""
+    return paragraphs(f"*Translating: {done} of {total} model{'s' if total != 1 else ''} done…*",
+                      messages_markdown(list(messages)))
+
+
 def paragraphs(*parts: str) -> str:
     """The non-empty ``parts``, one paragraph each."""
     return "\n\n".join(p for p in parts if p)
