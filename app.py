@@ -187,7 +187,7 @@ class UI:
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
         with gr.Column(elem_id=f"card-{name}", elem_classes=READY, min_width=420) as column:
-            gr.Markdown(card_title(self.models.title(name), t.model.paper))
+            gr.Markdown(card_title(self.models.title(name), t.model.paper), elem_classes=["card-title"])
             # HTML, so a word copied from the source can be marked (text.translation_html)
             text = gr.HTML("", elem_classes=["translation"], elem_id=f"translation-{name}")
             stats = gr.Markdown(elem_classes=["stats"])
