@@ -57,6 +57,9 @@ def test_a_copied_word_is_marked_in_the_translation_and_on_its_row(page, models)
     translate(page, SENTENCE, "() => [...document.querySelectorAll('#card-transformer .xtick text')]"
                               ".some(e => e.textContent === 'starrt')")
     card = "#card-transformer"
+    # the card's text is drawn a moment after its map (both come in one step of the streamed answer)
+    page.wait_for_function("([card, text]) => document.querySelector(card + ' .translation .translation-text')"
+                           ".innerText === text", arg=[card, t.text], timeout=10_000)
     marks = page.query_selector_all(f"{card} .translation-text u.copied")
     assert len(marks) == len(t.copied) and all("copied from the source" in m.get_attribute("title") for m in marks)
     assert page.inner_text(f"{card} .translation .translation-text") == t.text
