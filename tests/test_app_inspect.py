@@ -212,3 +212,16 @@ def test_source_or_prefix_sets_alti_beside_integrated_gradients_for_the_transfor
     assert f"**{100 * share:.0f}%** of a word came from the source" in alti_text.value
     _, _, alti_plot, alti_text = i.on_source_prefix(inspect(ui, "gru")[i.state])
     assert not alti_plot.visible and not alti_text.visible
+
+
+def test_choosing_the_model_already_inspected_redoes_nothing(ui):
+    """A menu can send its choice twice; the second must not redo the inspection (it reset the what-if menus while
+    a word was being picked), while another model or another sentence is inspected anew."""
+    i = ui.inspector
+    state = inspect(ui, "bahdanau")[i.state]
+    picked = i.on_pick(state, 1, state.steps.top_words[1][3])
+    assert picked[i.state].what_if is not None
+    assert i.on_model(state, SENTENCE, "bahdanau", 3, 1.0, 0) == {}
+    assert i.on_model(state, "", "bahdanau", 3, 1.0, 0) == {}                  # an emptied box: the same sentence
+    assert i.on_model(state, SENTENCE, "gru", 3, 1.0, 0)[i.state].name == "gru"
+    assert i.on_model(state, "Zwei Hunde spielen im Schnee.", "bahdanau", 3, 1.0, 0)[i.state].text.startswith("Zwei")

@@ -17,7 +17,8 @@ from .cards import probe_figure
 from .examples import DEMO, TEST_EXAMPLES
 from .figures import beam_tree, contrast_figure, difference_heatmap, heatmap, lens_figure, mark_forced, message_figure
 from .figures import scale_notes, source_prefix_figure, stepper
-from .service import Inspection, ModelSet, RequestError, compare, has_words, output_tokens
+from .service import (MAX_INPUT_CHARS, Inspection, ModelSet, RequestError, compare, has_words, output_tokens,
+                      well_formed)
 from .text import (SECTIONS, bold, comparison_status, contrast_markdown, decoder_lens_markdown, failure,
                    inspection_status, map_stats_markdown, numbered, source_prefix_markdown, unknown_note,
                    what_if_markdown)
@@ -323,7 +324,10 @@ class Inspector:
         """Another model chosen: every view is redone for it (before any inspection, only the epochs view)."""
         if i is None:
             return {self.epochs: self.on_probe(name, probe)}
-        return self.on_inspect(text if has_words(text or "") else i.text, name, beam, penalty, probe)
+        text = text if has_words(text or "") else i.text
+        if name == i.name and well_formed(text).strip()[:MAX_INPUT_CHARS] == i.text:
+            return {}    # already shown (a menu can send its choice twice): redoing it would reset what-if mid-use
+        return self.on_inspect(text, name, beam, penalty, probe)
 
     def on_continue(self, i: Inspection | None, prefix: str) -> dict:
         """What-if: force the typed start of the output and let the model continue."""
