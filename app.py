@@ -392,7 +392,7 @@ class UI:
 
     def on_family_opened(self, shown: bool, text: str) -> dict:
         """The tab shown: its example run through every member the first time, left as it is after that."""
-        return {} if shown else self.on_family(text)
+        return gr.skip() if shown else self.on_family(text)
 
     def on_family(self, text) -> dict:
         """Every member's translation and map of one sentence; a refused sentence clears the last one's cards."""

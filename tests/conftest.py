@@ -71,11 +71,16 @@ def models(checkpoint_root):
 
 
 @pytest.fixture(scope="module")
-def ui(models):
+def built(models):
+    """The app's page (a ``gr.Blocks``) and its callbacks, on the tiny models."""
     import app
 
-    _, ui = app.build_app(models)
-    return ui
+    return app.build_app(models)
+
+
+@pytest.fixture(scope="module")
+def ui(built):
+    return built[1]
 
 
 @pytest.fixture(scope="session")

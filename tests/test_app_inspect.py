@@ -3,6 +3,7 @@ random-weight checkpoints (no server, no browser; ``test_browser_views.py`` driv
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 import app
+import gradio as gr
 from seq2seq import ARCHITECTURES, load_checkpoint
 from seq2seq.analysis import inspection
 from seq2seq.explorer.examples import TEST_EXAMPLES
@@ -49,8 +51,8 @@ def test_the_tab_opens_inspected_on_its_example_once(ui):
     assert set(out) == set(i.inspect_out) and out[i.state].text == text and out[i.state].name == name
     assert out[i.reference] == TEST_EXAMPLES[0][1]                       # a test sentence: its reference is forced
     assert "Press Inspect" not in json.dumps(out[i.steps].to_plotly_json()["data"])
-    assert i.on_inspect_opened(out[i.state], out[i.status], text, name, 5, 1.0, 0) == {}
-    assert i.on_inspect_opened(None, "Test sentence 3, opened from the Compare tab's list", SENTENCE, "gru", 5, 1.0, 0) == {}
+    assert i.on_inspect_opened(out[i.state], out[i.status], text, name, 5, 1.0, 0) == gr.skip()
+    assert i.on_inspect_opened(None, "Test sentence 3, opened from the Compare tab's list", SENTENCE, "gru", 5, 1.0, 0) == gr.skip()
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
@@ -120,7 +122,7 @@ def test_beam_size_changes_the_tree(ui):
     state = inspect(ui, "gru")[i.state]
     out = i.on_beam(state, 1, 1.0)
     assert len(out[i.nbest].value["data"]) == 1 and "beam size 1" in out[i.tree].layout.title.text
-    assert i.on_beam(None, 3, 1.0) == {}
+    assert i.on_beam(None, 3, 1.0) == gr.skip()
 
 
 def test_alignment_over_epochs_reads_probes_json(checkpoint_root, tmp_path):
@@ -162,7 +164,7 @@ def test_compare_two_models_along_one_output(ui, monkeypatch):
     assert "no reference" in i.on_compare(SENTENCE, "luong", "gru", "reference")[i.c_status]
     german, _ = TEST_EXAMPLES[1]
     assert "Similarity" in i.on_compare(german, "luong", "gru", "reference")[i.c_status]
-    assert i.on_compare_opened(out[i.c_state], SENTENCE, "luong", "gru", "a") == {}   # the tab shown again: kept
+    assert i.on_compare_opened(out[i.c_state], SENTENCE, "luong", "gru", "a") == gr.skip()   # the tab shown again: kept
     assert i.on_compare_opened(None, SENTENCE, "luong", "gru", "a")[i.c_state] is not None  # first shown: compared
     refused = i.on_compare(SENTENCE, "luong", "nope", "a")
     assert "Choose two models" in refused[i.c_status]
@@ -214,6 +216,31 @@ def test_source_or_prefix_sets_alti_beside_integrated_gradients_for_the_transfor
     assert not alti_plot.visible and not alti_text.visible
 
 
+def gradio_takes(demo: gr.Blocks, fn, answer) -> None:
+    """Put a callback's answer through Gradio's own check of an event's outputs (what the server does before the
+    page sees it); raises as the server would, where the page would show "Error" on every output."""
+    block_fn = next(b for b in demo.fns.values() if b.fn == fn)
+    asyncio.run(demo.postprocess_data(block_fn, answer, None))
+
+
+def test_an_answer_that_changes_nothing_is_one_gradio_takes(built, models):
+    """The callbacks that have nothing to change (the tab shown again, the model already inspected, a word not yet
+    picked, the beam moved before any inspection) answer so that Gradio leaves every output as it is. An empty dict
+    is not that: Gradio rejects it, and every output of the event showed "Error" (the what-if views among them)."""
+    demo, ui = built
+    i = ui.inspector
+    out = inspect(ui, "gru")
+    state = out[i.state]
+    for fn, answer in [(i.on_inspect_opened, i.on_inspect_opened(state, out[i.status], SENTENCE, "gru", 3, 1.0, 0)),
+                       (i.on_model, i.on_model(state, SENTENCE, "gru", 3, 1.0, 0)),
+                       (i.on_pick, i.on_pick(state, 1, None)),
+                       (i.on_beam, i.on_beam(None, 3, 1.0)),
+                       (i.on_compare_opened, i.on_compare_opened(("x", "a", ("gru", "lstm"), None), SENTENCE, "gru",
+                                                                 "lstm", "a")),
+                       (i.on_model, out)]:        # and an answer that changes every output
+        gradio_takes(demo, fn, answer)
+
+
 def test_choosing_the_model_already_inspected_redoes_nothing(ui):
     """A menu can send its choice twice; the second must not redo the inspection (it reset the what-if menus while
     a word was being picked), while another model or another sentence is inspected anew."""
@@ -221,7 +248,7 @@ def test_choosing_the_model_already_inspected_redoes_nothing(ui):
     state = inspect(ui, "bahdanau")[i.state]
     picked = i.on_pick(state, 1, state.steps.top_words[1][3])
     assert picked[i.state].what_if is not None
-    assert i.on_model(state, SENTENCE, "bahdanau", 3, 1.0, 0) == {}
-    assert i.on_model(state, "", "bahdanau", 3, 1.0, 0) == {}                  # an emptied box: the same sentence
+    assert i.on_model(state, SENTENCE, "bahdanau", 3, 1.0, 0) == gr.skip()
+    assert i.on_model(state, "", "bahdanau", 3, 1.0, 0) == gr.skip()                  # an emptied box: the same sentence
     assert i.on_model(state, SENTENCE, "gru", 3, 1.0, 0)[i.state].name == "gru"
     assert i.on_model(state, "Zwei Hunde spielen im Schnee.", "bahdanau", 3, 1.0, 0)[i.state].text.startswith("Zwei")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from conftest import serve_app, tiny_model
+from test_app_inspect import gradio_takes
 from seq2seq import load_checkpoint, save_checkpoint
 from seq2seq.explorer.family import MEMBERS, family_maps, member_header
 from seq2seq.explorer.service import ModelSet, RequestError
@@ -72,10 +73,12 @@ def test_family_tab_opens_on_its_example_and_a_refusal_clears_the_cards(family_r
     import app
 
     models = ModelSet(family_root, device="cpu", references={})
-    _, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
+    demo, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
     opened = ui.on_family_opened(False, SENTENCE)                    # first shown: every member runs the example
     assert opened[ui.f_shown] is True and all(opened[plot] is not None for _, plot, _ in ui.f_cards.values())
-    assert ui.on_family_opened(True, SENTENCE) == {}                  # shown again: what is there stays
+    again = ui.on_family_opened(True, SENTENCE)                       # shown again: what is there stays
+    gradio_takes(demo, ui.on_family_opened, again)
+    gradio_takes(demo, ui.on_family_opened, opened)
     refused = ui.on_family("  ")
     assert "Empty input" in refused[ui.f_status]
     assert all(refused[plot] is None and refused[text] == "" for text, plot, _ in ui.f_cards.values())
@@ -170,7 +173,7 @@ def test_family_cards_mark_copied_words_and_say_when_no_word_is_known(family_roo
     from seq2seq.translator import Translator
 
     models = ModelSet(family_root, device="cpu", references={})
-    _, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
+    demo, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
     out = ui.on_family("😀 🚲")
     for name, (text, plot, stats) in ui.f_cards.items():
         assert "nothing to translate" in out[text] and "nothing to translate" in out[plot].layout.annotations[0].text

@@ -227,7 +227,9 @@ class Inspector:
     def on_inspect_opened(self, state, status, text, name, beam, penalty, probe) -> dict:
         """The tab shown: its example inspected the first time (as Compare and Family open); left as it is once
         something was inspected or said there (a sentence handed over from the Compare tab's list waits for Inspect)."""
-        return {} if state is not None or (status or "").strip() else self.on_inspect(text, name, beam, penalty, probe)
+        if state is not None or (status or "").strip():
+            return gr.skip()
+        return self.on_inspect(text, name, beam, penalty, probe)
 
     def on_inspect(self, text, name, beam, penalty, probe) -> dict:
         """Decode the sentence with one model and fill every view."""
@@ -326,7 +328,7 @@ class Inspector:
             return {self.epochs: self.on_probe(name, probe)}
         text = text if has_words(text or "") else i.text
         if name == i.name and well_formed(text).strip()[:MAX_INPUT_CHARS] == i.text:
-            return {}    # already shown (a menu can send its choice twice): redoing it would reset what-if mid-use
+            return gr.skip()   # already shown (a menu can send its choice twice): redoing it would reset what-if
         return self.on_inspect(text, name, beam, penalty, probe)
 
     def on_continue(self, i: Inspection | None, prefix: str) -> dict:
@@ -346,7 +348,7 @@ class Inspector:
     def on_pick(self, i: Inspection | None, at, word) -> dict:
         """What-if: the output up to the chosen step, then the chosen word, then the model's own continuation."""
         if not i or at is None or not word:
-            return {}
+            return gr.skip()
         prefix = i.steps.written[: int(at)] + [word]
         out = self.continuation(i, prefix)
         return {**out, self.prefix: " ".join(prefix), self.state: i, self.download: self.export(i)}
@@ -389,7 +391,7 @@ class Inspector:
 
     def on_beam(self, i: Inspection | None, beam, penalty) -> dict:
         if not i:
-            return {}
+            return gr.skip()
         return {**self.beam_search(i, beam, penalty), self.state: i, self.download: self.export(i)}
 
     def beam_search(self, i: Inspection, beam, penalty) -> dict:
@@ -427,7 +429,7 @@ class Inspector:
 
     def on_compare_opened(self, shown, text, a, b, along) -> dict:
         """The tab shown: its example compared the first time, left as it is after that."""
-        return {} if shown else self.on_compare(text, a, b, along)
+        return gr.skip() if shown else self.on_compare(text, a, b, along)
 
     def compare_cleared(self, message: str) -> dict:
         return {self.c_state: None, self.c_status: message, self.c_download: gr.Button(visible=False),
