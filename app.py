@@ -27,15 +27,15 @@ from gradio.components.plot import PlotData
 from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
 from seq2seq.analysis.maps import MapTooLong, label, map_view, mean_label
 from seq2seq.explorer import api
-from seq2seq.explorer.cards import card_figures, card_overview
+from seq2seq.explorer.cards import card_figures, card_overview, default_grid, grid_label, overview_label
 from seq2seq.explorer.comparison import TestComparison
 from seq2seq.explorer.comparison_ui import differences_panel, leaderboard_sections
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import heatmap, message_figure
 from seq2seq.explorer.inspect_ui import Inspector
-from seq2seq.explorer.service import (MEAN, ModelSet, RequestError, Translating, has_words, result_attribution,
-                                      result_map, well_formed)
+from seq2seq.explorer.service import (MAX_INPUT_CHARS, MEAN, ModelSet, RequestError, Translating, has_words,
+                                      result_attribution, result_map, result_view, well_formed)
 from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, bold, card_title, failure, faithfulness_line,
                                    family_line, family_status, leaderboard_intro, load_errors, map_stats_markdown,
                                    messages_markdown, no_models, paragraphs, result_line, translating_markdown,
@@ -45,8 +45,17 @@ from seq2seq.results import LEADERBOARD_COLUMNS, TRUST_COLUMNS, common, frame, r
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "seq2seq" / "explorer"
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
-# A card's classes: waiting while its model works on a new sentence (page_head.html dims it), ready when filled.
-READY, WAITING = ["model-card"], ["model-card", "card-waiting"]
+
+
+def card_state(state: str) -> str:
+    """A card's state, the value of a small element in it (``Card.state``) that page_head.html's style reads: shown,
+    waiting while its model works on a new sentence (dimmed, "translating…") or hidden. Not the card column's
+    classes or visibility: Gradio copies every figure inside a column each time the column is updated, which at
+    every step of Translate cost the page more than drawing the maps (docs/benchmarks.md)."""
+    return f'<span class="card-state" data-state="{state}"></span>'
+
+
+SHOWN, WAITING, HIDDEN = card_state("shown"), card_state("waiting"), card_state("hidden")
 # Translate sends the first card as soon as its model is done, then the next cards STEP_MODELS at a time (each step
 # costs the server and the page the updates of every card shown so far: translation_steps says why). One at a time
 # measured quicker than two (docs/benchmarks.md): the last step then carries one map to draw, not two.
@@ -67,7 +76,7 @@ def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Bloc
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
         if models.translators:  # the page opens on the first example, translated
-            demo.load(ui.on_open, None, ui.translate_outputs, **api.USES_MODELS)
+            demo.load(ui.on_open, None, ui.all_translate_outputs(), **api.USES_MODELS)
     return demo, ui
 
 
@@ -76,6 +85,7 @@ class Card:
     """The components of one model's card."""
 
     column: gr.Column
+    state: gr.HTML            # shown, waiting or hidden (card_state)
     text: gr.HTML
     stats: gr.Markdown
     kind: gr.Dropdown
@@ -87,9 +97,13 @@ class Card:
     map_stats: gr.Markdown
     units: gr.Radio           # a subword model's map over pieces or words
 
+    def menus(self) -> list:
+        """What Translate resets before any model works (``UI.preparing``)."""
+        return [self.kind, self.layer, self.head, self.units, self.overview_box, self.overview]
+
     def outputs(self) -> list:
-        return [self.column, self.text, self.stats, self.kind, self.layer, self.head, self.plot, self.overview_box,
-                self.overview, self.map_stats, self.units]
+        """What Translate fills as the card's model is done (``UI.translating``)."""
+        return [self.state, self.text, self.stats, self.plot, self.map_stats]
 
 
 class UI:
@@ -173,20 +187,31 @@ class UI:
             with gr.Row(equal_height=False):
                 for name in names[row: row + 2]:
                     self.cards[name] = self.card(name)
-        outputs = [self.state, self.status, self.reference, self.download, self.shown]
-        outputs += [component for card in self.cards.values() for component in card.outputs()]
-        self.translate_outputs = outputs
+        # Translate is three events, each with only the outputs it sets (Gradio redoes the update of every output a
+        # generator's step leaves out, a few milliseconds each, at every step): the menus reset at once (preparing,
+        # beside the models' queue), each card as its model is done (translating), then the download and the menus
+        # of a map that could not be drawn as usual (finishing)
+        cards = self.cards.values()
+        self.prepare_outputs = [self.reference, self.download] + [c for card in cards for c in card.menus()]
+        self.translate_outputs = [self.state, self.status, self.shown] + [c for card in cards for c in card.outputs()]
+        self.finish_outputs = [self.reference, self.download] + [c for card in cards
+                                                                 for c in (card.layer, card.head, card.overview_box)]
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         for trigger in (self.button.click, self.text.submit):
-            # each card as its model is done; Gradio's progress on the status line only (the cards waiting for
-            # their model are dimmed, page_head.html: its border on every card would say a finished one is busy)
-            trigger(self.translating, inputs, outputs, show_progress_on=[self.status], **api.USES_MODELS)
+            # Gradio's progress on the status line only (the cards waiting for their model are dimmed,
+            # page_head.html: its border on every card would say a finished one is busy)
+            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden",
+                    **api.PRIVATE)
+            trigger(self.translating, inputs, self.translate_outputs, show_progress_on=[self.status],
+                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden",
+                                            **api.PRIVATE)
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding], [self.beam, self.penalty],
                              **api.PRIVATE)
 
     def card(self, name: str) -> Card:
         t = self.models.translators[name]
-        with gr.Column(elem_id=f"card-{name}", elem_classes=READY, min_width=420) as column:
+        with gr.Column(elem_id=f"card-{name}", elem_classes=["model-card"], min_width=420) as column:
+            state = gr.HTML(SHOWN, container=False, elem_classes=["card-state-box"])
             gr.Markdown(card_title(self.models.title(name), t.model.paper), elem_classes=["card-title"])
             # HTML, so a word copied from the source can be marked (text.translation_html)
             text = gr.HTML("", elem_classes=["translation"], elem_id=f"translation-{name}")
@@ -206,7 +231,7 @@ class UI:
             with gr.Accordion("Every layer and head", open=False, visible=False, elem_id=f"overview-{name}",
                               elem_classes=["overview-box"]) as box:
                 small = gr.Plot(show_label=False, elem_classes=["overview"])
-        card = Card(column, text, stats, kind, layer, head, plot, box, small, map_stats, units)
+        card = Card(column, state, text, stats, kind, layer, head, plot, box, small, map_stats, units)
         for control in (kind, layer, head, units):
             control.input(lambda results, k, l, h, u, name=name: self.on_view(name, results, k, l, h, u),
                           [self.state, kind, layer, head, units], [layer, head, plot, box, small, map_stats],
@@ -221,13 +246,76 @@ class UI:
             self.opening = self.on_translate(DEMO, list(self.models), "greedy", 5, 1.0, 0)
         return self.opening
 
+    def all_translate_outputs(self) -> list:
+        return list(dict.fromkeys(self.prepare_outputs + self.translate_outputs + self.finish_outputs))
+
     def on_translate(self, text, names, decoding, beam, penalty, max_len) -> dict:
-        """Translate with every chosen model; fill each card (hide the others): the last of ``translation_steps``
-        (the page's opening, the tests)."""
-        out = {}
-        for out in self.translation_steps(text, names, decoding, beam, penalty, max_len):
+        """Translate with every chosen model; fill each card (hide the others): what ``preparing``, the last of
+        ``translation_steps`` and ``finishing`` set, in one answer (the page's opening, the tests)."""
+        out = dict(self.preparing(text, names))
+        for step in self.translation_steps(text, names, decoding, beam, penalty, max_len):
             pass
+        out.update(step)
+        out.update(self.finishing(step[self.state]))
         return out
+
+    def preparing(self, text, names) -> dict:
+        """Translate pressed, as the models start (an event of its own, beside ``translating``): each card asked
+        for goes back to its default map (its menus, its small multiples closed and emptied), the reference shows
+        for a test sentence, the download hides. Nothing here depends on the models' work, so the steps of
+        ``translating`` need carry none of it: Gradio redoes a menu's or a panel's update at every step of a
+        generator, and the page copies every figure inside a panel each time it is updated (docs/benchmarks.md).
+        For a request ``translating`` refuses (it says why), the reference and download hide."""
+        text = well_formed(text or "")
+        names = [n for n in self.models if n in (names or [])]
+        hidden = {self.reference: gr.Textbox(value="", visible=False), self.download: gr.Button(visible=False)}
+        if not has_words(text.strip()) or not names:
+            return hidden
+        reference = self.models.reference(text[:MAX_INPUT_CHARS])    # as Translating reads it
+        out = {**hidden, self.reference: gr.Textbox(value=reference or "", visible=reference is not None)}
+        for name in names:
+            out.update(self.card_reset(name))
+        return out
+
+    def finishing(self, results: dict) -> dict:
+        """After the last model: the download shows (the reference hides if nothing was translated), and a card
+        whose map could not be drawn as ``card_reset`` expects (too long to compute, too big for small multiples)
+        gets its own menus."""
+        out = {self.download: gr.Button(visible=bool(results))}   # its JSON is written when pressed (on_download)
+        if not results:
+            out[self.reference] = gr.Textbox(value="", visible=False)
+        for name, result in (results or {}).items():
+            reset, menus = self.card_reset(name), self.default_menus(name, result)
+            out.update({c: m for c, m in menus.items() if m.constructor_args != reset[c].constructor_args})
+        return out
+
+    def card_reset(self, name: str) -> dict:
+        """A card's menus and small multiples as they are for its default map of any sentence of usual length."""
+        card, kinds = self.cards[name], self.models.kinds(name)
+        return {card.kind: gr.Dropdown([(label(k), k) for k in kinds], value=kinds[0]), card.units: "pieces",
+                **self.menus(name, *(default_grid(self.models, name, kinds[0]) or (1, 1))), card.overview: None}
+
+    def default_menus(self, name: str, result) -> dict:
+        """A card's layer and head menus and small multiples for its default map of ``result`` (hidden when it has
+        no map: no translation, or too long to compute)."""
+        try:
+            v = None if result.notice else result_view(self.models, result, self.models.kinds(name)[0])
+        except MapTooLong:
+            v = None
+        return self.menus(name, *(None, None) if v is None else (v.layers, v.heads, overview_label(v)))
+
+    def menus(self, name: str, layers: int | None, heads: int | None, what: str | None = "") -> dict:
+        """The layer and head menus (the mean chosen) and the small multiples, closed: for a map of ``layers`` ×
+        ``heads`` whose small multiples show ``what`` ("": ``grid_label``'s; None: none); all hidden for no map."""
+        card = self.cards[name]
+        if layers is None:
+            return {card.layer: gr.Dropdown(visible=False), card.head: gr.Dropdown(visible=False),
+                    card.overview_box: gr.Accordion(visible=False, open=False)}
+        what = grid_label(layers, heads) if what == "" else what
+        return {card.layer: gr.Dropdown(grid_choices(layers), value=MEAN, visible=layers > 1),
+                card.head: gr.Dropdown(grid_choices(heads), value=MEAN, visible=heads > 1),
+                card.overview_box: gr.Accordion(visible=what is not None, open=False,
+                                                label=f"Small multiples: {what}" if what else "")}
 
     def translating(self, text, names, decoding, beam, penalty, max_len):
         """Translate's callback: ``translation_steps``, each figure sent as its JSON, written once (Gradio would
@@ -240,10 +328,9 @@ class UI:
     def translation_steps(self, text, names, decoding, beam, penalty, max_len):
         """Translate with every chosen model, yielding the page's updates as they come, so the page draws each
         card while the next model works: first the cards not asked for hide, those asked for are marked waiting
-        (their old sentence dimmed under "translating…", not to be read as the new one's) and the download hides;
-        then each card, filled (or hidden, if its model failed) as soon as its model is done; last the messages,
-        the download and the state of all the results. An empty or failed request yields once: its message,
-        every card hidden.
+        (their old sentence dimmed under "translating…", not to be read as the new one's); then each card, filled
+        (or hidden, if its model failed) as soon as its model is done; last the messages and the state of all the
+        results. An empty or failed request yields once: its message, every card hidden.
 
         Each step holds every update so far, not only the new ones: Gradio sends a step as its difference from
         the step before and applies it in place to the values of steps the page has not shown yet, so a value
@@ -262,12 +349,9 @@ class UI:
         except Exception as e:  # never a stack trace in the page
             yield self.cleared(failure("Translation", e))
             return
-        out = {self.state: {}, self.status: translating_markdown(0, len(names)),
-               self.reference: gr.Textbox(value=reference or "", visible=reference is not None),
-               self.download: gr.Button(visible=False), self.shown: None}
+        out = {self.state: {}, self.status: translating_markdown(0, len(names)), self.shown: None}
         for name, card in self.cards.items():
-            out[card.column] = (gr.Column(elem_classes=WAITING) if name in names else
-                                gr.Column(visible=False, elem_classes=READY))
+            out[card.state] = WAITING if name in names else HIDDEN
         yield dict(out)
         done = 0
         while True:
@@ -286,30 +370,24 @@ class UI:
                 yield dict(out)
         results, messages = run.results, run.messages
         out.update({self.state: results, self.status: messages_markdown(messages),
-                    self.download: gr.Button(visible=bool(results)),   # its JSON is written when pressed (on_download)
                     self.shown: {"text": text, "reference": reference, "messages": messages}})
         yield out
 
     def card_update(self, name: str, results: dict) -> dict:
-        """One card's outputs for ``results``: filled with its model's result, or hidden when there is none."""
+        """One card's outputs for ``results``: filled with its model's result (its default map), or hidden when there
+        is none."""
         card = self.cards[name]
-        out = {card.column: gr.Column(visible=name in results, elem_classes=READY)}
-        if name in results:
-            choices = self.models.kinds(name)
-            out.update({card.text: translation_html(results[name]),
-                        card.stats: result_line(results[name]),
-                        card.kind: gr.Dropdown([(label(k), k) for k in choices], value=choices[0]),
-                        card.units: "pieces"})
-            views = self.on_view(name, results, choices[0], None, MEAN)
-            out.update(zip([card.layer, card.head, card.plot, card.overview_box, card.overview, card.map_stats],
-                           views))
-        return out
+        if name not in results:
+            return {card.state: HIDDEN}
+        _, _, plot, _, _, stats = self.on_view(name, results, self.models.kinds(name)[0], None, MEAN)
+        return {card.state: SHOWN, card.text: translation_html(results[name]), card.stats: result_line(results[name]),
+                card.plot: plot, card.map_stats: stats}
 
     def cleared(self, status: str) -> dict:
-        """The Translate tab with only ``status``: no card, reference or download left from an earlier sentence."""
-        out = {self.state: {}, self.status: status, self.reference: gr.Textbox(value="", visible=False),
-               self.download: gr.Button(visible=False), self.shown: None}
-        out.update({card.column: gr.Column(visible=False, elem_classes=READY) for card in self.cards.values()})
+        """The Translate tab with only ``status``: no card left from an earlier sentence (``preparing`` and
+        ``finishing`` hide the reference and the download)."""
+        out = {self.state: {}, self.status: status, self.shown: None}
+        out.update({card.state: HIDDEN for card in self.cards.values()})
         return out
 
     def on_download(self, results: dict, shown: dict | None) -> str | None:

@@ -182,7 +182,7 @@ def test_one_figure_per_selected_architecture_with_token_axes(ui):
     results = out[ui.state]
     assert set(results) == set(chosen)
     for name, card in ui.cards.items():
-        assert out[card.column].visible == (name in chosen)
+        assert out[card.state] == (app.SHOWN if name in chosen else app.HIDDEN)
         if name not in chosen:
             continue
         fig, t = out[card.plot], results[name].translation
@@ -289,12 +289,12 @@ def test_odd_input_gets_translations_not_errors(ui, text):
 def test_nothing_to_translate_gets_a_message_and_clears_the_cards(ui, text, names, message):
     """The cards, reference and download of the sentence before do not stay under the message."""
     before = translate(ui, text=SENTENCE)
-    assert before[ui.state] and any(before[c.column].visible for c in ui.cards.values())
+    assert before[ui.state] and any(before[c.state] == app.SHOWN for c in ui.cards.values())
     out = translate(ui, text=text, names=names)
     assert message in out[ui.status] and out[ui.state] == {} and out[ui.shown] is None
-    assert all(out[c.column].visible is False for c in ui.cards.values())
+    assert all(out[c.state] == app.HIDDEN for c in ui.cards.values())
     assert out[ui.reference].visible is False and out[ui.download].visible is False
-    assert set(out) <= set(ui.translate_outputs)
+    assert set(out) <= set(ui.all_translate_outputs())
 
 
 def test_a_failed_translation_clears_the_cards(ui, monkeypatch):
@@ -304,7 +304,7 @@ def test_a_failed_translation_clears_the_cards(ui, monkeypatch):
     monkeypatch.setattr(app, "Translating", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("out of memory")))
     out = translate(ui, text=SENTENCE)
     assert out[ui.status] == "**Translation failed:** out of memory" and out[ui.state] == {}
-    assert all(out[c.column].visible is False for c in ui.cards.values())
+    assert all(out[c.state] == app.HIDDEN for c in ui.cards.values())
 
 
 def test_translate_json_endpoint_function(models):
@@ -376,12 +376,11 @@ def test_translate_streams_each_card_as_soon_as_its_model_is_done(ui, monkeypatc
     assert started == []                                       # before any model: the cards asked for wait
     for name, card in ui.cards.items():
         if name in names:                                       # shown or not as before, until its model is done
-            assert first[card.column].elem_classes == app.WAITING
-            assert "visible" not in first[card.column].constructor_args
+            assert first[card.state] == app.WAITING
         else:
-            assert first[card.column].visible is False and first[card.column].elem_classes == app.READY
+            assert first[card.state] == app.HIDDEN
         assert card.plot not in first                           # the old map stays, dimmed, until its own is ready
-    assert first[ui.download].visible is False and first[ui.shown] is None and first[ui.state] == {}
+    assert first[ui.shown] is None and first[ui.state] == {}
     assert "0 of 3" in first[ui.status]
     before = first
     for i, name in enumerate(names):
@@ -389,18 +388,50 @@ def test_translate_streams_each_card_as_soon_as_its_model_is_done(ui, monkeypatc
         assert started == names[: i + 1]                         # yielded before the next model started
         assert set(before) <= set(step)                          # nothing set before is left out
         card = ui.cards[name]
-        assert set(card.outputs()) <= set(step)
-        assert step[card.column].visible and step[card.column].elem_classes == app.READY
+        assert {card.state, card.text, card.stats, card.plot, card.map_stats} <= set(step)
+        assert step[card.state] == app.SHOWN
         assert list(step[card.plot].layout.xaxis.ticktext) == SRC_TOKENS
         for later in names[i + 1:]:
-            assert step[ui.cards[later].column].elem_classes == app.WAITING and ui.cards[later].plot not in step
+            assert step[ui.cards[later].state] == app.WAITING and ui.cards[later].plot not in step
         assert list(step[ui.state]) == names[: i + 1]
         if i < len(names) - 1:
-            assert f"{i + 1} of 3" in step[ui.status] and step[ui.download].visible is False
+            assert f"{i + 1} of 3" in step[ui.status]
         before = step
     last = step                                                  # the last card comes with the end
-    assert last[ui.download].visible and last[ui.shown]["text"] == SENTENCE and "Translating" not in last[ui.status]
+    assert last[ui.shown]["text"] == SENTENCE and "Translating" not in last[ui.status]
+    assert ui.finishing(last[ui.state])[ui.download].visible                 # the download shows after the last
     assert next(steps, None) is None
+
+
+@pytest.mark.parametrize("long", [False, True])
+def test_translate_steps_carry_values_and_the_menus_reset_before(ui, long):
+    """Translate is three events: ``preparing`` resets what does not depend on the models' work (each card's menus
+    and small multiples back to its default map, the reference, the download hidden); ``translating``'s steps
+    carry values only, for its own outputs only (Gradio redoes the update of every output a step leaves out, and
+    the page copies every figure in a panel each time the panel is updated); ``finishing`` shows the download and
+    corrects the menus where the map is not as the reset expected (too big for small multiples: hidden)."""
+    import gradio as gr
+    from seq2seq.explorer.service import MEAN
+
+    text = " ".join([SENTENCE] * 8) if long else SENTENCE
+    names = list(ui.models)
+    prepared = ui.preparing(text, names)
+    assert set(prepared) == {ui.reference, ui.download} | {c for n in names for c in ui.cards[n].menus()}
+    assert prepared[ui.download].visible is False
+    steps = list(ui.translating(text, names, "greedy", 5, 1.0, 0))
+    assert all(set(step) <= set(ui.translate_outputs) for step in steps)
+    assert not [c for step in steps for c, v in step.items() if isinstance(v, gr.blocks.Block)]
+    assert set(steps[-1]) == set(ui.translate_outputs)                      # nothing left out at the end
+    results = steps[-1][ui.state]
+    finished = ui.finishing(results)
+    assert finished[ui.download].visible
+    for name in names:                  # the menus the card's map calls for: the reset ones, or finishing's
+        card, reset = ui.cards[name], ui.card_reset(name)
+        layer, head, _, box, _, _ = ui.on_view(name, results, ui.models.kinds(name)[0], None, MEAN)
+        for c, update in ((card.layer, layer), (card.head, head), (card.overview_box, box)):
+            assert update.constructor_args == finished.get(c, reset[c]).constructor_args, (name, c)
+    assert any(not finished[c].visible for c in finished if isinstance(c, gr.Accordion)) == long
+    assert set(finished) - {ui.download} == set() or long
 
 
 def test_after_the_first_card_the_cards_can_come_two_at_a_time(ui, monkeypatch):
@@ -452,8 +483,7 @@ def test_no_card_is_left_waiting_or_stale(ui, monkeypatch):
     for step in steps_of(ui, names):
         out.update(step)
     for name, card in ui.cards.items():
-        assert out[card.column].elem_classes == app.READY
-        assert out[card.column].visible is (name in ("lstm", "transformer"))
+        assert out[card.state] == (app.SHOWN if name in ("lstm", "transformer") else app.HIDDEN)
     for name in ("lstm", "transformer"):
         assert list(out[ui.cards[name].plot].layout.xaxis.ticktext) == SRC_TOKENS
     assert "gru failed: out of memory" in out[ui.status] and set(out[ui.state]) == {"lstm", "transformer"}
@@ -466,14 +496,13 @@ def test_no_card_is_left_waiting_or_stale(ui, monkeypatch):
     monkeypatch.setattr(service.Translating, "one", breaks)
     steps = list(steps_of(ui, names))
     assert len(steps) == 4 and "Translation failed" in steps[-1][ui.status] and steps[-1][ui.state] == {}
-    assert all(steps[-1][c.column].visible is False and steps[-1][c.column].elem_classes == app.READY
-               for c in ui.cards.values())
+    assert all(steps[-1][c.state] == app.HIDDEN for c in ui.cards.values())
 
 
 def test_an_empty_input_yields_once_and_clears(ui):
     steps = list(steps_of(ui, list(ui.models), text="   "))
     assert len(steps) == 1 and "Type a German sentence" in steps[0][ui.status]
-    assert all(steps[0][c.column].visible is False for c in ui.cards.values())
+    assert all(steps[0][c.state] == app.HIDDEN for c in ui.cards.values())
 
 
 def test_translating_one_at_a_time_is_translate_all(models):

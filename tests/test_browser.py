@@ -129,6 +129,35 @@ def test_markup_in_the_input_is_shown_as_text(page, checkpoint_root):
     assert page.query_selector("#card-transformer .heatmap b") is None          # nothing was rendered as HTML
 
 
+def test_a_card_is_dimmed_while_it_waits_and_not_shown_when_hidden(page, checkpoint_root):
+    """A card's state is a small element's value (app.card_state), read by the page's style: waiting dims all but its
+    title (which says "translating…"), hidden takes the card off the page, shown brings it back as it was."""
+    import app
+
+    [t] = load_checkpoint(checkpoint_root / "gru").translate([SENTENCE])
+    page.fill("#source-text textarea", SENTENCE)
+    page.click("#translate-button")
+    wait_for_ticks(page, "#card-gru", t.src_tokens)
+    page.wait_for_selector("#translate-download", state="visible", timeout=30_000)
+    opacity = """() => { let e = document.querySelector('#card-gru .heatmap'), o = 1;
+                   for (; e && e.id !== 'card-gru'; e = e.parentElement) o *= Number(getComputedStyle(e).opacity);
+                   return o; }"""
+    title = "() => getComputedStyle(document.querySelector('#card-gru .card-title h3'), '::after').content"
+
+    def mark(state: str):
+        box = page.query_selector("#card-gru .card-state-box")
+        box.evaluate("(e, html) => { e.querySelector('.card-state').outerHTML = html; }", state)
+
+    assert page.evaluate(opacity) == 1 and "translating" not in page.evaluate(title)
+    mark(app.WAITING)
+    assert page.evaluate(opacity) == pytest.approx(0.25) and "translating" in page.evaluate(title)
+    assert page.is_visible("#card-gru")
+    mark(app.HIDDEN)
+    assert not page.is_visible("#card-gru") and page.is_visible("#card-transformer")
+    mark(app.SHOWN)
+    assert page.is_visible("#card-gru") and page.evaluate(opacity) == 1
+
+
 def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint_root):
     """Under "Type a German sentence" no card, reference or download of the sentence before is left; the next
     sentence brings every card back."""
@@ -156,4 +185,4 @@ def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint
         page.wait_for_selector(f"#card-{arch}", state="visible", timeout=30_000)
     assert "Type a German sentence" not in page.inner_text("#status")
     page.wait_for_selector("#translate-download", state="visible", timeout=30_000)
-    assert not page.locator(".card-waiting").count()
+    assert not page.locator(".card-state[data-state=waiting]").count()

@@ -74,7 +74,7 @@ def test_a_click_ends_when_every_card_shows_the_new_sentence(page, checkpoint_ro
     assert 0 <= run["busy_s"] <= run["dom_s"]
     trace = browser_bench.server_trace(page.url, run["event_id"])            # Gradio's profile of that click
     assert trace and 0 < trace["fn_call_s"] <= trace["total_s"] < run["completed_s"]
-    assert not page.locator(".card-waiting").count()                         # no card left waiting
+    assert not page.locator(".card-state[data-state=waiting]").count()                         # no card left waiting
 
     # A click is not over while one card lacks its words: here the last card is waited for with words it never
     # gets, and the wait times out though every new map is drawn meanwhile ...

@@ -85,7 +85,7 @@ def test_after_translate_a_phone_shows_the_first_card(page):
         page.evaluate("() => window.scrollTo(0, 0)")
         translate(page, text, how)
         # the page scrolls once every card is in (cards stream in; on a loaded machine the last can be seconds later)
-        page.wait_for_function("() => !document.querySelector('.card-waiting')", timeout=120_000)
+        page.wait_for_function("() => !document.querySelector('.card-state[data-state=waiting]')", timeout=120_000)
         if page.viewport_size["width"] < 640:
             # the smooth scroll ends within a second or two: the card's top is then near the top of the screen
             page.wait_for_function("h => { const t = document.getElementById('card-lstm').getBoundingClientRect().top;"

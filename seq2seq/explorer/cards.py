@@ -11,7 +11,7 @@ import torch
 
 from ..analysis import inspection
 from ..analysis.attribution import N_STEPS
-from ..analysis.maps import View, label
+from ..analysis.maps import KINDS, View, label
 from ..analysis.probes import PROBE_SENTENCES
 from ..checkpoint import CheckpointError
 from .figures import WORDS_NOTE, epochs_figure, heatmap, message_figure, overview
@@ -67,11 +67,25 @@ def card_figures(models: ModelSet, result: Result, kind: str, layer: int | None,
 def overview_label(v: View) -> str | None:
     """What the card's small multiples show ("every layer × head"), or None when there is one map only or the
     maps are too big to draw small."""
-    if v.layers * v.heads <= 1 or len(v.rows) * len(v.columns) > OVERVIEW_MAX_CELLS:
+    return grid_label(v.layers, v.heads, len(v.rows) * len(v.columns))
+
+
+def grid_label(layers: int, heads: int, cells: int = 0) -> str | None:
+    """``overview_label`` of a map of ``cells`` cells in a grid of ``layers`` × ``heads``."""
+    if layers * heads <= 1 or cells > OVERVIEW_MAX_CELLS:
         return None
-    if v.heads == 1:
-        return f"every layer ({v.layers}, one head each)"
-    return f"every layer × head ({v.layers} × {v.heads})" if v.layers > 1 else f"every head ({v.heads})"
+    if heads == 1:
+        return f"every layer ({layers}, one head each)"
+    return f"every layer × head ({layers} × {heads})" if layers > 1 else f"every head ({heads})"
+
+
+def default_grid(models: ModelSet, name: str, kind: str) -> tuple[int, int] | None:
+    """The layers and heads of a card's map of ``kind``, known before any sentence: the cross-attention's grid
+    (its value-weighted map's too), one map for a kind without a grid; None for another kind (known only from a
+    translation)."""
+    if kind in ("cross", "value_weighted"):
+        return tuple(models.translators[name].model.cross_attention_grid)
+    return None if KINDS[kind].grid else (1, 1)
 
 
 def card_overview(models: ModelSet, result: Result, kind: str):
