@@ -325,8 +325,11 @@ def measure_click(page, names: list[str], want: list[list[str]], timeout_s: floa
     run = {"event_id": None}
     for _ in range(100):      # the answer's last message (after the last card's) may arrive after the maps are drawn
         b, net = page.evaluate("() => [window.__bench, window.__net]")
-        join = next((j for j in net["joins"][joins:] if j["sent"] >= b["clicked"]), None)
-        answer = [m for m in net["messages"][messages:] if join is not None and m["event_id"] == join["event_id"]]
+        # the click's requests: the menus reset (UI.preparing), then the translation, whose answer has the maps
+        sent = [j for j in net["joins"][joins:] if j["sent"] >= b["clicked"]]
+        of = lambda j: [m for m in net["messages"][messages:] if m["event_id"] == j["event_id"]]  # noqa: E731
+        join = next((j for j in sent if any(m["plots"] for m in of(j))), sent[-1] if sent else None)
+        answer = of(join) if join is not None else []
         if join is None or any(m["completed"] for m in answer):
             break
         time.sleep(0.05)
@@ -335,11 +338,11 @@ def measure_click(page, names: list[str], want: list[list[str]], timeout_s: floa
                busy_s=sum(min(s + d, b["dom"]) - max(s, b["clicked"]) for s, d in net.get("busy", [])
                           if s + d > b["clicked"] and s < b["dom"]) / 1000)
     if join is not None:
-        run.update(event_id=join["event_id"], sent_s=at(join["sent"]))
+        run.update(event_id=join["event_id"], sent_s=at(sent[0]["sent"]), requests=len(sent))
         plots = [m for m in answer if m["plots"]]
         done = [m for m in answer if m["completed"]]
-        if answer:
-            run.update(answer_chars=sum(m["chars"] for m in answer), messages=len(answer))
+        if answer:        # every message of the click's requests
+            run.update(answer_chars=sum(m["chars"] for j in sent for m in of(j)), messages=len(answer))
         if plots:       # the answer's maps: the first card's, the last card's (after which the drawing is all that is left)
             run.update(first_map_s=at(plots[0]["at"]), answer_s=at(plots[-1]["at"]), draw_s=at(b["dom"]) - at(plots[-1]["at"]))
         if done:
