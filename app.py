@@ -320,10 +320,15 @@ class UI:
     def translating(self, text, names, decoding, beam, penalty, max_len):
         """Translate's callback: ``translation_steps``, each figure sent as its JSON, written once (Gradio would
         write every figure again at each step)."""
-        written = {}
+        written = {}         # id of a figure (kept alive by the steps) -> its JSON
+
+        def sent(v):
+            if isinstance(v, go.Figure) and id(v) not in written:
+                written[id(v)] = PlotData(type="plotly", plot=v.to_json())
+            return written.get(id(v), v) if isinstance(v, go.Figure) else v
+
         for out in self.translation_steps(text, names, decoding, beam, penalty, max_len):
-            yield {c: (written.setdefault(id(v), PlotData(type="plotly", plot=v.to_json()))
-                       if isinstance(v, go.Figure) else v) for c, v in out.items()}
+            yield {c: sent(v) for c, v in out.items()}
 
     def translation_steps(self, text, names, decoding, beam, penalty, max_len):
         """Translate with every chosen model, yielding the page's updates as they come, so the page draws each

@@ -14,8 +14,9 @@ click had another sentence's, so an old map, a half-drawn page or "some plot exi
 a run), and then one more frame has been produced. The clock is the page's own
 (``performance.now()``): from the click event reaching the page to that frame.
 
-Where the time goes, per run: the server (Gradio's profiler: the wait in its queue, then pre-
-processing, the callback ``UI.translating``, postprocessing, summed over its steps), the answer's
+Where the time goes, per run: the server (Gradio's profiler, for the click's request that brings the
+maps, ``UI.translating``; the menus' reset and the download are requests of their own: the wait in its
+queue, then preprocessing, the callback, postprocessing, summed over its steps), the answer's
 arrival in the page (its messages, read as they stream in: the app sends each card as soon as its
 model is done, so the first card's map, the last card's map and the answer's end arrive apart),
 the page's drawing after the last map arrived (the rest of the drawing overlaps the models' work)

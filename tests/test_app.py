@@ -452,10 +452,16 @@ def test_after_the_first_card_the_cards_can_come_two_at_a_time(ui, monkeypatch):
     assert shown == [0, 1, 3, 5, 6]
 
 
-def test_the_page_gets_each_figure_written_once(ui):
-    """Translate's callback sends figures as their JSON (PlotData), the same object at every step."""
+def test_the_page_gets_each_figure_written_once(ui, monkeypatch):
+    """Translate's callback sends figures as their JSON (PlotData), written once each, the same object at every
+    step."""
+    import plotly.graph_objects as go
     from gradio.components.plot import PlotData
 
+    written, to_json = [], go.Figure.to_json
+    monkeypatch.setattr(go.Figure, "to_json", lambda self, *a, **k: written.append(self) or to_json(self, *a, **k))
+    steps = list(ui.translating(SENTENCE, ["gru", "lstm", "transformer"], "greedy", 5, 1.0, 0))
+    assert len(written) == 3                                               # not again at every later step
     steps = list(ui.translating(SENTENCE, ["gru", "transformer"], "greedy", 5, 1.0, 0))
     assert len(steps) == 3
     plot = ui.cards["gru"].plot
