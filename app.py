@@ -51,7 +51,7 @@ def card_state(state: str) -> str:
     """A card's state, the value of a small element in it (``Card.state``) that page_head.html's style reads: shown,
     waiting while its model works on a new sentence (dimmed, "translating…") or hidden. Not the card column's
     classes or visibility: Gradio copies every figure inside a column each time the column is updated, which at
-    every step of Translate cost the page more than drawing the maps (docs/benchmarks.md)."""
+    every step of Translate was a fifth of the page's time (docs/benchmarks.md)."""
     return f'<span class="card-state" data-state="{state}"></span>'
 
 
