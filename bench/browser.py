@@ -329,11 +329,15 @@ def measure_click(page, names: list[str], want: list[list[str]], timeout_s: floa
         # the click's requests: the menus reset (UI.preparing), then the translation, whose answer has the maps
         sent = [j for j in net["joins"][joins:] if j["sent"] >= b["clicked"]]
         of = lambda j: [m for m in net["messages"][messages:] if m["event_id"] == j["event_id"]]  # noqa: E731
-        join = next((j for j in sent if any(m["plots"] for m in of(j))), sent[-1] if sent else None)
+        # (a request's event id is read from its answer a moment after it is sent: until then its messages are
+        # not known to be its own, so the loop waits for the maps' request rather than settle for another)
+        join = next((j for j in sent if any(m["plots"] for m in of(j))), None)
         answer = of(join) if join is not None else []
-        if join is None or any(m["completed"] for m in answer):
+        if any(m["completed"] for m in answer):
             break
         time.sleep(0.05)
+    if join is None and sent:            # no map came in a message of its own (e.g. every card says why not)
+        join, answer = sent[0], of(sent[0])
     at = lambda t: (t - b["clicked"]) / 1000     # noqa: E731 (seconds from the click)
     run.update(dom_s=at(b["dom"]), frame_s=at(b["frame"]), columns=b["columns"], rows=b["rows"],
                busy_s=sum(min(s + d, b["dom"]) - max(s, b["clicked"]) for s, d in net.get("busy", [])
