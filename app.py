@@ -76,7 +76,7 @@ def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Bloc
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
         if models.translators:  # the page opens on the first example, translated
-            demo.load(ui.on_open, None, ui.all_translate_outputs(), **api.USES_MODELS)
+            demo.load(ui.on_open, None, ui.all_translate_outputs(), show_progress_on=[ui.status], **api.USES_MODELS)
     return demo, ui
 
 
@@ -200,10 +200,10 @@ class UI:
         for trigger in (self.button.click, self.text.submit):
             # Gradio's progress on the status line only (the cards waiting for their model are dimmed,
             # page_head.html: its border on every card would say a finished one is busy)
-            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden",
+            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden", show_progress_on=[self.status],
                     **api.PRIVATE)
-            trigger(self.translating, inputs, self.translate_outputs, show_progress_on=[self.status],
-                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden",
+            trigger(self.translating, inputs, self.translate_outputs, show_progress_on=[self.status], postprocess=False,
+                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden", show_progress_on=[self.status],
                                             **api.PRIVATE)
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding], [self.beam, self.penalty],
                              **api.PRIVATE)
@@ -318,17 +318,22 @@ class UI:
                                                 label=f"Small multiples: {what}" if what else "")}
 
     def translating(self, text, names, decoding, beam, penalty, max_len):
-        """Translate's callback: ``translation_steps``, each figure sent as its JSON, written once (Gradio would
-        write every figure again at each step)."""
-        written = {}         # id of a figure (kept alive by the steps) -> its JSON
+        """Translate's callback: ``translation_steps``, each value as the page takes it, made here once (the event
+        has ``postprocess=False``): Gradio would make every value again at each step, each in a thread of its
+        own, and write every figure's JSON again."""
+        made = {}         # (component, id of a value kept alive by the steps) -> the value as the page takes it
 
-        def sent(v):
-            if isinstance(v, go.Figure) and id(v) not in written:
-                written[id(v)] = PlotData(type="plotly", plot=v.to_json())
-            return written.get(id(v), v) if isinstance(v, go.Figure) else v
+        def sent(component, v):
+            if isinstance(v, (dict, gr.components.Component)) or component.stateful:   # an update, or the state
+                return v
+            key = (component._id, id(v))      # (the value is kept in ``made``: its id is not reused)
+            if key not in made:
+                made[key] = v, (PlotData(type="plotly", plot=v.to_json()).model_dump() if isinstance(v, go.Figure)
+                                else component.postprocess(v))
+            return made[key][1]
 
         for out in self.translation_steps(text, names, decoding, beam, penalty, max_len):
-            yield {c: sent(v) for c, v in out.items()}
+            yield {c: sent(c, v) for c, v in out.items()}
 
     def translation_steps(self, text, names, decoding, beam, penalty, max_len):
         """Translate with every chosen model, yielding the page's updates as they come, so the page draws each

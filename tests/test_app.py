@@ -4,6 +4,7 @@ tiny random-weight checkpoints (the ``checkpoint_root`` fixture): no server, no 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import types
@@ -452,11 +453,33 @@ def test_after_the_first_card_the_cards_can_come_two_at_a_time(ui, monkeypatch):
     assert shown == [0, 1, 3, 5, 6]
 
 
+def test_translate_sends_what_gradios_postprocessing_would(built):
+    """Translate's event skips Gradio's postprocessing (its callback makes each value once): what the page gets at
+    every step, an empty request's message too, is what Gradio's own postprocessing of the plain values gives."""
+    import asyncio
+    import copy
+
+    demo, ui = built
+    ours = next(b for b in demo.fns.values() if b.fn == ui.translating)
+    assert ours.postprocess is False
+    gradios = copy.copy(ours)
+    gradios.postprocess = True
+    for text in (SENTENCE, ""):
+        made = list(ui.translating(text, ["gru", "transformer"], "greedy", 5, 1.0, 0))
+        plain = list(ui.translation_steps(text, ["gru", "transformer"], "greedy", 5, 1.0, 0))
+        assert len(made) == len(plain) == (3 if text else 1)
+        for a, b in zip(made, plain):
+            got = asyncio.run(demo.postprocess_data(ours, a, None))
+            want = asyncio.run(demo.postprocess_data(gradios, b, None))
+            timing = re.compile(r"\d+ ms")                    # the two runs took their own time
+            assert timing.sub("", json.dumps(got)) == timing.sub("", json.dumps(want))
+
+
 def test_the_page_gets_each_figure_written_once(ui, monkeypatch):
-    """Translate's callback sends figures as their JSON (PlotData), written once each, the same object at every
-    step."""
+    """Translate's callback sends each value as the page takes it (its event skips Gradio's postprocessing, which
+    would redo every value at every step): figures as their JSON (PlotData's), written once each, the same object
+    at every step."""
     import plotly.graph_objects as go
-    from gradio.components.plot import PlotData
 
     written, to_json = [], go.Figure.to_json
     monkeypatch.setattr(go.Figure, "to_json", lambda self, *a, **k: written.append(self) or to_json(self, *a, **k))
@@ -465,8 +488,10 @@ def test_the_page_gets_each_figure_written_once(ui, monkeypatch):
     steps = list(ui.translating(SENTENCE, ["gru", "transformer"], "greedy", 5, 1.0, 0))
     assert len(steps) == 3
     plot = ui.cards["gru"].plot
-    assert isinstance(steps[1][plot], PlotData) and steps[1][plot] is steps[2][plot]
-    assert json.loads(steps[2][plot].plot)["layout"]["xaxis"]["ticktext"] == SRC_TOKENS
+    assert steps[1][plot]["type"] == "plotly" and steps[1][plot] is steps[2][plot]
+    assert json.loads(steps[2][plot]["plot"])["layout"]["xaxis"]["ticktext"] == SRC_TOKENS
+    stats = ui.cards["gru"].map_stats
+    assert steps[2][stats] == ui.cards["gru"].map_stats.postprocess(steps[2][stats])      # made as Gradio would
 
 
 def test_no_card_is_left_waiting_or_stale(ui, monkeypatch):

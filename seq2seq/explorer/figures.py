@@ -213,7 +213,8 @@ def heatmap(view: View, layer: int | None = None, head: int | None = None, title
     top = title_px + _label_height(view.columns, font, upright=len(view.columns) > 16)
     bottom = COLORBAR_BAND + (NOTE_BAND if note else 0)
     fig.update_layout(title=head, xaxis=x, yaxis=y, height=int(top + bottom + ROW_PX * max(len(view.rows), 4)),
-                      margin=dict(l=10, r=10, b=bottom, t=top), plot_bgcolor="white", paper_bgcolor="white")
+                      margin=dict(l=_row_label_margin(y["ticktext"], font), r=16, b=bottom, t=top),
+                      plot_bgcolor="white", paper_bgcolor="white")
     _add_note(fig, note)
     return fig
 
@@ -321,6 +322,24 @@ def message_figure(text: str, height: int = 120) -> go.Figure:
     fig.update_layout(height=max(height, 40 + 18 * len(lines)), xaxis=dict(visible=False), yaxis=dict(visible=False),
                       plot_bgcolor="white", paper_bgcolor="white", margin=dict(l=10, r=10, t=10, b=10))
     return fig
+
+
+# Widths of characters in ems, by class (Plotly's font falls back to the browser's sans-serif: these bound the common
+# ones, Open Sans, Verdana, DejaVu Sans, Arial, measured on tick labels in Chromium), for a margin that fits the labels.
+_NARROW, _WIDE = set("fijlrtI!|.,:;'()[]`"), set("mwMW▁@%")
+
+
+def _text_px(text: str, font_size: int) -> float:
+    """About how wide ``text`` is drawn at ``font_size`` px (a little more, rather than less)."""
+    return font_size * sum(0.34 if c in _NARROW else 0.86 if c in _WIDE else 0.72 if c.isupper() or not c.isascii()
+                           else 0.58 for c in text)
+
+
+def _row_label_margin(labels: list[str], font_size: int) -> int:
+    """The left margin a map's row labels take: Plotly's automargin would push a smaller one out to this and draw
+    the figure a second time (each card's map, every click); a label the estimate misses still gets its room."""
+    plain = [html.unescape(re.sub(r"<[^>]*>", "", t)) for t in labels]
+    return int(14 + max((_text_px(t, font_size) for t in plain), default=0))
 
 
 def _label_width(labels: list[str], font_size: int = 12) -> int:
