@@ -544,3 +544,15 @@ def test_translating_one_at_a_time_is_translate_all(models):
     run = Translating(models, SENTENCE, names)
     assert [name for name, _ in run] == names and run.reference == reference and run.messages == messages
     assert {n: r.translation.text for n, r in run.results.items()} == {n: r.translation.text for n, r in results.items()}
+
+
+def test_the_opening_and_translate_show_their_progress_on_the_status_line_only(built):
+    """Gradio's page keeps a loading status for every component an event shows its progress on, and copies each
+    of them again at every message of every later event: the opening's and Translate's ~90 outputs made the page
+    copy some 26,000 values a click (docs/benchmarks.md). Their events show progress on the status line alone."""
+    demo, ui = built
+    fns = [ui.on_open, ui.preparing, ui.translating, ui.finishing]
+    events = [b for b in demo.fns.values() if b.fn in fns]
+    assert {b.fn for b in events} == set(fns)
+    for b in events:
+        assert [c._id for c in b.show_progress_on] == [ui.status._id], b.name

@@ -394,3 +394,18 @@ def test_cards_come_in_the_order_of_the_papers(page):
         assert tops[0] == tops[1] < tops[2] == tops[3] < tops[4] == tops[5]
     else:                                                                     # one a row
         assert all(a[1][3] <= b[1][1] + 1 for a, b in zip(reading, reading[1:]))
+
+
+def test_card_maps_are_laid_out_once_with_room_for_their_row_labels(page):
+    """Each card's map is drawn with a left margin that already fits its row labels: Plotly's automargin, which
+    widens a margin its labels do not fit and then draws the whole figure again (every card, every click), has
+    nothing to add; and every row label lies inside the figure."""
+    maps = page.eval_on_selector_all(".model-card .heatmap .js-plotly-plot", """els => els
+        .filter(g => g.offsetParent !== null && g._fullLayout)
+        .map(g => ({card: g.closest('.model-card').id, asked: g.layout.margin.l, drawn: g._fullLayout._size.l,
+                    left: g.getBoundingClientRect().left,
+                    labels: [...g.querySelectorAll('.ytick text')].map(e => e.getBoundingClientRect().left)}))""")
+    assert len(maps) == len(ARCHITECTURES)
+    for m in maps:
+        assert m["drawn"] == m["asked"], m["card"]
+        assert m["labels"] and min(m["labels"]) >= m["left"], m["card"]
