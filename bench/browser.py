@@ -28,9 +28,9 @@ The same work without the page, in the same run: after each click this process (
 threads) does what the click asked of the models, on the same sentence and cards, with no page and
 no Gradio: ``seq2seq.explorer.service.translate_all`` (each model's translation and map; the saliency
 of a model without attention) and each card's figure (``card_figures``, the map the card opens on),
-then its JSON (what Gradio would send). The report gives its p50, the ratio click p50 / in-process
-p50 (target at most 1.5: the page costs at most half as much again as the models), and where the rest
-goes: the callback beyond the in-process work (statistics, Gradio's updates), Gradio's postprocessing,
+then its JSON (what Gradio would send). The report gives its p50, the ratio click p50 / translate_all's
+p50 (target at most 1.5: the page, the figures included, costs at most half as much again as the models),
+and where the rest goes: the figures, the callback beyond the in-process work (statistics, Gradio's steps), Gradio's postprocessing,
 the answer's transfer and size in characters (all its messages), the page's drawing after the last map
 arrived and its main thread's busy time in all. Then one long input (``LONG``, 60
 words, ``--no-long`` to skip) is clicked once and done in-process once, to show long inputs stay bounded.
@@ -456,9 +456,10 @@ def table(report: dict) -> str:
                      " per click (p50)")
     r = report.get("ratio")
     if r:
-        lines += ["", f"click to maps p50 {r['click_p50_s']:.3f} s / the same work in-process p50 {r['inproc_p50_s']:.3f} s"
-                      f" = **{r['ratio']:.2f}x** (target <= {TARGET_RATIO:g}x: {'met' if r['met'] else 'NOT met'}); "
-                      f"per click, p50 of the ratios {r['per_click_p50']:.2f}x",
+        lines += ["", f"click to maps p50 {r['click_p50_s']:.3f} s / the models' work in-process (translate_all) p50 "
+                      f"{r['inproc_p50_s']:.3f} s = **{r['ratio']:.2f}x** (target <= {TARGET_RATIO:g}x: "
+                      f"{'met' if r['met'] else 'NOT met'}); per click, p50 of the ratios {r['per_click_p50']:.2f}x; "
+                      f"with the figures counted as the work {r['ratio_with_figures']:.2f}x",
                   "where the rest goes (p50s): " + ", ".join(f"{label} {v:.3f} s" for label, v in r["rest"].items())]
     long = report.get("long")
     if long:
@@ -478,16 +479,18 @@ def table(report: dict) -> str:
 
 
 def ratio(s: dict, runs: list[dict]) -> dict | None:
-    """Click to maps over the same work in-process (p50 over p50), and where the rest goes (p50s)."""
-    if not s.get("inproc_s", {}).get("n") or not s["frame_s"]["n"]:
+    """Click to maps over the same work in-process (p50 over p50): the models' translations and maps
+    (``translate_all``), the cards' figures counted with the rest, as the page's cost; and where the rest goes
+    (p50s). Also the ratio with the figures counted as the work (as this benchmark reported it before 2026-12-04)."""
+    if not s.get("inproc_translate_s", {}).get("n") or not s["frame_s"]["n"]:
         return None
-    click, work = s["frame_s"]["p50_s"], s["inproc_s"]["p50_s"]
-    per_click = sorted(r["frame_s"] / r["inproc_s"] for r in runs if r.get("inproc_s"))
-    rest = {"the models' work in-process": work}
+    click, work, figures = s["frame_s"]["p50_s"], s["inproc_translate_s"]["p50_s"], s["inproc_figures_s"]["p50_s"]
+    per_click = sorted(r["frame_s"] / r["inproc_translate_s"] for r in runs if r.get("inproc_translate_s"))
+    rest = {"the models' work in-process (translate_all)": work, "the cards' figures (card_figures)": figures}
     if s["server_fn_s"]["n"]:
-        rest["the callback beyond it (statistics, Gradio's updates)"] = s["server_fn_s"]["p50_s"] - work
+        rest["the callback beyond both (statistics, Gradio's steps)"] = s["server_fn_s"]["p50_s"] - work - figures
     if s["server_postprocess_s"]["n"]:
-        rest["Gradio's postprocessing (the figures' JSON)"] = s["server_postprocess_s"]["p50_s"]
+        rest["Gradio's postprocessing"] = s["server_postprocess_s"]["p50_s"]
     if s["completed_s"]["n"] and s["server_s"]["n"]:
         rest["request, queue and transfer (click to the answer's end, beyond the server's time)"] = \
             s["completed_s"]["p50_s"] - s["server_s"]["p50_s"]
@@ -497,7 +500,8 @@ def ratio(s: dict, runs: list[dict]) -> dict | None:
         rest["the page's main thread busy in all (drawing, overlapping the models' work)"] = s["busy_s"]["p50_s"]
     return {"click_p50_s": click, "inproc_p50_s": work, "ratio": round(click / work, 3),
             "per_click_p50": round(per_click[len(per_click) // 2], 3), "met": click / work <= TARGET_RATIO,
-            "target": f"click to maps p50 / in-process p50 <= {TARGET_RATIO:g}",
+            "target": f"click to maps p50 / translate_all in-process p50 <= {TARGET_RATIO:g}",
+            "ratio_with_figures": round(click / s["inproc_s"]["p50_s"], 3),
             "rest": {k: round(v, 4) for k, v in rest.items()}}
 
 
