@@ -76,7 +76,8 @@ def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Bloc
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
         if models.translators:  # the page opens on the first example, translated
-            demo.load(ui.on_open, None, ui.all_translate_outputs(), show_progress_on=[ui.status], **api.USES_MODELS)
+            demo.load(ui.on_open, None, ui.all_translate_outputs(), show_progress_on=[ui.status],  # as Translate
+                      **api.USES_MODELS)
     return demo, ui
 
 
@@ -197,14 +198,17 @@ class UI:
         self.finish_outputs = [self.reference, self.download] + [c for card in cards
                                                                  for c in (card.layer, card.head, card.overview_box)]
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
+        # Gradio's progress on the status line only: the cards waiting for their model are dimmed (page_head.html),
+        # its border on every card would say a finished one is busy; and Gradio's page copies every component an
+        # event ever showed progress on at each message of every later event (the opening's and these ~90 outputs:
+        # 26,000 copies a click). Translating makes each value as the page takes it (postprocess=False).
+        status = {"show_progress_on": [self.status]}
         for trigger in (self.button.click, self.text.submit):
-            # Gradio's progress on the status line only (the cards waiting for their model are dimmed,
-            # page_head.html: its border on every card would say a finished one is busy)
-            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden", show_progress_on=[self.status],
+            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden", **status,
                     **api.PRIVATE)
-            trigger(self.translating, inputs, self.translate_outputs, show_progress_on=[self.status], postprocess=False,
-                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden", show_progress_on=[self.status],
-                                            **api.PRIVATE)
+            trigger(self.translating, inputs, self.translate_outputs, postprocess=False, **status,
+                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden",
+                                            **status, **api.PRIVATE)
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding], [self.beam, self.penalty],
                              **api.PRIVATE)
 

@@ -30,10 +30,10 @@ no Gradio: ``seq2seq.explorer.service.translate_all`` (each model's translation 
 of a model without attention) and each card's figure (``card_figures``, the map the card opens on),
 then its JSON (what Gradio would send). The report gives its p50, the ratio click p50 / translate_all's
 p50 (target at most 1.5: the page, the figures included, costs at most half as much again as the models),
-and where the rest goes: the figures, the callback beyond the in-process work (statistics, Gradio's steps), Gradio's postprocessing,
-the answer's transfer and size in characters (all its messages), the page's drawing after the last map
-arrived and its main thread's busy time in all. Then one long input (``LONG``, 60
-words, ``--no-long`` to skip) is clicked once and done in-process once, to show long inputs stay bounded.
+and where the rest goes: the figures, the callback beyond the in-process work (statistics, Gradio's steps),
+Gradio's postprocessing, the answer's transfer and size in characters (all its messages), the page's drawing
+after the last map arrived and its main thread's busy time in all. Then one long input (``LONG``, 60 words,
+``--no-long`` to skip) is clicked once and done in-process once, to show long inputs stay bounded.
 """
 
 from __future__ import annotations
