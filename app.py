@@ -27,14 +27,14 @@ from gradio.components.plot import PlotData
 from seq2seq.analysis.attribution import METHODS as ATTRIBUTIONS
 from seq2seq.analysis.maps import MapTooLong, label, map_view, mean_label
 from seq2seq.explorer import api
-from seq2seq.explorer.cards import card_figures, card_overview, default_grid, grid_label, overview_label
+from seq2seq.explorer.cards import card_figures, card_overview, grid_label, overview_label
 from seq2seq.explorer.comparison import TestComparison
 from seq2seq.explorer.comparison_ui import differences_panel, leaderboard_sections
 from seq2seq.explorer.examples import CAPTIONS, DEMO, TEST_EXAMPLES
 from seq2seq.explorer.family import family_maps, member_header, ordered
 from seq2seq.explorer.figures import heatmap, message_figure
 from seq2seq.explorer.inspect_ui import Inspector
-from seq2seq.explorer.service import (MAX_INPUT_CHARS, MEAN, ModelSet, RequestError, Translating, has_words,
+from seq2seq.explorer.service import (MEAN, ModelSet, RequestError, Translating, has_words,
                                       result_attribution, result_map, result_view, well_formed)
 from seq2seq.explorer.text import (ABOUT, SECTIONS, attribution_markdown, bold, card_title, failure, faithfulness_line,
                                    family_line, family_status, leaderboard_intro, load_errors, map_stats_markdown,
@@ -56,11 +56,32 @@ def card_state(state: str) -> str:
 
 
 SHOWN, WAITING, HIDDEN = card_state("shown"), card_state("waiting"), card_state("hidden")
+# The cards' menus (map, layer, head, units, small multiples) from the click until they are reset for the new sentence
+# (``UI.finishing``, after the last model): pending, greyed and closed to the pointer (page_head.html), so a choice
+# made meanwhile is neither shown on an old sentence's menus nor undone by the reset; then ready.
+MENUS_PENDING = '<span class="menus-state" data-state="pending"></span>'
+MENUS_READY = '<span class="menus-state" data-state="ready"></span>'
 # Translate sends the first card as soon as its model is done, then the next cards STEP_MODELS at a time (each step
 # costs the server and the page the updates of every card shown so far: translation_steps says why). One at a time
 # measured quicker than two (docs/benchmarks.md): the last step then carries one map to draw, not two.
 STEP_MODELS = 1
 QUEUE_SIZE = 64              # requests waiting at once (about a minute's wait on 2 CPUs); more are told the queue is full
+
+
+# The reference and the download are hidden, not taken off the page: the page rebuilds its whole tree to show a
+# component taken off it again.
+HIDDEN_HERE = "hidden"
+
+
+def shows(shown) -> bool | str:
+    """The reference's or the download's visibility: shown, or hidden but kept on the page."""
+    return True if shown else HIDDEN_HERE
+
+
+def changed(menus_set: dict | None, name: str) -> dict:
+    """``UI.menus_set`` once a person has changed a card's map or opened its small multiples: its menus are no
+    longer as Translate set them (the next reset sends them all)."""
+    return {n: m for n, m in (menus_set or {}).items() if n != name}
 
 
 def grid_choices(n: int) -> list[tuple[str, int]]:
@@ -99,7 +120,7 @@ class Card:
     units: gr.Radio           # a subword model's map over pieces or words
 
     def menus(self) -> list:
-        """What Translate resets before any model works (``UI.preparing``)."""
+        """What Translate resets after the last model, for the new sentence (``UI.finishing``)."""
         return [self.kind, self.layer, self.head, self.units, self.overview_box, self.overview]
 
     def outputs(self) -> list:
@@ -175,12 +196,16 @@ class UI:
                                          visible=False, elem_id="length-penalty")
                 self.max_len = gr.Slider(0, 200, value=0, step=1, label="Max length (0: 1.5 × source + 10)", scale=1)
         self.status = gr.Markdown(elem_id="status")
-        self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=False,
+        self.menus_state = gr.HTML(MENUS_READY, container=False, elem_classes=["menus-state-box"])
+        self.reference = gr.Textbox(label="Reference translation (test_2016_flickr)", visible=HIDDEN_HERE,
                                     interactive=False, elem_id="reference")
         self.state = gr.State({})
         # The JSON of the results is written when the button is pressed (on_download), from the results the
         # cards show (self.state) and their source, reference and messages (self.shown, set with them).
         self.shown = gr.State(None)
+        # What each card's menus show, as Translate last set them (finishing; a card's entry is dropped when a person
+        # changes its map or opens its small multiples): the next reset sends only what differs (most often nothing).
+        self.menus_set = gr.State({})
         self.download = api.download_button("Download all results (JSON)", "translate-download", self.on_download,
                                             [self.state, self.shown])
         names = list(m)
@@ -188,15 +213,17 @@ class UI:
             with gr.Row(equal_height=False):
                 for name in names[row: row + 2]:
                     self.cards[name] = self.card(name)
-        # Translate is three events, each with only the outputs it sets (Gradio redoes the update of every output a
-        # generator's step leaves out, a few milliseconds each, at every step): the menus reset at once (preparing,
-        # beside the models' queue), each card as its model is done (translating), then the download and the menus
-        # of a map that could not be drawn as usual (finishing)
+        # Translate is two events, each with only the outputs it sets (Gradio redoes the update of every output a
+        # generator's step leaves out, a few milliseconds each, at every step): each card as its model is done
+        # (translating), then the menus reset for the new sentence, the reference and the download (finishing). (A
+        # reset of its own at the click, before the models, held the models back: the page sends an event's request
+        # only once the event before it on the same click has been answered and drawn, 85 ms here.) Meanwhile the
+        # menus are pending (MENUS_PENDING): the old reference dimmed as the old cards are, the download hidden.
         cards = self.cards.values()
-        self.prepare_outputs = [self.reference, self.download] + [c for card in cards for c in card.menus()]
-        self.translate_outputs = [self.state, self.status, self.shown] + [c for card in cards for c in card.outputs()]
-        self.finish_outputs = [self.reference, self.download] + [c for card in cards
-                                                                 for c in (card.layer, card.head, card.overview_box)]
+        self.translate_outputs = ([self.state, self.status, self.shown, self.menus_state]
+                                  + [c for card in cards for c in card.outputs()])
+        self.finish_outputs = ([self.reference, self.download, self.menus_state, self.menus_set]
+                               + [c for card in cards for c in card.menus()])
         inputs = [self.text, self.names, self.decoding, self.beam, self.penalty, self.max_len]
         # Gradio's progress on the status line only: the cards waiting for their model are dimmed (page_head.html),
         # its border on every card would say a finished one is busy; and Gradio's page copies every component an
@@ -204,11 +231,9 @@ class UI:
         # 26,000 copies a click). Translating makes each value as the page takes it (postprocess=False).
         status = {"show_progress_on": [self.status]}
         for trigger in (self.button.click, self.text.submit):
-            trigger(self.preparing, [self.text, self.names], self.prepare_outputs, show_progress="hidden", **status,
-                    **api.PRIVATE)
             trigger(self.translating, inputs, self.translate_outputs, postprocess=False, **status,
-                    **api.USES_MODELS).then(self.finishing, [self.state], self.finish_outputs, show_progress="hidden",
-                                            **status, **api.PRIVATE)
+                    **api.USES_MODELS).then(self.finishing, [self.state, self.shown, self.menus_set],
+                                            self.finish_outputs, show_progress="hidden", **status, **api.PRIVATE)
         self.decoding.change(lambda d: [gr.Slider(visible=d == "beam")] * 2, [self.decoding], [self.beam, self.penalty],
                              **api.PRIVATE)
 
@@ -221,14 +246,14 @@ class UI:
             text = gr.HTML("", elem_classes=["translation"], elem_id=f"translation-{name}")
             stats = gr.Markdown(elem_classes=["stats"])
             choices = self.models.kinds(name)
-            with gr.Row():
+            with gr.Row(elem_classes=["card-menus"]):
                 kind = gr.Dropdown([(label(k), k) for k in choices], value=choices[0], label="Map", scale=3,
                                    visible=len(choices) > 1, min_width=160, elem_id=f"map-{name}")
                 layer = gr.Dropdown([], label="Layer", visible=False, scale=1, min_width=80)
                 head = gr.Dropdown([], label="Head", visible=False, scale=1, min_width=80)
             # a subword model reads pieces; the switch shows its map over words (to compare with word models)
             units = gr.Radio(["pieces", "words"], value="pieces", label="Units", visible=t.subword,
-                             elem_id=f"units-{name}")
+                             elem_id=f"units-{name}", elem_classes=["card-menus"])
             plot = gr.Plot(show_label=False, elem_classes=["heatmap"])
             map_stats = gr.Markdown(elem_classes=["map-stats"])
             # drawn only when opened (the Transformer's 24 panels were half of the page's drawing time)
@@ -237,11 +262,12 @@ class UI:
                 small = gr.Plot(show_label=False, elem_classes=["overview"])
         card = Card(column, state, text, stats, kind, layer, head, plot, box, small, map_stats, units)
         for control in (kind, layer, head, units):
-            control.input(lambda results, k, l, h, u, name=name: self.on_view(name, results, k, l, h, u),
-                          [self.state, kind, layer, head, units], [layer, head, plot, box, small, map_stats],
-                          **api.PRIVATE)
-        box.expand(lambda results, k, name=name: self.on_overview(name, results, k), [self.state, kind], [small],
-                   **api.USES_MODELS)
+            control.input(lambda results, k, l, h, u, set_, name=name: (*self.on_view(name, results, k, l, h, u),
+                                                                         changed(set_, name)),
+                          [self.state, kind, layer, head, units, self.menus_set],
+                          [layer, head, plot, box, small, map_stats, self.menus_set], **api.PRIVATE)
+        box.expand(lambda results, k, set_, name=name: (self.on_overview(name, results, k), changed(set_, name)),
+                   [self.state, kind, self.menus_set], [small, self.menus_set], **api.USES_MODELS)
         return card
 
     def on_open(self) -> dict:
@@ -251,53 +277,39 @@ class UI:
         return self.opening
 
     def all_translate_outputs(self) -> list:
-        return list(dict.fromkeys(self.prepare_outputs + self.translate_outputs + self.finish_outputs))
+        return list(dict.fromkeys(self.translate_outputs + self.finish_outputs))
 
     def on_translate(self, text, names, decoding, beam, penalty, max_len) -> dict:
-        """Translate with every chosen model; fill each card (hide the others): what ``preparing``, the last of
+        """Translate with every chosen model; fill each card (hide the others): what the last of
         ``translation_steps`` and ``finishing`` set, in one answer (the page's opening, the tests)."""
-        out = dict(self.preparing(text, names))
         for step in self.translation_steps(text, names, decoding, beam, penalty, max_len):
             pass
-        out.update(step)
-        out.update(self.finishing(step[self.state]))
-        return out
+        return {**step, **self.finishing(step[self.state], step[self.shown], {})}
 
-    def preparing(self, text, names) -> dict:
-        """Translate pressed, as the models start (an event of its own, beside ``translating``): each card asked
-        for goes back to its default map (its menus, its small multiples closed and emptied), the reference shows
-        for a test sentence, the download hides. Nothing here depends on the models' work, so the steps of
-        ``translating`` need carry none of it: Gradio redoes a menu's or a panel's update at every step of a
-        generator, and the page copies every figure inside a panel each time it is updated (docs/benchmarks.md).
-        For a request ``translating`` refuses (it says why), the reference and download hide."""
-        text = well_formed(text or "")
-        names = [n for n in self.models if n in (names or [])]
-        hidden = {self.reference: gr.Textbox(value="", visible=False), self.download: gr.Button(visible=False)}
-        if not has_words(text.strip()) or not names:
-            return hidden
-        reference = self.models.reference(text[:MAX_INPUT_CHARS])    # as Translating reads it
-        out = {**hidden, self.reference: gr.Textbox(value=reference or "", visible=reference is not None)}
-        for name in names:
-            out.update(self.card_reset(name))
-        return out
-
-    def finishing(self, results: dict) -> dict:
-        """After the last model: the download shows (the reference hides if nothing was translated), and a card
-        whose map could not be drawn as ``card_reset`` expects (too long to compute, too big for small multiples)
-        gets its own menus."""
-        out = {self.download: gr.Button(visible=bool(results))}   # its JSON is written when pressed (on_download)
-        if not results:
-            out[self.reference] = gr.Textbox(value="", visible=False)
+    def finishing(self, results: dict, shown: dict | None, menus_set: dict | None) -> dict:
+        """After the last model: each card's menus and small multiples back to its default map of the new sentence
+        (its layers and heads; hidden when it has no map: no translation, or too long to compute), sent only where
+        they differ from what the card's menus show (``menus_set``: the page's drawing of 40-odd menus was most of
+        its work after the maps); the menus ready again; the reference shown for a test sentence, the download for
+        any results (its JSON is written when pressed, on_download)."""
+        reference = (shown or {}).get("reference")
+        out = {self.reference: gr.Textbox(value=reference or "", visible=shows(reference is not None)),
+               self.download: gr.Button(visible=shows(results and shown)), self.menus_state: MENUS_READY}
+        now = dict(menus_set or {})                   # a new dict: a State's value may be shared (the opening's)
         for name, result in (results or {}).items():
-            reset, menus = self.card_reset(name), self.default_menus(name, result)
-            out.update({c: m for c, m in menus.items() if m.constructor_args != reset[c].constructor_args})
+            reset = {c: (v, v.constructor_args if isinstance(v, gr.blocks.Block) else v)
+                     for c, v in self.card_reset(name, result).items()}
+            before = now.get(name) or {}
+            out.update({c: v for c, (v, shown_as) in reset.items() if before.get(c._id, reset) != shown_as})
+            now[name] = {c._id: shown_as for c, (_, shown_as) in reset.items()}
+        out[self.menus_set] = now
         return out
 
-    def card_reset(self, name: str) -> dict:
-        """A card's menus and small multiples as they are for its default map of any sentence of usual length."""
+    def card_reset(self, name: str, result) -> dict:
+        """A card's menus and small multiples back to its default map of ``result``, closed and emptied."""
         card, kinds = self.cards[name], self.models.kinds(name)
         return {card.kind: gr.Dropdown([(label(k), k) for k in kinds], value=kinds[0]), card.units: "pieces",
-                **self.menus(name, *(default_grid(self.models, name, kinds[0]) or (1, 1))), card.overview: None}
+                **self.default_menus(name, result), card.overview: None}
 
     def default_menus(self, name: str, result) -> dict:
         """A card's layer and head menus and small multiples for its default map of ``result`` (hidden when it has
@@ -363,7 +375,8 @@ class UI:
         except Exception as e:  # never a stack trace in the page
             yield self.cleared(failure("Translation", e))
             return
-        out = {self.state: {}, self.status: translating_markdown(0, len(names)), self.shown: None}
+        out = {self.state: {}, self.status: translating_markdown(0, len(names)), self.shown: None,
+               self.menus_state: MENUS_PENDING}
         for name, card in self.cards.items():
             out[card.state] = WAITING if name in names else HIDDEN
         yield dict(out)
@@ -398,8 +411,8 @@ class UI:
                 card.plot: plot, card.map_stats: stats}
 
     def cleared(self, status: str) -> dict:
-        """The Translate tab with only ``status``: no card left from an earlier sentence (``preparing`` and
-        ``finishing`` hide the reference and the download)."""
+        """The Translate tab with only ``status``: no card left from an earlier sentence (``finishing`` hides the
+        reference and the download)."""
         out = {self.state: {}, self.status: status, self.shown: None}
         out.update({card.state: HIDDEN for card in self.cards.values()})
         return out

@@ -269,7 +269,7 @@ def test_test_sentences_show_their_reference_and_bleu(ui):
         assert "BLEU" in out[card.stats]
         assert out[ui.state][name].bleu is not None
     out = translate(ui, text=CAPTIONS[0])                              # our own caption: no reference
-    assert not out[ui.reference].visible and "BLEU" not in out[ui.cards["gru"].stats]
+    assert out[ui.reference].visible is not True and "BLEU" not in out[ui.cards["gru"].stats]
 
 
 @pytest.mark.parametrize("text", ["😀 Ein Hund 🐶 im Schnee", "<script>alert('x')</script> <b>Hallo</b> & <eos>",
@@ -294,7 +294,7 @@ def test_nothing_to_translate_gets_a_message_and_clears_the_cards(ui, text, name
     out = translate(ui, text=text, names=names)
     assert message in out[ui.status] and out[ui.state] == {} and out[ui.shown] is None
     assert all(out[c.state] == app.HIDDEN for c in ui.cards.values())
-    assert out[ui.reference].visible is False and out[ui.download].visible is False
+    assert out[ui.reference].visible is not True and out[ui.download].visible is not True
     assert set(out) <= set(ui.all_translate_outputs())
 
 
@@ -400,39 +400,80 @@ def test_translate_streams_each_card_as_soon_as_its_model_is_done(ui, monkeypatc
         before = step
     last = step                                                  # the last card comes with the end
     assert last[ui.shown]["text"] == SENTENCE and "Translating" not in last[ui.status]
-    assert ui.finishing(last[ui.state])[ui.download].visible                 # the download shows after the last
+    assert ui.finishing(last[ui.state], last[ui.shown], {})[ui.download].visible is True    # after the last
     assert next(steps, None) is None
 
 
 @pytest.mark.parametrize("long", [False, True])
-def test_translate_steps_carry_values_and_the_menus_reset_before(ui, long):
-    """Translate is three events: ``preparing`` resets what does not depend on the models' work (each card's menus
-    and small multiples back to its default map, the reference, the download hidden); ``translating``'s steps
-    carry values only, for its own outputs only (Gradio redoes the update of every output a step leaves out, and
-    the page copies every figure in a panel each time the panel is updated); ``finishing`` shows the download and
-    corrects the menus where the map is not as the reset expected (too big for small multiples: hidden)."""
+def test_translate_steps_carry_values_and_the_menus_are_reset_after(ui, long):
+    """Translate is two events: ``translating``'s steps carry values only, for its own outputs only (Gradio redoes
+    the update of every output a step leaves out, and the page copies every figure in a panel each time the panel
+    is updated), with the menus pending from the first step; then ``finishing`` resets each card's menus and small
+    multiples to its default map of the new sentence (too big for small multiples: hidden), shows the reference and
+    the download, and makes the menus ready."""
     import gradio as gr
     from seq2seq.explorer.service import MEAN
 
     text = " ".join([SENTENCE] * 8) if long else SENTENCE
     names = list(ui.models)
-    prepared = ui.preparing(text, names)
-    assert set(prepared) == {ui.reference, ui.download} | {c for n in names for c in ui.cards[n].menus()}
-    assert prepared[ui.download].visible is False
     steps = list(ui.translating(text, names, "greedy", 5, 1.0, 0))
     assert all(set(step) <= set(ui.translate_outputs) for step in steps)
     assert not [c for step in steps for c, v in step.items() if isinstance(v, gr.blocks.Block)]
     assert set(steps[-1]) == set(ui.translate_outputs)                      # nothing left out at the end
-    results = steps[-1][ui.state]
-    finished = ui.finishing(results)
-    assert finished[ui.download].visible
-    for name in names:                  # the menus the card's map calls for: the reset ones, or finishing's
-        card, reset = ui.cards[name], ui.card_reset(name)
-        layer, head, _, box, _, _ = ui.on_view(name, results, ui.models.kinds(name)[0], None, MEAN)
+    assert all(step[ui.menus_state] == app.MENUS_PENDING for step in steps)
+    results, shown = steps[-1][ui.state], steps[-1][ui.shown]
+    finished = ui.finishing(results, shown, {})
+    assert set(finished) == {ui.reference, ui.download, ui.menus_state, ui.menus_set} | {c for n in names
+                                                                                         for c in ui.cards[n].menus()}
+    assert finished[ui.download].visible is True and finished[ui.menus_state] == app.MENUS_READY
+    assert finished[ui.reference].visible is (True if shown["reference"] is not None else "hidden")
+    for name in names:                  # the menus the card's default map calls for
+        card = ui.cards[name]
+        kind = ui.models.kinds(name)[0]
+        layer, head, _, box, _, _ = ui.on_view(name, results, kind, None, MEAN)
         for c, update in ((card.layer, layer), (card.head, head), (card.overview_box, box)):
-            assert update.constructor_args == finished.get(c, reset[c]).constructor_args, (name, c)
-    assert any(not finished[c].visible for c in finished if isinstance(c, gr.Accordion)) == long
-    assert set(finished) - {ui.download} == set() or long
+            assert update.constructor_args == finished[c].constructor_args, (name, c)
+        assert finished[card.kind].constructor_args["value"] == kind and finished[card.units] == "pieces"
+        assert finished[card.overview] is None
+    nothing = ui.finishing({}, None, {})                      # an empty request: no reference, no download
+    assert nothing[ui.download].visible == nothing[ui.reference].visible == "hidden"      # hidden, kept on the page
+    assert nothing[ui.menus_state] == app.MENUS_READY
+
+
+def test_the_menus_are_sent_again_only_where_they_differ(ui):
+    """Translate's reset sends a card's menus only where they differ from what they show as it last set them: for
+    the next sentence of the same kind, none; after a person changed a card's map (or opened its small multiples),
+    all of that card's; for a sentence too long for a map, the menus it hides."""
+    names = list(ui.models)
+    menus = {c for n in names for c in ui.cards[n].menus()}
+
+    def finish(text, menus_set):
+        *_, last = ui.translating(text, names, "greedy", 5, 1.0, 0)
+        return ui.finishing(last[ui.state], last[ui.shown], menus_set)
+
+    first = finish(SENTENCE, {})
+    assert menus <= set(first) and set(first[ui.menus_set]) == set(names)
+    again = finish("Ein Hund läuft im Schnee.", first[ui.menus_set])
+    assert not menus & set(again)                              # nothing to change: nothing sent
+    touched = app.changed(again[ui.menus_set], "transformer")
+    assert set(touched) == set(names) - {"transformer"} and set(again[ui.menus_set]) == set(names)   # not in place
+    after = finish(SENTENCE, touched)
+    assert menus & set(after) == set(ui.cards["transformer"].menus())
+    long = finish(" ".join([SENTENCE] * 8), after[ui.menus_set])          # some maps too long: their menus hide
+    sent = menus & set(long)
+    assert sent and all(not long[c].visible for c in sent if isinstance(c, gr.Accordion))
+
+
+def test_a_change_of_a_cards_map_is_remembered_as_a_change_of_its_menus(built):
+    """Each card's map menus and small multiples drop the card from ``UI.menus_set`` (so the next reset sends its
+    menus): every event they trigger takes and gives it."""
+    demo, ui = built
+    for name, card in ui.cards.items():
+        for control in (card.kind, card.layer, card.head, card.units, card.overview_box):
+            events = [b for b in demo.fns.values() if any(t[0] == control._id for t in b.targets)]
+            assert events, (name, control)
+            for b in events:
+                assert ui.menus_set in b.inputs and ui.menus_set in b.outputs, (name, b.name)
 
 
 def test_after_the_first_card_the_cards_can_come_two_at_a_time(ui, monkeypatch):
@@ -551,7 +592,7 @@ def test_the_opening_and_translate_show_their_progress_on_the_status_line_only(b
     of them again at every message of every later event: the opening's and Translate's ~90 outputs made the page
     copy some 26,000 values a click (docs/benchmarks.md). Their events show progress on the status line alone."""
     demo, ui = built
-    fns = [ui.on_open, ui.preparing, ui.translating, ui.finishing]
+    fns = [ui.on_open, ui.translating, ui.finishing]
     events = [b for b in demo.fns.values() if b.fn in fns]
     assert {b.fn for b in events} == set(fns)
     for b in events:

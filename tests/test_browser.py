@@ -158,6 +158,41 @@ def test_a_card_is_dimmed_while_it_waits_and_not_shown_when_hidden(page, checkpo
     assert page.is_visible("#card-gru") and page.evaluate(opacity) == 1
 
 
+def test_the_menus_are_closed_until_reset_for_the_new_sentence(page, checkpoint_root):
+    """From the click until the menus are reset for the new sentence (after the last model) every card's menus are
+    greyed and take no pointer (a choice would be shown on the old sentence's menus, or undone by the reset); then
+    they are ready, the map menu back on each card's default map."""
+    import app
+
+    text = "Ein kleiner Hund rennt über die Wiese."
+    page.fill("#source-text textarea", text)
+    page.evaluate("""() => {       // the menus' states from now on, as the page shows them
+        const box = document.querySelector('.menus-state-box'), seen = window.__menus = [];
+        new MutationObserver(() => { const e = box.querySelector('.menus-state');
+                                     if (e && seen[seen.length - 1] !== e.dataset.state) seen.push(e.dataset.state); })
+            .observe(box, {childList: true, subtree: true, attributes: true}); }""")
+    page.click("#translate-button")
+    [t] = load_checkpoint(checkpoint_root / "gru").translate([text])
+    wait_for_ticks(page, "#card-gru", t.src_tokens)
+    page.wait_for_function("() => window.__menus.join() === 'pending,ready'", timeout=30_000)
+    menus = """() => { const e = document.querySelector('#card-transformer .card-menus'), s = getComputedStyle(e);
+                   return [Number(s.opacity), s.pointerEvents]; }"""
+    page.wait_for_selector("#translate-download", state="visible", timeout=10_000)
+    assert page.evaluate(menus) == [1, "auto"]
+    page.click("#map-transformer input")                        # usable: its choices open
+    page.wait_for_selector("[role=option]", timeout=10_000)
+    page.keyboard.press("Escape")
+    page.query_selector(".menus-state-box").evaluate(
+        "(e, html) => { e.querySelector('.menus-state').outerHTML = html; }", app.MENUS_PENDING)
+    page.wait_for_function("() => document.body.classList.contains('menus-pending')", timeout=5_000)
+    assert page.evaluate(menus) == [pytest.approx(0.45), "none"]
+    assert not page.is_visible("#translate-download")             # the old results' download, hidden meanwhile
+    page.query_selector(".menus-state-box").evaluate(
+        "(e, html) => { e.querySelector('.menus-state').outerHTML = html; }", app.MENUS_READY)
+    page.wait_for_function("() => !document.body.classList.contains('menus-pending')", timeout=5_000)
+    assert page.evaluate(menus) == [1, "auto"]
+
+
 def test_an_empty_input_clears_the_cards_it_no_longer_describes(page, checkpoint_root):
     """Under "Type a German sentence" no card, reference or download of the sentence before is left; the next
     sentence brings every card back."""

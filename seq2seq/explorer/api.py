@@ -247,7 +247,7 @@ def download_button(label: str, elem_id: str, write, inputs: list) -> gr.Button:
     """A (hidden until shown) button whose file is written only when pressed: ``write(*inputs)`` returns its path
     (None: nothing yet). A hidden gr.DownloadButton carries the file and ``SAVE_FILE_JS`` saves it, as
     gr.DownloadButton's own click would; nothing is written on any other event."""
-    button = gr.Button(label, visible=False, size="sm", elem_id=elem_id)
+    button = gr.Button(label, visible="hidden", size="sm", elem_id=elem_id)    # on the page, to be shown at once
     file = gr.DownloadButton(visible=False, elem_id=f"{elem_id}-file")
     button.click(write, inputs, [file], **USES_MODELS).then(None, [file], None, js=SAVE_FILE_JS, **PRIVATE)
     return button

@@ -11,7 +11,7 @@ import torch
 
 from ..analysis import inspection
 from ..analysis.attribution import N_STEPS
-from ..analysis.maps import KINDS, View, label
+from ..analysis.maps import View, label
 from ..analysis.probes import PROBE_SENTENCES
 from ..checkpoint import CheckpointError
 from .figures import WORDS_NOTE, epochs_figure, heatmap, message_figure, overview
@@ -77,15 +77,6 @@ def grid_label(layers: int, heads: int, cells: int = 0) -> str | None:
     if heads == 1:
         return f"every layer ({layers}, one head each)"
     return f"every layer × head ({layers} × {heads})" if layers > 1 else f"every head ({heads})"
-
-
-def default_grid(models: ModelSet, name: str, kind: str) -> tuple[int, int] | None:
-    """The layers and heads of a card's map of ``kind``, known before any sentence: the cross-attention's grid
-    (its value-weighted map's too), one map for a kind without a grid; None for another kind (known only from a
-    translation)."""
-    if kind in ("cross", "value_weighted"):
-        return tuple(models.translators[name].model.cross_attention_grid)
-    return None if KINDS[kind].grid else (1, 1)
 
 
 def card_overview(models: ModelSet, result: Result, kind: str):
