@@ -212,7 +212,7 @@ def heatmap(view: View, layer: int | None = None, head: int | None = None, title
     top = title_px + _label_height(view.columns, font, upright=len(view.columns) > 16)
     bottom = COLORBAR_BAND + (NOTE_BAND if note else 0)
     layout = dict(title=head, xaxis=x, yaxis=y, height=int(top + bottom + ROW_PX * max(len(view.rows), 4)),
-                  margin=dict(l=_row_label_margin(y["ticktext"], font), r=16, b=bottom, t=top),
+                  margin=dict(l=_row_label_margin(y["ticktext"], font), r=10, b=bottom, t=top),
                   plot_bgcolor="white", paper_bgcolor="white", annotations=[_note(note)] if note else [])
     # one call with the whole figure: Plotly's update_layout and add_annotation took 3-4 times as long (each card's
     # map, every click)
@@ -339,7 +339,7 @@ def _row_label_margin(labels: list[str], font_size: int) -> int:
     """The left margin a map's row labels take: Plotly's automargin would push a smaller one out to this and draw
     the figure a second time (each card's map, every click); a label the estimate misses still gets its room."""
     plain = [html.unescape(re.sub(r"<[^>]*>", "", t)) for t in labels]
-    return int(14 + max((_text_px(t, font_size) for t in plain), default=0))
+    return int(12 + max((_text_px(t, font_size) for t in plain), default=0))
 
 
 def _label_width(labels: list[str], font_size: int = 12) -> int:
