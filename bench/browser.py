@@ -326,7 +326,7 @@ def measure_click(page, names: list[str], want: list[list[str]], timeout_s: floa
     run = {"event_id": None}
     for _ in range(100):      # the answer's last message (after the last card's) may arrive after the maps are drawn
         b, net = page.evaluate("() => [window.__bench, window.__net]")
-        # the click's requests: the menus reset (UI.preparing), then the translation, whose answer has the maps
+        # the click's requests: the translation, whose answer has the maps, then the menus' reset (UI.finishing)
         sent = [j for j in net["joins"][joins:] if j["sent"] >= b["clicked"]]
         of = lambda j: [m for m in net["messages"][messages:] if m["event_id"] == j["event_id"]]  # noqa: E731
         # (a request's event id is read from its answer a moment after it is sent: until then its messages are
