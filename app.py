@@ -249,8 +249,8 @@ class UI:
             with gr.Row(elem_classes=["card-menus"]):
                 kind = gr.Dropdown([(label(k), k) for k in choices], value=choices[0], label="Map", scale=3,
                                    visible=len(choices) > 1, min_width=160, elem_id=f"map-{name}")
-                layer = gr.Dropdown([], label="Layer", visible=False, scale=1, min_width=80)
-                head = gr.Dropdown([], label="Head", visible=False, scale=1, min_width=80)
+                layer = gr.Dropdown([], label="Layer", visible=False, scale=1, min_width=150)
+                head = gr.Dropdown([], label="Head", visible=False, scale=1, min_width=150)
             # a subword model reads pieces; the switch shows its map over words (to compare with word models)
             units = gr.Radio(["pieces", "words"], value="pieces", label="Units", visible=t.subword,
                              elem_id=f"units-{name}", elem_classes=["card-menus"])

@@ -392,7 +392,7 @@ def map_stats_markdown(s: dict, name: str, rows: list[str], columns: list[str], 
     per_column = ", ".join(f"“{md(w)}” {c:.2f}" for w, c in zip(columns, s["coverage"]))
     sentence = map_sentence(s, kind, columns, which)
     return (f'<p class="map-sentence">{sentence}</p>\n\n'
-            f"<details class=\"map-numbers\"><summary>The numbers: <b>{md(name)}</b></summary>\n\n"
+            f"<details class=\"map-numbers\"><summary>The numbers behind this map ({md(name)})</summary>\n\n"
             f"<small>{' · '.join(measures)}<br>entropy per {row} word (bits): {per_row}<br>"
             f"coverage (total weight each {column} word received; high: much looked at): {per_column}</small>"
             "\n\n</details>")
@@ -448,5 +448,5 @@ def attribution_markdown(kind: str, a, rows: list[str], attention=None, columns:
     sentence = map_sentence(summary(raised, list(columns or [""] * raised.size(-1))), "saliency", list(columns or []))
     sentence = (sentence.replace("Each English word depends mostly on", "What raised each English word came mostly from")
                 .replace("Each English word depends on", "What raised each English word came from"))
-    return (f'<p class="map-sentence">{sentence}</p>\n\n<details class="map-numbers"><summary>The numbers</summary>\n\n'
+    return (f'<p class="map-sentence">{sentence}</p>\n\n<details class="map-numbers"><summary>The numbers behind this map</summary>\n\n'
             + " · ".join(parts) + "</small>\n\n</details>")
