@@ -97,7 +97,7 @@ def build_app(models: ModelSet, family: ModelSet | None = None) -> tuple[gr.Bloc
     with gr.Blocks(title="seq2seq attention explorer") as demo:
         ui.layout()
         if models.translators:  # the page opens on the first example, translated
-            demo.load(ui.on_open, None, ui.all_translate_outputs(), show_progress_on=[ui.status],  # as Translate
+            demo.load(ui.on_open, None, ui.all_translate_outputs(), **api.progress_on(ui.status),  # as Translate
                       **api.USES_MODELS)
     return demo, ui
 
@@ -152,18 +152,20 @@ class UI:
             if m.translators:
                 with gr.Tab("Inspect", elem_id="inspect-tab") as tab:
                     self.inspector.inspect_tab()
-                tab.select(self.inspector.on_inspect_opened, self.inspector.opened_inputs, self.inspector.inspect_out,
+                i = self.inspector
+                tab.select(i.on_inspect_opened, i.opened_inputs, i.inspect_out, **api.progress_on(i.status),
                            **api.USES_MODELS)
                 with gr.Tab("Compare", elem_id="compare-tab") as tab:
                     self.inspector.compare_tab()
                     self.differences = differences_panel(self.comparison, self.inspector)
                 # a tab opens on its first example, computed when first shown, not on three empty frames
-                tab.select(self.inspector.on_compare_opened, self.inspector.c_opened_inputs, self.inspector.c_outputs,
-                           **api.USES_MODELS)
+                tab.select(i.on_compare_opened, i.c_opened_inputs, i.c_outputs,
+                           **api.progress_on(i.c_status), **api.USES_MODELS)
             if self.family is not None and self.family.translators:
                 with gr.Tab("Family", elem_id="family-tab") as tab:
                     self.family_tab()
-                tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs, **api.USES_MODELS)
+                tab.select(self.on_family_opened, [self.f_shown, self.f_text], self.f_outputs,
+                           **api.progress_on(self.f_status), **api.USES_MODELS)
             with gr.Tab("Leaderboard"):
                 rows = result_rows(m.root) + result_rows([p for n, p in m.paths.items() if p and p.parent != m.root])
                 gr.Markdown(leaderboard_intro(common(rows, "hardware")))
@@ -229,7 +231,7 @@ class UI:
         # its border on every card would say a finished one is busy; and Gradio's page copies every component an
         # event ever showed progress on at each message of every later event (the opening's and these ~90 outputs:
         # 26,000 copies a click). Translating makes each value as the page takes it (postprocess=False).
-        status = {"show_progress_on": [self.status]}
+        status = api.progress_on(self.status)
         for trigger in (self.button.click, self.text.submit):
             trigger(self.translating, inputs, self.translate_outputs, postprocess=False, **status,
                     **api.USES_MODELS).then(self.finishing, [self.state, self.shown, self.menus_set],
@@ -265,9 +267,11 @@ class UI:
             control.input(lambda results, k, l, h, u, set_, name=name: (*self.on_view(name, results, k, l, h, u),
                                                                          changed(set_, name)),
                           [self.state, kind, layer, head, units, self.menus_set],
-                          [layer, head, plot, box, small, map_stats, self.menus_set], **api.PRIVATE)
+                          [layer, head, plot, box, small, map_stats, self.menus_set], **api.progress_on(map_stats),
+                          **api.PRIVATE)
         box.expand(lambda results, k, set_, name=name: (self.on_overview(name, results, k), changed(set_, name)),
-                   [self.state, kind, self.menus_set], [small, self.menus_set], **api.USES_MODELS)
+                   [self.state, kind, self.menus_set], [small, self.menus_set], **api.progress_on(small),
+                   **api.USES_MODELS)
         return card
 
     def on_open(self) -> dict:
@@ -493,7 +497,8 @@ class UI:
                     gr.Column(min_width=300, elem_classes=["family-filler"])
         self.f_outputs = [self.f_shown, self.f_status] + [c for card in self.f_cards.values() for c in card]
         for trigger in (self.f_button.click, self.f_text.submit):
-            trigger(self.on_family, [self.f_text], self.f_outputs, **api.USES_MODELS)
+            trigger(self.on_family, [self.f_text], self.f_outputs, **api.progress_on(self.f_status),
+                    **api.USES_MODELS)
 
     def on_family_opened(self, shown: bool, text: str) -> dict:
         """The tab shown: its example run through every member the first time, left as it is after that."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..analysis.differences import ORDERS
+from . import api
 from ..analysis.outputs import COVERAGE_THRESHOLD
 from .comparison import TestComparison
 from .comparison_figures import bucket_figure, confidence_figure, coverage_figure, significance_matrix, word_accuracy_figure
@@ -57,7 +58,7 @@ def leaderboard_sections(c: TestComparison) -> None:
     matrix = gr.Plot(significance_matrix(pairs["data"], names, "bleu", c.alpha, "Every pair: A − B, and is it real?"),
                      show_label=False, elem_id="significance-matrix")
     metric.change(lambda m: significance_matrix(pairs["data"], names, m, c.alpha, "Every pair: A − B, and is it real?"),
-                  [metric], [matrix], api_visibility="private")
+                  [metric], [matrix], **api.progress_on(matrix), **api.PRIVATE)
     gr.Dataframe(c.pair_rows(), interactive=False, pinned_columns=1, elem_id="pairs", wrap=True,
                  column_widths=["200px"] + ["96px"] * 6 + ["150px"])
     gr.Dataframe(c.model_rows(), interactive=False, pinned_columns=1, elem_id="confidence-table")
@@ -69,7 +70,7 @@ def leaderboard_sections(c: TestComparison) -> None:
         length = gr.Plot(_length(c, "bleu"), show_label=False, elem_id="length-buckets", min_width=360)
         rarest = gr.Plot(_rarest(c, "bleu"), show_label=False, elem_id="rarest-buckets", min_width=360)
     bucket_metric.change(lambda m: (_length(c, m), _rarest(c, m)), [bucket_metric], [length, rarest],
-                         api_visibility="private")
+                         **api.progress_on(length, rarest), **api.PRIVATE)
     gr.Plot(word_accuracy_figure(c.outputs, names, "Word accuracy by training frequency"), show_label=False,
             elem_id="word-accuracy")
 
@@ -80,7 +81,7 @@ def leaderboard_sections(c: TestComparison) -> None:
     table = gr.Dataframe(c.coverage_rows(COVERAGE_THRESHOLD), interactive=False, pinned_columns=1, wrap=True,
                          column_widths=["120px"] + ["112px"] * 7, elem_id="coverage-table")
     threshold.release(lambda t: (_coverage(c, t), c.coverage_rows(t)), [threshold], [plot, table],
-                      api_visibility="private")
+                      **api.progress_on(table), **api.PRIVATE)
 
 
 def _length(c: TestComparison, metric: str):
@@ -132,13 +133,15 @@ class DifferencesPanel:
                                   elem_id="differences")
         inputs = [i.c_a, i.c_b, self.metric, self.order, self.shortest, self.longest, self.rarest]
         for control in (i.c_a, i.c_b, self.metric, self.order, self.rarest):
-            control.change(self.on_filter, inputs, [self.table, self.status], api_visibility="private")
+            control.change(self.on_filter, inputs, [self.table, self.status], **api.progress_on(self.status),
+                           **api.PRIVATE)
         for slider in (self.shortest, self.longest):
-            slider.release(self.on_filter, inputs, [self.table, self.status], api_visibility="private")
+            slider.release(self.on_filter, inputs, [self.table, self.status], **api.progress_on(self.status),
+                           **api.PRIVATE)
         opened = [i.c_text, i.c_along, i.text, i.name, i.reference, i.status, self.status]
         self.table.select(self.on_pick, [i.c_a, i.c_b, self.metric, self.order, self.shortest, self.longest,
                                          self.rarest], i.c_outputs + opened,
-                          api_visibility="private", concurrency_id="models").then(
+                          **api.progress_on(i.c_status), **api.USES_MODELS).then(
             None, None, None, js="() => document.querySelector('#compare-status')?.scrollIntoView({block: 'center'})",
             api_visibility="private")
 

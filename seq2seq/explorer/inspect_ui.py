@@ -146,6 +146,7 @@ class Inspector:
                               elem_id="epochs-plot")
 
         run_opts = api.USES_MODELS
+        on = api.progress_on
         inspect_out = [self.state, self.status, self.download, self.steps, self.steps_stats, self.prefix, self.at,
                        self.word, self.whatif_text, self.whatif, self.whatif_stats, self.reference, self.free,
                        self.free_stats, self.forced, self.forced_stats, self.nbest, self.tree, self.epochs,
@@ -155,28 +156,31 @@ class Inspector:
         self.opened_inputs = [self.state, self.status, self.text, self.name, self.beam, self.penalty, self.probe]
         for trigger in (self.button.click, self.text.submit):
             trigger(self.on_inspect, [self.text, self.name, self.beam, self.penalty, self.probe], inspect_out,
-                    **run_opts)
+                    **on(self.status), **run_opts)
         whatif_out = [self.state, self.download, self.prefix, self.whatif_text, self.whatif, self.whatif_stats]
         for trigger in (self.go.click, self.prefix.submit):
-            trigger(self.on_continue, [self.state, self.prefix], whatif_out, **run_opts)
-        self.at.input(self.on_step, [self.state, self.at], [self.word], **api.PRIVATE)
-        self.word.input(self.on_pick, [self.state, self.at, self.word], whatif_out, **run_opts)
+            trigger(self.on_continue, [self.state, self.prefix], whatif_out, **on(self.whatif_text), **run_opts)
+        self.at.input(self.on_step, [self.state, self.at], [self.word], **on(self.word), **api.PRIVATE)
+        self.word.input(self.on_pick, [self.state, self.at, self.word], whatif_out, **on(self.whatif_text), **run_opts)
         for trigger in (self.force_button.click, self.reference.submit):
             trigger(self.on_force, [self.state, self.reference],
-                    [self.state, self.download, self.forced, self.forced_stats], **run_opts)
+                    [self.state, self.download, self.forced, self.forced_stats], **on(self.forced_stats), **run_opts)
         for slider in (self.beam, self.penalty):
             slider.release(self.on_beam, [self.state, self.beam, self.penalty],
-                           [self.state, self.download, self.nbest, self.tree], **run_opts)
-        self.probe.input(self.on_probe, [self.name, self.probe], [self.epochs], **api.PRIVATE)
+                           [self.state, self.download, self.nbest, self.tree], **on(self.nbest), **run_opts)
+        self.probe.input(self.on_probe, [self.name, self.probe], [self.epochs], **on(self.probe), **api.PRIVATE)
         self.sp_button.click(self.on_source_prefix, [self.state],
-                             [self.sp_plot, self.sp_text, self.sp_alti, self.sp_alti_text], **run_opts)
+                             [self.sp_plot, self.sp_text, self.sp_alti, self.sp_alti_text],
+                             **on(self.sp_text), **run_opts)
         for trigger in (self.ct_go.click, self.ct_foil.submit):
-            trigger(self.on_contrast, [self.state, self.ct_step, self.ct_foil], [self.ct_plot, self.ct_text], **run_opts)
-        self.lens_button.click(self.on_lens, [self.state], [self.lens_plot], **run_opts)
-        self.dl_button.click(self.on_decoder_lens, [self.state, self.dl_layer], [self.dl_text, self.dl_plot], **run_opts)
+            trigger(self.on_contrast, [self.state, self.ct_step, self.ct_foil], [self.ct_plot, self.ct_text],
+                    **on(self.ct_text), **run_opts)
+        self.lens_button.click(self.on_lens, [self.state], [self.lens_plot], **on(self.lens_plot), **run_opts)
+        self.dl_button.click(self.on_decoder_lens, [self.state, self.dl_layer], [self.dl_text, self.dl_plot],
+                             **on(self.dl_text), **run_opts)
         # one model per inspection: choosing another model inspects the same sentence again with it
         self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
-                        inspect_out, **run_opts)
+                        inspect_out, **on(self.status), **run_opts)
 
     def compare_tab(self):
         m = self.models
@@ -209,7 +213,8 @@ class Inspector:
         self.c_outputs = [self.c_state, self.c_status, self.c_download, self.c_plot_a, self.c_plot_b, self.c_diff]
         self.c_opened_inputs = [self.c_state, self.c_text, self.c_a, self.c_b, self.c_along]
         for trigger in (self.c_button.click, self.c_text.submit):
-            trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along], self.c_outputs, **api.USES_MODELS)
+            trigger(self.on_compare, [self.c_text, self.c_a, self.c_b, self.c_along], self.c_outputs,
+                    **api.progress_on(self.c_status), **api.USES_MODELS)
 
     # -- callbacks of the Inspect tab
 
