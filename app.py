@@ -304,7 +304,8 @@ class UI:
             reset = {c: (v, v.constructor_args if isinstance(v, gr.blocks.Block) else v)
                      for c, v in self.card_reset(name, result).items()}
             before = now.get(name) or {}
-            out.update({c: v for c, (v, shown_as) in reset.items() if before.get(c._id, reset) != shown_as})
+            out.update({c: v for c, (v, shown_as) in reset.items()
+                        if c._id not in before or before[c._id] != shown_as})
             now[name] = {c._id: shown_as for c, (_, shown_as) in reset.items()}
         out[self.menus_set] = now
         return out

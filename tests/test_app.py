@@ -597,3 +597,4 @@ def test_the_opening_and_translate_show_their_progress_on_the_status_line_only(b
     assert {b.fn for b in events} == set(fns)
     for b in events:
         assert [c._id for c in b.show_progress_on] == [ui.status._id], b.name
+
