@@ -153,6 +153,8 @@ class UI:
                 with gr.Tab("Inspect", elem_id="inspect-tab") as tab:
                     self.inspector.inspect_tab()
                 i = self.inspector
+                # a tab's opening and its main button: progress on its status line, under the button (its figures
+                # would be copied at every later message: with them, 1.43x instead of 1.33x after a tour)
                 tab.select(i.on_inspect_opened, i.opened_inputs, i.inspect_out, **api.progress_on(i.status),
                            **api.USES_MODELS)
                 with gr.Tab("Compare", elem_id="compare-tab") as tab:
@@ -263,11 +265,13 @@ class UI:
                               elem_classes=["overview-box"]) as box:
                 small = gr.Plot(show_label=False, elem_classes=["overview"])
         card = Card(column, state, text, stats, kind, layer, head, plot, box, small, map_stats, units)
+        # progress on the menu just used (the card's map would be copied at every message of every later Translate),
+        # and on the small multiples inside the box just opened (emptied by the next Translate's reset)
         for control in (kind, layer, head, units):
             control.input(lambda results, k, l, h, u, set_, name=name: (*self.on_view(name, results, k, l, h, u),
                                                                          changed(set_, name)),
                           [self.state, kind, layer, head, units, self.menus_set],
-                          [layer, head, plot, box, small, map_stats, self.menus_set], **api.progress_on(map_stats),
+                          [layer, head, plot, box, small, map_stats, self.menus_set], **api.progress_on(control),
                           **api.PRIVATE)
         box.expand(lambda results, k, set_, name=name: (self.on_overview(name, results, k), changed(set_, name)),
                    [self.state, kind, self.menus_set], [small, self.menus_set], **api.progress_on(small),

@@ -168,3 +168,36 @@ def test_the_space_and_the_model_repository_carry_the_comparison_files(root):
     assert not hub.is_space_file("checkpoints/gru/outputs_val_beam1.json")       # another split stays home
     assert "transformer/test_outputs.json" in hub.model_repo_files(root)
     assert "checkpoints/significance.json" in hub.candidate_files(root.parent)
+
+
+def test_every_event_shows_its_progress_where_the_person_looks_and_on_few_figures(root, with_data, vocabs, tmp_path):
+    """Gradio's page keeps a loading status for every component an event shows progress on, and at every message of
+    every later event copies each one's value, a figure's whole JSON: after a tour of the tabs with progress on all
+    their outputs, each Translate took 1.65x the models' work instead of 1.33x (bench/browser.py --tour,
+    docs/benchmarks.md). On the page with all six tabs and the list of differences, every event shows its progress
+    on at most three components, two of them figures, never a Translate card's map or a Family member's."""
+    import gradio as gr
+
+    import app
+    from conftest import tiny_model
+    from seq2seq import save_checkpoint
+    from seq2seq.explorer.service import ModelSet
+    from seq2seq.models.luong import FAMILY_SIZE, family_hparams
+
+    src_vocab, trg_vocab = vocabs
+    for i, name in enumerate(("dot", "general")):
+        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
+        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
+        save_checkpoint(tmp_path / "family" / name, model, src_vocab, trg_vocab, "de", "en",
+                        metrics={"arch": "luong", "family": name, "parameters": model.num_parameters()})
+    demo, ui = app.build_app(ModelSet(root, device="cpu"), ModelSet(tmp_path / "family", device="cpu", references={}))
+    fns = {b.fn for b in demo.fns.values()}
+    assert {ui.on_family_opened, ui.inspector.on_inspect_opened, ui.inspector.on_compare_opened,
+            ui.differences.on_pick, ui.differences.on_filter} <= fns          # every tab and the list are here
+    many = {c.plot for c in ui.cards.values()} | {plot for _, plot, _ in ui.f_cards.values()}
+    for b in demo.fns.values():
+        shown = b.show_progress_on or [o for o in b.outputs if not isinstance(o, gr.State)]
+        assert len(shown) <= 3, (b.name, len(shown))
+        assert sum(isinstance(c, gr.Plot) for c in shown) <= 2, b.name
+        assert not set(shown) & many, b.name
+

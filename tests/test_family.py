@@ -194,24 +194,3 @@ def test_family_cards_mark_copied_words_and_say_when_no_word_is_known(family_roo
         assert marked == [0] and out[text].count('<u class="copied"') == 1 and ">Ein</u>" in out[text]
         assert out[stats].startswith('<p class="map-sentence">')
 
-
-def test_every_event_shows_its_progress_on_a_few_light_components(family_root):
-    """Gradio's page keeps a loading status for every component an event shows progress on, and at every message of
-    every later event copies each one's value, a figure's whole JSON: after a tour of the tabs with progress on all
-    their outputs, each Translate took 1.78x the models' work instead of 1.28x (bench/browser.py --tour,
-    docs/benchmarks.md). On the page with all six tabs, each event shows its progress on at most two components,
-    and on a figure only where it sets nothing lighter."""
-    import gradio as gr
-
-    import app
-
-    models = ModelSet(family_root, device="cpu", references={})
-    demo, ui = app.build_app(models, ModelSet(family_root / "family", device="cpu", references={}))
-    tabs = {ui.on_family_opened, ui.inspector.on_inspect_opened, ui.inspector.on_compare_opened}
-    assert tabs <= {b.fn for b in demo.fns.values()}
-    for b in demo.fns.values():
-        outputs = [o for o in b.outputs if not isinstance(o, gr.State)]
-        shown = b.show_progress_on or outputs
-        assert len(shown) <= 2, (b.name, len(shown))
-        if any(isinstance(c, gr.Plot) for c in shown):
-            assert all(isinstance(o, gr.Plot) for o in outputs), b.name

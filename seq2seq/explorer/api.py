@@ -214,11 +214,13 @@ USES_MODELS = {**PRIVATE, "concurrency_id": QUEUE}
 
 
 def progress_on(*components) -> dict:
-    """An event's option: Gradio's progress shown on these components only, light ones (a status line, a text
-    beside the figure; a figure only where the event draws nothing else), not on each of its outputs. Gradio's
-    page keeps a loading status for every component any event has shown progress on, and at every message of
-    every later event it copies each one's value (a figure's whole JSON): after a tour of the tabs with progress
-    on all their outputs, each Translate took 1.78x the models' work instead of 1.28x (bench/browser.py --tour)."""
+    """An event's option: Gradio's progress shown on these components only, not on each of its outputs: where the
+    person looks (a tab's status line under its button, the figure a button just above fills, the menu just used),
+    at most three, two of them figures. Gradio's page keeps a loading status for every component any event has shown progress on, and at
+    every message of every later event copies each one's value (a figure's whole JSON): after a tour of the tabs
+    with progress on all their outputs (the Family tab's maps among them), each Translate took 1.65x the models'
+    work instead of 1.33x (bench/browser.py --tour, docs/benchmarks.md). The Translate cards' and the Family
+    members' maps are never among them: they are many, and the cards' are refilled at every Translate."""
     return {"show_progress_on": list(components)}
 
 

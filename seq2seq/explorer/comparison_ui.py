@@ -141,7 +141,7 @@ class DifferencesPanel:
         opened = [i.c_text, i.c_along, i.text, i.name, i.reference, i.status, self.status]
         self.table.select(self.on_pick, [i.c_a, i.c_b, self.metric, self.order, self.shortest, self.longest,
                                          self.rarest], i.c_outputs + opened,
-                          **api.progress_on(i.c_status), **api.USES_MODELS).then(
+                          **api.progress_on(self.status, i.c_status), **api.USES_MODELS).then(
             None, None, None, js="() => document.querySelector('#compare-status')?.scrollIntoView({block: 'center'})",
             api_visibility="private")
 

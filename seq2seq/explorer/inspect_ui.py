@@ -159,25 +159,25 @@ class Inspector:
                     **on(self.status), **run_opts)
         whatif_out = [self.state, self.download, self.prefix, self.whatif_text, self.whatif, self.whatif_stats]
         for trigger in (self.go.click, self.prefix.submit):
-            trigger(self.on_continue, [self.state, self.prefix], whatif_out, **on(self.whatif_text), **run_opts)
+            trigger(self.on_continue, [self.state, self.prefix], whatif_out, **on(self.whatif), **run_opts)
         self.at.input(self.on_step, [self.state, self.at], [self.word], **on(self.word), **api.PRIVATE)
-        self.word.input(self.on_pick, [self.state, self.at, self.word], whatif_out, **on(self.whatif_text), **run_opts)
+        self.word.input(self.on_pick, [self.state, self.at, self.word], whatif_out, **on(self.whatif), **run_opts)
         for trigger in (self.force_button.click, self.reference.submit):
             trigger(self.on_force, [self.state, self.reference],
-                    [self.state, self.download, self.forced, self.forced_stats], **on(self.forced_stats), **run_opts)
+                    [self.state, self.download, self.forced, self.forced_stats], **on(self.forced), **run_opts)
         for slider in (self.beam, self.penalty):
             slider.release(self.on_beam, [self.state, self.beam, self.penalty],
-                           [self.state, self.download, self.nbest, self.tree], **on(self.nbest), **run_opts)
+                           [self.state, self.download, self.nbest, self.tree], **on(self.nbest, self.tree), **run_opts)
         self.probe.input(self.on_probe, [self.name, self.probe], [self.epochs], **on(self.probe), **api.PRIVATE)
         self.sp_button.click(self.on_source_prefix, [self.state],
                              [self.sp_plot, self.sp_text, self.sp_alti, self.sp_alti_text],
-                             **on(self.sp_text), **run_opts)
+                             **on(self.sp_plot), **run_opts)
         for trigger in (self.ct_go.click, self.ct_foil.submit):
             trigger(self.on_contrast, [self.state, self.ct_step, self.ct_foil], [self.ct_plot, self.ct_text],
-                    **on(self.ct_text), **run_opts)
+                    **on(self.ct_plot), **run_opts)
         self.lens_button.click(self.on_lens, [self.state], [self.lens_plot], **on(self.lens_plot), **run_opts)
         self.dl_button.click(self.on_decoder_lens, [self.state, self.dl_layer], [self.dl_text, self.dl_plot],
-                             **on(self.dl_text), **run_opts)
+                             **on(self.dl_plot), **run_opts)
         # one model per inspection: choosing another model inspects the same sentence again with it
         self.name.input(self.on_model, [self.state, self.text, self.name, self.beam, self.penalty, self.probe],
                         inspect_out, **on(self.status), **run_opts)
