@@ -136,6 +136,35 @@ def test_a_phone_left_where_its_person_scrolled(page):
     assert page.evaluate(CARD_TOPS)[0] > 200
 
 
+# the page's requests to the models held back 1.5 s (Gradio's client joins the queue with fetch): time to scroll
+HOLD_THE_QUEUE = """() => { const fetch = window.fetch; window.__fetch = fetch;
+    window.fetch = (url, options) => String(url).includes("queue/join")
+        ? new Promise(done => setTimeout(done, 1500)).then(() => fetch(url, options)) : fetch(url, options); }"""
+
+
+def test_a_phone_that_scrolls_while_the_models_work_is_not_pulled_to_the_card(page):
+    if page.viewport_size["width"] >= 640:
+        pytest.skip("a desk is never scrolled")
+    to_top(page)
+    before = page.eval_on_selector_all("#card-lstm .heatmap .xtick text", "els => els.map(e => e.textContent)")
+    page.evaluate(HOLD_THE_QUEUE)
+    try:
+        page.fill("#source-text textarea", "Ein Hund rennt über eine Wiese.")     # a sentence no other test uses
+        page.click("#translate-button")
+        page.mouse.move(5, 300)
+        page.mouse.wheel(0, 150)                        # the person reads on meanwhile
+        page.wait_for_function("() => window.scrollY >= 100")
+        page.wait_for_function("""before => {
+            const got = [...document.querySelectorAll('#card-lstm .heatmap .xtick text')].map(e => e.textContent);
+            return got.length && JSON.stringify(got) !== JSON.stringify(before)
+                && !document.querySelector('.card-state[data-state=waiting]')
+                && !document.querySelector('.menus-state[data-state=pending]'); }""", arg=before, timeout=120_000)
+        page.wait_for_timeout(2500)                     # when the page would have scrolled, and kept the card
+        assert 100 <= page.evaluate("() => window.scrollY") <= 200
+    finally:
+        page.evaluate("() => { window.fetch = window.__fetch; }")
+
+
 def test_every_tab_is_in_the_bar_one_tap_away(page):
     page.evaluate("() => window.scrollTo(0, 0)")
     width = page.viewport_size["width"]
