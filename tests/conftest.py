@@ -44,6 +44,20 @@ def tiny_model(arch: str, src_size: int = 40, trg_size: int = 40, seed: int = 0,
     return build_model(arch, src_size, trg_size, **{**TINY[arch], **overrides}).eval()
 
 
+def tiny_family(folder: Path, vocabs, names=("dot", "general"), metrics=lambda i: {}) -> Path:
+    """``folder`` holding tiny Luong members of the attention family (one layer, each its own score), as
+    ``train.py --family`` lays them out; ``metrics(i)``: more of the i-th member's metrics.json."""
+    from seq2seq.models.luong import FAMILY_SIZE, family_hparams
+
+    src_vocab, trg_vocab = vocabs
+    for i, name in enumerate(names):
+        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
+        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
+        save_checkpoint(folder / name, model, src_vocab, trg_vocab, "de", "en",
+                        metrics={"arch": "luong", "family": name, "parameters": model.num_parameters(), **metrics(i)})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def vocabs():
     return Vocab(["<unk>", "<pad>", "<sos>", "<eos>", *GERMAN]), Vocab(["<unk>", "<pad>", "<sos>", "<eos>", *dict.fromkeys(ENGLISH)])

@@ -179,18 +179,11 @@ def test_every_event_shows_its_progress_where_the_person_looks_and_on_few_figure
     import gradio as gr
 
     import app
-    from conftest import tiny_model
-    from seq2seq import save_checkpoint
+    from conftest import tiny_family
     from seq2seq.explorer.service import ModelSet
-    from seq2seq.models.luong import FAMILY_SIZE, family_hparams
 
-    src_vocab, trg_vocab = vocabs
-    for i, name in enumerate(("dot", "general")):
-        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
-        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
-        save_checkpoint(tmp_path / "family" / name, model, src_vocab, trg_vocab, "de", "en",
-                        metrics={"arch": "luong", "family": name, "parameters": model.num_parameters()})
-    demo, ui = app.build_app(ModelSet(root, device="cpu"), ModelSet(tmp_path / "family", device="cpu", references={}))
+    family = tiny_family(tmp_path / "family", vocabs)
+    demo, ui = app.build_app(ModelSet(root, device="cpu"), ModelSet(family, device="cpu", references={}))
     fns = {b.fn for b in demo.fns.values()}
     assert {ui.on_family_opened, ui.inspector.on_inspect_opened, ui.inspector.on_compare_opened,
             ui.differences.on_pick, ui.differences.on_filter} <= fns          # every tab and the list are here

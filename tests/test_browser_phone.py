@@ -9,10 +9,8 @@ import shutil
 
 import pytest
 
-from conftest import serve_app, tiny_model
-from seq2seq import save_checkpoint
+from conftest import serve_app, tiny_family
 from seq2seq.models import ARCHITECTURES
-from seq2seq.models.luong import FAMILY_SIZE, family_hparams
 from test_browser import ARGS, CHROMIUM, require_browser
 
 WIDTHS = (390, 1440)
@@ -29,12 +27,7 @@ def root(checkpoint_root, vocabs, tmp_path_factory):
     root = tmp_path_factory.mktemp("phone")
     for arch in ARCHITECTURES:
         shutil.copytree(checkpoint_root / arch, root / arch)
-    src_vocab, trg_vocab = vocabs
-    for i, name in enumerate(("dot", "general")):
-        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
-        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
-        save_checkpoint(root / "family" / name, model, src_vocab, trg_vocab, "de", "en",
-                        metrics={"arch": "luong", "family": name, "parameters": model.num_parameters()})
+    tiny_family(root / "family", vocabs)
     return root
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import serve_app, tiny_model
+from conftest import serve_app, tiny_family
 from test_app_inspect import gradio_takes
-from seq2seq import load_checkpoint, save_checkpoint
+from seq2seq import load_checkpoint
 from seq2seq.explorer.family import MEMBERS, family_maps, member_header
 from seq2seq.explorer.service import ModelSet, RequestError
 from seq2seq.models import ARCHITECTURES, build_model
@@ -30,14 +30,9 @@ def family_root(checkpoint_root, vocabs, tmp_path_factory):
     root = tmp_path_factory.mktemp("with_family")
     for arch in ARCHITECTURES:
         shutil.copytree(checkpoint_root / arch, root / arch)
-    src_vocab, trg_vocab = vocabs
-    for i, name in enumerate(MEMBERS_HERE):
-        hparams = {k: v for k, v in family_hparams(name).items() if k not in FAMILY_SIZE}
-        model = tiny_model("luong", len(src_vocab), len(trg_vocab), seed=i, layers=1, **hparams)
-        metrics = {"arch": "luong", "family": name, "parameters": model.num_parameters(),
-                   "test": {"greedy": {"bleu": 30.0 + i}, "beam5": {"bleu": 31.5 + i}},
-                   "map_statistics": {"mean_entropy": 1.0 + i, "diagonality": 0.5, "monotonicity": 0.75}}
-        save_checkpoint(root / "family" / name, model, src_vocab, trg_vocab, "de", "en", metrics=metrics)
+    tiny_family(root / "family", vocabs, MEMBERS_HERE, lambda i: {
+        "test": {"greedy": {"bleu": 30.0 + i}, "beam5": {"bleu": 31.5 + i}},
+        "map_statistics": {"mean_entropy": 1.0 + i, "diagonality": 0.5, "monotonicity": 0.75}})
     return root
 
 
